@@ -1,0 +1,100 @@
+// Server configuration, read from the environment in one place, validated, frozen.
+// Every variable and its default is documented in docs/operations.md.
+import { ConfigError } from '../shared/errors.js';
+import { parseDuration } from '../shared/duration.js';
+
+export interface ServerConfig {
+  /** PostgreSQL connection string; undefined means the embedded PGlite database. */
+  readonly databaseUrl: string | undefined;
+  /** NATS server; undefined means the PostgreSQL-table bus. */
+  readonly natsUrl: string | undefined;
+  /** Where the embedded database keeps its files. */
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly maxWorkers: number;
+  readonly workerIdleTtlMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly missedHeartbeats: number;
+  readonly provisioningTimeoutMs: number;
+  readonly dispatchAckTimeoutMs: number;
+  readonly sagaSweepIntervalMs: number;
+  readonly relayFallbackPollMs: number;
+  readonly streamName: string;
+  readonly subjectPrefix: string;
+  readonly consumerName: string;
+  readonly maxDeliver: number;
+  readonly ackWaitMs: number;
+  readonly logLevel: string;
+  readonly logPretty: boolean;
+  /** Command that starts a worker process; default: this package's own `hodei worker`. */
+  readonly workerCommand: readonly string[] | undefined;
+}
+
+type Env = Record<string, string | undefined>;
+
+function intVar(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new ConfigError(name, `expected an integer >= ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+function durationVar(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = parseDuration(raw);
+  if (value === undefined) {
+    throw new ConfigError(name, `expected a duration such as 500ms, 30s or 2m, got "${raw}"`);
+  }
+  return value;
+}
+
+function nonEmpty(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+export function parseListen(text: string, variable: string): { host: string; port: number } {
+  const match = /^(.*):(\d+)$/.exec(text);
+  if (!match) throw new ConfigError(variable, `expected host:port, got "${text}"`);
+  const port = Number(match[2]);
+  if (port > 65535) throw new ConfigError(variable, `port out of range in "${text}"`);
+  return { host: match[1] || '127.0.0.1', port };
+}
+
+export function loadServerConfig(
+  env: Env = process.env,
+  overrides: Partial<ServerConfig> = {},
+): ServerConfig {
+  const listen = parseListen(env.HODEI_LISTEN ?? '127.0.0.1:50051', 'HODEI_LISTEN');
+  const workerCommand = nonEmpty(env, 'HODEI_WORKER_COMMAND');
+  const config: ServerConfig = {
+    databaseUrl: nonEmpty(env, 'HODEI_DATABASE_URL'),
+    natsUrl: nonEmpty(env, 'HODEI_NATS_URL'),
+    dataDir: nonEmpty(env, 'HODEI_DATA_DIR') ?? '.hodei',
+    host: listen.host,
+    port: listen.port,
+    maxWorkers: intVar(env, 'HODEI_MAX_WORKERS', 4, 1),
+    workerIdleTtlMs: durationVar(env, 'HODEI_WORKER_IDLE_TTL', 30_000),
+    heartbeatIntervalMs: durationVar(env, 'HODEI_HEARTBEAT_INTERVAL', 2_000),
+    missedHeartbeats: intVar(env, 'HODEI_MISSED_HEARTBEATS', 3, 1),
+    provisioningTimeoutMs: durationVar(env, 'HODEI_PROVISIONING_TIMEOUT', 30_000),
+    dispatchAckTimeoutMs: durationVar(env, 'HODEI_DISPATCH_ACK_TIMEOUT', 10_000),
+    sagaSweepIntervalMs: durationVar(env, 'HODEI_SAGA_SWEEP_INTERVAL', 1_000),
+    relayFallbackPollMs: durationVar(env, 'HODEI_RELAY_FALLBACK_POLL', 2_000),
+    streamName: nonEmpty(env, 'HODEI_STREAM') ?? 'HODEI_EVENTS',
+    subjectPrefix: nonEmpty(env, 'HODEI_SUBJECT_PREFIX') ?? 'hodei.events',
+    consumerName: nonEmpty(env, 'HODEI_CONSUMER') ?? 'saga-processor',
+    maxDeliver: intVar(env, 'HODEI_MAX_DELIVER', 3, 1),
+    ackWaitMs: durationVar(env, 'HODEI_ACK_WAIT', 30_000),
+    logLevel: nonEmpty(env, 'HODEI_LOG_LEVEL') ?? 'info',
+    logPretty: (env.HODEI_LOG_FORMAT ?? '') === 'pretty',
+    workerCommand: workerCommand ? workerCommand.split(/\s+/) : undefined,
+    ...overrides,
+  };
+  return Object.freeze(config);
+}

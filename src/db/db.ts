@@ -1,0 +1,28 @@
+// The database port: parameterised queries, transactions and LISTEN/NOTIFY. Adapters: db/pg
+// (a PostgreSQL server through node-postgres) and db/pglite (embedded PGlite).
+
+export interface QueryResult<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<T = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<QueryResult<T>>;
+}
+
+export type Unlisten = () => Promise<void>;
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Calls `onNotify` for every NOTIFY on `channel` until the returned function is called. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten>;
+  close(): Promise<void>;
+}
+
+/** NOTIFY channel the outbox writer signals after a commit that added events. */
+export const OUTBOX_CHANNEL = 'hodei_outbox';

@@ -1,0 +1,10 @@
+// Parses human durations once ("500ms", "30s", "2m", "1h", or a bare number of milliseconds).
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+export function parseDuration(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!match) return undefined;
+  const value = Number(match[1]);
+  const unit = UNITS[match[2] ?? 'ms'] ?? 1;
+  return Math.round(value * unit);
+}

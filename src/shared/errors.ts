@@ -1,0 +1,81 @@
+// Typed errors: one base class with a stable code, one subclass per failure mode. The API maps
+// codes to RPC status codes in one place (api/error-mapping.ts).
+
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'JOB_ILLEGAL_TRANSITION'
+  | 'WORKER_ILLEGAL_TRANSITION'
+  | 'WORKER_OTP_INVALID'
+  | 'WORKER_OTP_REUSED'
+  | 'WORKER_NOT_CONNECTED'
+  | 'SAGA_STEP_FAILED'
+  | 'SAGA_DEADLINE_EXCEEDED'
+  | 'PROVIDER_FAILED'
+  | 'CONFIG_INVALID'
+  | 'DATA_DIR_LOCKED'
+  | 'UNAVAILABLE';
+
+export class HodeiError extends Error {
+  readonly code: ErrorCode;
+  readonly context: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    context: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.context = Object.freeze({ ...context });
+  }
+}
+
+/** Input that fails validation; `field` names what was wrong. */
+export class InvalidArgumentError extends HodeiError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super('INVALID_ARGUMENT', `${field}: ${message}`, { field });
+  }
+}
+
+export class NotFoundError extends HodeiError {
+  constructor(kind: string, id: string) {
+    super('NOT_FOUND', `${kind} ${id} not found`, { kind, id });
+  }
+}
+
+export class IllegalTransitionError extends HodeiError {
+  constructor(
+    code: 'JOB_ILLEGAL_TRANSITION' | 'WORKER_ILLEGAL_TRANSITION',
+    readonly from: string,
+    readonly to: string,
+  ) {
+    super(code, `illegal transition ${from} -> ${to}`, { from, to });
+  }
+}
+
+export class ConfigError extends HodeiError {
+  constructor(variable: string, message: string) {
+    super('CONFIG_INVALID', `${variable}: ${message}`, { variable });
+  }
+}
+
+/** Normalise any caught value into an Error, once. */
+export function toError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  if (typeof value === 'string') return new Error(value);
+  try {
+    return new Error(JSON.stringify(value));
+  } catch {
+    return new Error(String(value));
+  }
+}
+
+export function errorMessage(value: unknown): string {
+  return toError(value).message;
+}
