@@ -1,0 +1,133 @@
+// Converts between stored records and hodei.v1 messages.
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate, type Duration } from '@bufbuild/protobuf/wkt';
+import {
+  JobSchema,
+  JobSpecSchema,
+  JobState as PbJobState,
+  LogStream,
+  LogLineSchema,
+  type Job,
+  type JobSpec,
+  type LogLine,
+} from '../gen/hodei/v1/job_pb.js';
+import {
+  WorkerSchema,
+  WorkerState as PbWorkerState,
+  type Worker,
+} from '../gen/hodei/v1/worker_pb.js';
+import type { JobRecord } from '../jobs/job.js';
+import type { JobState } from '../jobs/job-state.js';
+import type { StoredLogLine } from '../jobs/job-log-sql.js';
+import type { WorkerRecord } from '../workers/worker.js';
+import type { RawJobSpec } from '../jobs/validate-job-spec.js';
+
+const JOB_STATE_TO_PB: Record<JobState, PbJobState> = {
+  PENDING: PbJobState.PENDING,
+  ASSIGNED: PbJobState.ASSIGNED,
+  RUNNING: PbJobState.RUNNING,
+  SUCCEEDED: PbJobState.SUCCEEDED,
+  FAILED: PbJobState.FAILED,
+  TIMED_OUT: PbJobState.TIMED_OUT,
+  CANCELLED: PbJobState.CANCELLED,
+};
+
+export function jobStateToPb(state: JobState): PbJobState {
+  return JOB_STATE_TO_PB[state];
+}
+
+/** The stored state for a protobuf one; undefined for UNSPECIFIED or an unknown number. */
+export function jobStateFromPb(state: PbJobState): JobState | undefined {
+  return (Object.keys(JOB_STATE_TO_PB) as JobState[]).find((s) => JOB_STATE_TO_PB[s] === state);
+}
+
+export function durationToMs(duration: Duration | undefined): number {
+  if (!duration) return 0;
+  return Number(duration.seconds) * 1000 + duration.nanos / 1e6;
+}
+
+export function msToDuration(ms: number): { seconds: bigint; nanos: number } {
+  const seconds = Math.floor(ms / 1000);
+  return { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
+}
+
+export function specFromPb(spec: JobSpec | undefined): RawJobSpec {
+  return {
+    name: spec?.name ?? '',
+    command: spec?.command ?? '',
+    args: spec?.args ?? [],
+    env: spec?.env ?? {},
+    workingDir: spec?.workingDir ?? '',
+    timeoutMs: durationToMs(spec?.timeout),
+    maxAttempts: spec?.maxAttempts ?? 0,
+    labels: spec?.labels ?? {},
+    provider: spec?.provider ?? '',
+  };
+}
+
+export function specToPb(job: JobRecord): JobSpec {
+  return create(JobSpecSchema, {
+    name: job.name,
+    command: job.command,
+    args: job.args,
+    env: job.env,
+    workingDir: job.workingDir,
+    timeout: job.timeoutMs > 0 ? msToDuration(job.timeoutMs) : undefined,
+    maxAttempts: job.maxAttempts,
+    labels: job.labels,
+    provider: job.provider,
+  });
+}
+
+function ts(date: Date | null) {
+  return date ? timestampFromDate(date) : undefined;
+}
+
+export function jobToPb(job: JobRecord): Job {
+  return create(JobSchema, {
+    id: job.id,
+    spec: specToPb(job),
+    state: jobStateToPb(job.state),
+    attempt: job.attempt,
+    exitCode: job.exitCode ?? undefined,
+    error: job.error,
+    correlationId: job.correlationId,
+    workerId: job.workerId ?? '',
+    createdAt: ts(job.createdAt),
+    assignedAt: ts(job.assignedAt),
+    startedAt: ts(job.startedAt),
+    finishedAt: ts(job.finishedAt),
+    idempotencyKey: job.idempotencyKey ?? '',
+  });
+}
+
+export function logLineToPb(line: StoredLogLine): LogLine {
+  return create(LogLineSchema, {
+    seq: BigInt(line.seq),
+    stream: line.stream === 'stderr' ? LogStream.STDERR : LogStream.STDOUT,
+    line: line.line,
+    at: timestampFromDate(line.at),
+    attempt: line.attempt,
+  });
+}
+
+const WORKER_STATE_TO_PB = {
+  CREATING: PbWorkerState.CREATING,
+  READY: PbWorkerState.READY,
+  BUSY: PbWorkerState.BUSY,
+  TERMINATED: PbWorkerState.TERMINATED,
+} as const;
+
+export function workerToPb(worker: WorkerRecord): Worker {
+  return create(WorkerSchema, {
+    id: worker.id,
+    provider: worker.provider,
+    externalId: worker.externalId,
+    state: WORKER_STATE_TO_PB[worker.state],
+    currentJobId: worker.currentJobId ?? '',
+    createdAt: ts(worker.createdAt),
+    registeredAt: ts(worker.registeredAt),
+    lastHeartbeatAt: ts(worker.lastHeartbeatAt),
+    jobsRun: worker.jobsRun,
+  });
+}

@@ -1,0 +1,110 @@
+// One port for everything: gRPC (HTTP/2), Connect and gRPC-Web (HTTP/1.1 or HTTP/2), /metrics,
+// /healthz and /readyz. Node's cleartext HTTP/2 server does not accept HTTP/1.1 by itself, so a
+// plain TCP server reads the first bytes of each connection and hands it to the HTTP/2 server
+// (connection preface "PRI * HTTP/2.0") or to the HTTP/1.1 server.
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import type { ConnectRouter } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { Registry } from 'prom-client';
+
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  routes: (router: ConnectRouter) => void;
+  registry: Registry;
+  /** Resolves true when the server can take work (database answers). */
+  ready: () => Promise<boolean>;
+}
+
+export interface HttpServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0');
+
+type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const rpc = connectNodeAdapter({ routes: options.routes });
+
+  function handle(req: AnyRequest, res: AnyResponse): void {
+    const path = (req.url ?? '').split('?')[0];
+    const reply = (status: number, type: string, body: string) => {
+      (res as http.ServerResponse).writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
+    if (req.method === 'GET' && path === '/healthz') return reply(200, 'text/plain', 'ok\n');
+    if (req.method === 'GET' && path === '/readyz') {
+      void options.ready().then(
+        (ok) => reply(ok ? 200 : 503, 'text/plain', ok ? 'ready\n' : 'not ready\n'),
+        () => reply(503, 'text/plain', 'not ready\n'),
+      );
+      return;
+    }
+    if (req.method === 'GET' && path === '/metrics') {
+      void options.registry.metrics().then(
+        (text) => reply(200, options.registry.contentType, text),
+        (error: unknown) => reply(500, 'text/plain', `metrics failed: ${String(error)}\n`),
+      );
+      return;
+    }
+    rpc(req as http.IncomingMessage, res as http.ServerResponse);
+  }
+
+  const h1 = http.createServer(handle);
+  h1.keepAliveTimeout = 65_000;
+  const h2 = http2.createServer({}, handle);
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+  });
+
+  const tcp = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.once('readable', () => {
+      const head =
+        (socket.read(PREFACE.length) as Buffer | null) ?? (socket.read() as Buffer | null);
+      if (!head) {
+        socket.destroy();
+        return;
+      }
+      socket.unshift(head);
+      const target = head
+        .subarray(0, PREFACE.length)
+        .equals(PREFACE.subarray(0, Math.min(head.length, PREFACE.length)))
+        ? h2
+        : h1;
+      target.emit('connection', socket);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    tcp.once('error', reject);
+    tcp.listen(options.port, options.host, () => {
+      tcp.off('error', reject);
+      resolve();
+    });
+  });
+  const address = tcp.address() as net.AddressInfo;
+
+  return {
+    port: address.port,
+    async close() {
+      await new Promise<void>((resolve) => {
+        tcp.close(() => resolve());
+        for (const session of sessions) session.close();
+        h1.closeAllConnections();
+        setTimeout(() => {
+          for (const socket of sockets) socket.destroy();
+        }, 500).unref();
+      });
+    },
+  };
+}

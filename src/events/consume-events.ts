@@ -1,0 +1,97 @@
+// Runs a durable consumer of catalog events: decodes each delivery, hands it to the handler, acks
+// on success, naks on failure, and on the last allowed delivery (max_deliver) writes the event to
+// failed_events with its error instead of retrying for ever. A body that is not an event at all is
+// dead-lettered at once.
+import type { Bus, Delivery, Subscription } from '../bus/bus.js';
+import { CORRELATION_HEADER } from '../bus/bus.js';
+import type { Db } from '../db/db.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { errorMessage } from '../shared/errors.js';
+import { insertFailedEvent } from '../deadletter/failed-events-sql.js';
+import { decodeEvent } from './codec.js';
+import type { DeliveredEvent } from './catalog.js';
+
+export interface ConsumeEventsOptions {
+  bus: Bus;
+  db: Db;
+  logger: Logger;
+  metrics?: Metrics;
+  durable: string;
+  filterSubject: string;
+  ackWaitMs: number;
+  maxDeliver: number;
+  concurrency?: number;
+}
+
+const decoder = new TextDecoder();
+
+export async function consumeEvents(
+  options: ConsumeEventsOptions,
+  handler: (event: DeliveredEvent) => Promise<void>,
+): Promise<Subscription> {
+  const { bus, db, logger, durable, maxDeliver } = options;
+
+  async function deadLetter(delivery: Delivery, error: string): Promise<void> {
+    await insertFailedEvent(db, {
+      eventId: delivery.id,
+      consumer: durable,
+      subject: delivery.subject,
+      correlationId: delivery.headers[CORRELATION_HEADER] ?? '',
+      headers: delivery.headers,
+      payload: decoder.decode(delivery.data),
+      error,
+      deliveryCount: delivery.deliveryCount,
+    });
+    options.metrics?.deadLetters.inc({ consumer: durable });
+    logger.error(
+      {
+        eventId: delivery.id,
+        subject: delivery.subject,
+        deliveries: delivery.deliveryCount,
+        error,
+      },
+      'event dead-lettered into failed_events',
+    );
+    await delivery.term();
+  }
+
+  return bus.consume(
+    {
+      durable,
+      filterSubject: options.filterSubject,
+      ackWaitMs: options.ackWaitMs,
+      maxDeliver,
+      concurrency: options.concurrency,
+    },
+    async (delivery) => {
+      let decoded: DeliveredEvent;
+      try {
+        decoded = decodeEvent(delivery.data);
+      } catch (error) {
+        await deadLetter(delivery, `undecodable event: ${errorMessage(error)}`);
+        return;
+      }
+      try {
+        await handler(decoded);
+        await delivery.ack();
+      } catch (error) {
+        const message = errorMessage(error);
+        if (delivery.deliveryCount >= maxDeliver) {
+          await deadLetter(delivery, message);
+          return;
+        }
+        logger.warn(
+          {
+            eventId: decoded.eventId,
+            type: decoded.type,
+            correlationId: decoded.correlationId,
+            error: message,
+          },
+          'event handler failed; will be redelivered',
+        );
+        await delivery.nak(Math.min(200 * 2 ** delivery.deliveryCount, 5000));
+      }
+    },
+  );
+}

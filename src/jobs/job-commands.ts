@@ -1,0 +1,71 @@
+// The two things a client does to a job: queue it and cancel it. Each commits the job's state
+// and its event in one transaction (invariant 1).
+import type { Db } from '../db/db.js';
+import type { OutboxWriter } from '../outbox/outbox-writer.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { event } from '../events/catalog.js';
+import { NotFoundError } from '../shared/errors.js';
+import { newId } from '../shared/ids.js';
+import type { JobRecord, JobSpecInput } from './job.js';
+import { cancelJob, findJob, findJobByIdempotencyKey, insertJob } from './job-sql.js';
+
+export interface JobCommandsDeps {
+  db: Db;
+  outbox: OutboxWriter;
+  metrics?: Metrics;
+}
+
+export function createJobCommands(deps: JobCommandsDeps) {
+  const { db, outbox } = deps;
+
+  /** Queues a job; the same idempotency key again returns the first job and queues nothing. */
+  async function queue(request: {
+    spec: JobSpecInput;
+    idempotencyKey: string | null;
+    correlationId: string;
+  }): Promise<{ job: JobRecord; created: boolean }> {
+    const result = await db.transaction(async (tx) => {
+      const job = await insertJob(tx, { id: newId(), ...request });
+      if (!job) {
+        const existing = await findJobByIdempotencyKey(tx, request.idempotencyKey ?? '');
+        if (!existing) throw new Error('idempotency key conflict but no job found');
+        return { job: existing, created: false };
+      }
+      await outbox.append(tx, [
+        event('JobQueued', job.id, job.correlationId, { jobId: job.id, attempt: job.attempt }),
+      ]);
+      return { job, created: true };
+    });
+    if (result.created) deps.metrics?.jobsQueued.inc();
+    return result;
+  }
+
+  /** Cancels a job that has not finished; a finished job is returned as it is. */
+  async function cancel(jobId: string): Promise<JobRecord> {
+    const cancelled = await db.transaction(async (tx) => {
+      const result = await cancelJob(tx, jobId);
+      if (!result) return undefined;
+      const { job, previousState } = result;
+      const onWorker = previousState === 'ASSIGNED' || previousState === 'RUNNING';
+      await outbox.append(tx, [
+        event('JobCancelled', job.id, job.correlationId, {
+          jobId: job.id,
+          attempt: job.attempt,
+          ...(onWorker && job.workerId ? { workerId: job.workerId } : {}),
+        }),
+      ]);
+      return job;
+    });
+    if (cancelled) {
+      deps.metrics?.jobsFinished.inc({ state: 'CANCELLED' });
+      return cancelled;
+    }
+    const job = await findJob(db, jobId);
+    if (!job) throw new NotFoundError('job', jobId);
+    return job;
+  }
+
+  return { queue, cancel };
+}
+
+export type JobCommands = ReturnType<typeof createJobCommands>;

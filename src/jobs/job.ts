@@ -1,0 +1,31 @@
+// The job record as the control plane stores it.
+import type { JobState } from './job-state.js';
+
+export interface JobSpecInput {
+  name: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  workingDir: string;
+  timeoutMs: number;
+  maxAttempts: number;
+  labels: Record<string, string>;
+  provider: string;
+}
+
+export interface JobRecord extends JobSpecInput {
+  id: string;
+  state: JobState;
+  attempt: number;
+  idempotencyKey: string | null;
+  correlationId: string;
+  exitCode: number | null;
+  error: string;
+  workerId: string | null;
+  createdAt: Date;
+  assignedAt: Date | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 3;

@@ -1,0 +1,142 @@
+// Validates a job as a client submits it; every error names the field that is wrong.
+import { InvalidArgumentError } from '../shared/errors.js';
+import { DEFAULT_MAX_ATTEMPTS, type JobSpecInput } from './job.js';
+
+export const LIMITS = {
+  nameLength: 200,
+  commandLength: 4096,
+  args: 1000,
+  argsBytes: 256 * 1024,
+  envEntries: 256,
+  envBytes: 64 * 1024,
+  labels: 64,
+  labelLength: 256,
+  maxAttempts: 100,
+  keyLength: 200,
+  timeoutMs: 7 * 24 * 3_600_000,
+} as const;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\-/]*$/;
+
+export interface RawJobSpec {
+  name: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  workingDir: string;
+  /** Milliseconds; may be negative or fractional as received, checked here. */
+  timeoutMs: number;
+  maxAttempts: number;
+  labels: Record<string, string>;
+  provider: string;
+}
+
+function bytes(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+function noNul(field: string, value: string): void {
+  if (value.includes('\0'))
+    throw new InvalidArgumentError(field, 'must not contain NUL characters');
+}
+
+export function validateJobSpec(raw: RawJobSpec, knownProviders: readonly string[]): JobSpecInput {
+  const command = raw.command.trim();
+  if (command === '') throw new InvalidArgumentError('spec.command', 'must not be empty');
+  if (command.length > LIMITS.commandLength) {
+    throw new InvalidArgumentError(
+      'spec.command',
+      `must be at most ${LIMITS.commandLength} characters`,
+    );
+  }
+  noNul('spec.command', command);
+  if (raw.name.length > LIMITS.nameLength) {
+    throw new InvalidArgumentError('spec.name', `must be at most ${LIMITS.nameLength} characters`);
+  }
+  if (raw.args.length > LIMITS.args) {
+    throw new InvalidArgumentError('spec.args', `must have at most ${LIMITS.args} entries`);
+  }
+  raw.args.forEach((arg, i) => noNul(`spec.args[${i}]`, arg));
+  if (raw.args.reduce((sum, a) => sum + bytes(a), 0) > LIMITS.argsBytes) {
+    throw new InvalidArgumentError('spec.args', `must total at most ${LIMITS.argsBytes} bytes`);
+  }
+  const envEntries = Object.entries(raw.env);
+  if (envEntries.length > LIMITS.envEntries) {
+    throw new InvalidArgumentError('spec.env', `must have at most ${LIMITS.envEntries} entries`);
+  }
+  let envSize = 0;
+  for (const [key, value] of envEntries) {
+    if (!ENV_NAME.test(key)) {
+      throw new InvalidArgumentError('spec.env', `"${key}" is not a valid variable name`);
+    }
+    noNul(`spec.env.${key}`, value);
+    envSize += bytes(key) + bytes(value) + 2;
+  }
+  if (envSize > LIMITS.envBytes) {
+    throw new InvalidArgumentError(
+      'spec.env',
+      `is ${envSize} bytes; at most ${LIMITS.envBytes} allowed`,
+    );
+  }
+  noNul('spec.working_dir', raw.workingDir);
+  if (!Number.isFinite(raw.timeoutMs) || raw.timeoutMs < 0) {
+    throw new InvalidArgumentError('spec.timeout', 'must not be negative');
+  }
+  if (raw.timeoutMs > LIMITS.timeoutMs) {
+    throw new InvalidArgumentError('spec.timeout', 'must be at most 7 days');
+  }
+  if (
+    !Number.isInteger(raw.maxAttempts) ||
+    raw.maxAttempts < 0 ||
+    raw.maxAttempts > LIMITS.maxAttempts
+  ) {
+    throw new InvalidArgumentError(
+      'spec.max_attempts',
+      `must be between 0 and ${LIMITS.maxAttempts}`,
+    );
+  }
+  const labels = Object.entries(raw.labels);
+  if (labels.length > LIMITS.labels) {
+    throw new InvalidArgumentError('spec.labels', `must have at most ${LIMITS.labels} entries`);
+  }
+  for (const [key, value] of labels) {
+    if (!LABEL_KEY.test(key) || key.length > LIMITS.labelLength) {
+      throw new InvalidArgumentError('spec.labels', `"${key}" is not a valid label key`);
+    }
+    if (value.length > LIMITS.labelLength) {
+      throw new InvalidArgumentError(
+        `spec.labels.${key}`,
+        `must be at most ${LIMITS.labelLength} characters`,
+      );
+    }
+  }
+  if (raw.provider !== '' && !knownProviders.includes(raw.provider)) {
+    throw new InvalidArgumentError(
+      'spec.provider',
+      `unknown provider "${raw.provider}" (known: ${knownProviders.join(', ')})`,
+    );
+  }
+  return {
+    name: raw.name,
+    command,
+    args: raw.args,
+    env: raw.env,
+    workingDir: raw.workingDir,
+    timeoutMs: Math.ceil(raw.timeoutMs),
+    maxAttempts: raw.maxAttempts === 0 ? DEFAULT_MAX_ATTEMPTS : raw.maxAttempts,
+    labels: raw.labels,
+    provider: raw.provider,
+  };
+}
+
+/** Checks an optional client-chosen key (idempotency key, correlation id). */
+export function validateKey(field: string, value: string): string {
+  if (value.length > LIMITS.keyLength) {
+    throw new InvalidArgumentError(field, `must be at most ${LIMITS.keyLength} characters`);
+  }
+  if (!/^[\x21-\x7e]*$/.test(value)) {
+    throw new InvalidArgumentError(field, 'must be printable ASCII without spaces');
+  }
+  return value;
+}

@@ -1,0 +1,114 @@
+// Prometheus metrics, one registry per server (no module singletons). Gauges that mirror table
+// contents (jobs by state, workers by state, outbox pending) are read at scrape time.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface MetricsSources {
+  jobsByState(): Promise<Array<{ state: string; count: number }>>;
+  workersByState(): Promise<Array<{ state: string; count: number }>>;
+  outboxPending(): Promise<number>;
+  failedEvents(): Promise<number>;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly jobsQueued: Counter;
+  readonly jobsFinished: Counter<'state'>;
+  readonly queueToStart: Histogram;
+  readonly sagas: Counter<'type' | 'outcome'>;
+  readonly eventsPublished: Counter;
+  readonly deadLetters: Counter<'consumer'>;
+  /** Wires the scrape-time gauges to their sources. */
+  bindSources(sources: MetricsSources): void;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'hodei_process_' });
+  let sources: MetricsSources | undefined;
+
+  const jobsQueued = new Counter({
+    name: 'hodei_jobs_queued_total',
+    help: 'Jobs accepted by QueueJob (idempotent repeats not counted).',
+    registers: [registry],
+  });
+  const jobsFinished = new Counter({
+    name: 'hodei_jobs_finished_total',
+    help: 'Jobs that reached a terminal state, by state.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  const queueToStart = new Histogram({
+    name: 'hodei_job_queue_to_start_seconds',
+    help: 'Time from QueueJob to the worker acknowledging the run.',
+    buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const sagas = new Counter({
+    name: 'hodei_sagas_total',
+    help: 'Sagas by type and outcome (started, completed, compensated, failed).',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [registry],
+  });
+  const eventsPublished = new Counter({
+    name: 'hodei_outbox_published_total',
+    help: 'Events the outbox relay published to the bus.',
+    registers: [registry],
+  });
+  const deadLetters = new Counter({
+    name: 'hodei_dead_letters_total',
+    help: 'Events written to failed_events after their last delivery failed.',
+    labelNames: ['consumer'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'hodei_jobs',
+    help: 'Jobs by state.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of (await sources?.jobsByState()) ?? [])
+        this.set({ state: row.state }, row.count);
+    },
+  });
+  new Gauge({
+    name: 'hodei_workers',
+    help: 'Workers by state.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of (await sources?.workersByState()) ?? [])
+        this.set({ state: row.state }, row.count);
+    },
+  });
+  new Gauge({
+    name: 'hodei_outbox_pending',
+    help: 'Outbox events not yet published.',
+    registers: [registry],
+    async collect() {
+      this.set((await sources?.outboxPending()) ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'hodei_failed_events',
+    help: 'Dead letters stored in failed_events and not replayed.',
+    registers: [registry],
+    async collect() {
+      this.set((await sources?.failedEvents()) ?? 0);
+    },
+  });
+
+  return {
+    registry,
+    jobsQueued,
+    jobsFinished,
+    queueToStart,
+    sagas,
+    eventsPublished,
+    deadLetters,
+    bindSources(next) {
+      sources = next;
+    },
+  };
+}

@@ -1,0 +1,33 @@
+// What saga steps need from the rest of the control plane.
+import type { Db } from '../db/db.js';
+import type { OutboxWriter } from '../outbox/outbox-writer.js';
+import type { Provider } from '../providers/provider.js';
+import type { WorkerSessions } from '../workers/worker-sessions.js';
+import type { Logger } from '../shared/logger.js';
+
+export interface SagaDeps {
+  db: Db;
+  outbox: OutboxWriter;
+  provider: Provider;
+  sessions: WorkerSessions;
+  logger: Logger;
+  /** URL workers use to reach this control plane. */
+  serverUrl(): string;
+  settings: {
+    maxWorkers: number;
+    provisioningTimeoutMs: number;
+    dispatchAckTimeoutMs: number;
+    /** How long an execution saga waits for a free worker before it looks again. */
+    workerWaitMs: number;
+  };
+}
+
+export const WORKER_READY_KEY = 'worker-ready';
+
+export function jobStartedKey(jobId: string, attempt: number): string {
+  return `job-started:${jobId}:${attempt}`;
+}
+
+export function workerRegisteredKey(workerId: string): string {
+  return `worker-registered:${workerId}`;
+}

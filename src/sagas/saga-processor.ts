@@ -1,0 +1,94 @@
+// The saga processor: the durable `saga-processor` consumer. It maps each event to the saga it
+// starts or wakes; it changes no state itself (sagas do).
+import type { DeliveredEvent } from '../events/catalog.js';
+import { executionSagaId, provisioningSagaId, recoverySagaId } from '../shared/ids.js';
+import type { JobWatch } from '../jobs/job-watch.js';
+import type { WorkerSessions } from '../workers/worker-sessions.js';
+import type { SagaEngine } from './saga-engine.js';
+import { WORKER_READY_KEY, jobStartedKey, workerRegisteredKey } from './saga-deps.js';
+
+export interface SagaProcessorDeps {
+  engine: SagaEngine;
+  sessions: WorkerSessions;
+  jobWatch: JobWatch;
+}
+
+function str(payload: Record<string, unknown>, key: string): string {
+  const value = payload[key];
+  if (typeof value !== 'string' || value === '') throw new Error(`event payload lacks "${key}"`);
+  return value;
+}
+
+function int(payload: Record<string, unknown>, key: string): number {
+  const value = payload[key];
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw new Error(`event payload lacks "${key}"`);
+  return value;
+}
+
+export function createSagaProcessor(
+  deps: SagaProcessorDeps,
+): (event: DeliveredEvent) => Promise<void> {
+  const { engine } = deps;
+  return async (event) => {
+    const p = event.payload;
+    switch (event.type) {
+      case 'JobQueued':
+      case 'JobRequeued': {
+        const jobId = str(p, 'jobId');
+        const attempt = int(p, 'attempt');
+        deps.jobWatch.notify(jobId);
+        await engine.start('execution', executionSagaId(jobId, attempt), event.correlationId, {
+          jobId,
+          attempt,
+        });
+        return;
+      }
+      case 'WorkerProvisioningRequested': {
+        const requestId = str(p, 'requestId');
+        await engine.start('provisioning', provisioningSagaId(requestId), event.correlationId, {
+          requestId,
+          provider: str(p, 'provider'),
+        });
+        return;
+      }
+      case 'WorkerRegistered':
+        await engine.wake(workerRegisteredKey(str(p, 'workerId')), false);
+        return;
+      case 'WorkerReady':
+        await engine.wake(WORKER_READY_KEY, true);
+        return;
+      case 'WorkerLost': {
+        const workerId = str(p, 'workerId');
+        await engine.start('recovery', recoverySagaId(workerId), event.correlationId, {
+          workerId,
+          reason: typeof p.reason === 'string' ? p.reason : 'lost',
+          jobId: typeof p.jobId === 'string' ? p.jobId : undefined,
+          attempt: typeof p.attempt === 'number' ? p.attempt : undefined,
+        });
+        return;
+      }
+      case 'JobCancelled': {
+        const jobId = str(p, 'jobId');
+        deps.jobWatch.notify(jobId);
+        if (typeof p.workerId === 'string')
+          deps.sessions.get(p.workerId)?.sendCancel(jobId, int(p, 'attempt'));
+        return;
+      }
+      case 'JobAssigned':
+        deps.jobWatch.notify(str(p, 'jobId'));
+        return;
+      case 'JobStarted':
+      case 'JobSucceeded':
+      case 'JobFailed':
+      case 'JobTimedOut': {
+        const jobId = str(p, 'jobId');
+        deps.jobWatch.notify(jobId);
+        await engine.wake(jobStartedKey(jobId, int(p, 'attempt')), false);
+        return;
+      }
+      default:
+        return; // events of record only (WorkerCreated, WorkerTerminated, Saga*)
+    }
+  };
+}

@@ -1,0 +1,164 @@
+// SQL for saga_instances and saga_steps.
+import type { Queryable } from '../db/db.js';
+import type { SagaContext, SagaState, SagaType } from './saga.js';
+
+export interface SagaRow {
+  id: string;
+  saga_type: SagaType;
+  state: SagaState;
+  correlation_id: string;
+  context: SagaContext;
+  current_step: number;
+  wait_key: string | null;
+  error: string;
+}
+
+const COLUMNS = 'id, saga_type, state, correlation_id, context, current_step, wait_key, error';
+
+/** Inserts an IN_PROGRESS saga; returns false when one with this id exists (redelivery). */
+export async function insertSaga(
+  q: Queryable,
+  saga: { id: string; type: SagaType; correlationId: string; context: SagaContext },
+): Promise<boolean> {
+  const result = await q.query(
+    `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context)
+     VALUES ($1, $2, 'IN_PROGRESS', $3, $4) ON CONFLICT (id) DO NOTHING`,
+    [saga.id, saga.type, saga.correlationId, JSON.stringify(saga.context)],
+  );
+  return result.rowCount === 1;
+}
+
+/** Returns the saga, or undefined. */
+export async function findSaga(q: Queryable, id: string): Promise<SagaRow | undefined> {
+  const result = await q.query<SagaRow>(`SELECT ${COLUMNS} FROM saga_instances WHERE id = $1`, [
+    id,
+  ]);
+  return result.rows[0];
+}
+
+/** Records that a step started (again, after a crash or a wake-up). */
+export async function upsertStepRunning(
+  q: Queryable,
+  step: { sagaId: string; index: number; name: string; correlationId: string },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO saga_steps (saga_id, step_index, name, state, correlation_id)
+     VALUES ($1, $2, $3, 'RUNNING', $4)
+     ON CONFLICT (saga_id, step_index) DO UPDATE SET state = 'RUNNING', error = ''`,
+    [step.sagaId, step.index, step.name, step.correlationId],
+  );
+}
+
+/** Sets a step's final state, output and error. */
+export async function finishStep(
+  q: Queryable,
+  step: { sagaId: string; index: number; state: string; output?: unknown; error?: string },
+): Promise<void> {
+  await q.query(
+    `UPDATE saga_steps SET state = $3, output = $4, error = $5, finished_at = now()
+     WHERE saga_id = $1 AND step_index = $2`,
+    [step.sagaId, step.index, step.state, JSON.stringify(step.output ?? null), step.error ?? ''],
+  );
+}
+
+/** Returns the indexes of the saga's COMPLETED steps. */
+export async function completedStepIndexes(q: Queryable, sagaId: string): Promise<Set<number>> {
+  const result = await q.query<{ step_index: number }>(
+    "SELECT step_index FROM saga_steps WHERE saga_id = $1 AND state = 'COMPLETED'",
+    [sagaId],
+  );
+  return new Set(result.rows.map((r) => r.step_index));
+}
+
+/** Moves the saga on: new state, step, context and wait; guarded by the state it is in. */
+export async function updateSaga(
+  q: Queryable,
+  update: {
+    id: string;
+    from: SagaState;
+    state: SagaState;
+    currentStep: number;
+    context: SagaContext;
+    waitKey?: string | null;
+    waitDeadline?: Date | null;
+    error?: string;
+  },
+): Promise<boolean> {
+  const terminal = ['COMPLETED', 'COMPENSATED', 'FAILED', 'CANCELLED'].includes(update.state);
+  const result = await q.query(
+    `UPDATE saga_instances SET state = $3, current_step = $4, context = $5, wait_key = $6,
+       wait_deadline = $7, error = $8, updated_at = now(),
+       finished_at = CASE WHEN $9 THEN now() ELSE NULL END
+     WHERE id = $1 AND state = $2`,
+    [
+      update.id,
+      update.from,
+      update.state,
+      update.currentStep,
+      JSON.stringify(update.context),
+      update.waitKey ?? null,
+      update.waitDeadline ?? null,
+      update.error ?? '',
+      terminal,
+    ],
+  );
+  return result.rowCount === 1;
+}
+
+/** WAITING → IN_PROGRESS for sagas waiting on `key` (the oldest one when `one`); returns ids. */
+export async function claimWaitingByKey(
+  q: Queryable,
+  key: string,
+  one: boolean,
+): Promise<string[]> {
+  const result = await q.query<{ id: string }>(
+    `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
+     WHERE id IN (SELECT id FROM saga_instances WHERE state = 'WAITING' AND wait_key = $1
+                  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+     RETURNING id`,
+    [key, one ? 1 : 1000],
+  );
+  return result.rows.map((r) => r.id);
+}
+
+/** WAITING → IN_PROGRESS for this saga if it still waits; returns whether it did. */
+export async function claimWaitingSaga(q: Queryable, id: string): Promise<boolean> {
+  const result = await q.query(
+    `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
+     WHERE id = $1 AND state = 'WAITING'`,
+    [id],
+  );
+  return result.rowCount === 1;
+}
+
+/** WAITING → IN_PROGRESS for sagas whose deadline has passed; returns their ids. */
+export async function claimExpiredWaits(q: Queryable, limit: number): Promise<string[]> {
+  const result = await q.query<{ id: string }>(
+    `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
+     WHERE id IN (SELECT id FROM saga_instances WHERE state = 'WAITING' AND wait_deadline < now()
+                  ORDER BY wait_deadline LIMIT $1 FOR UPDATE SKIP LOCKED)
+     RETURNING id`,
+    [limit],
+  );
+  return result.rows.map((r) => r.id);
+}
+
+/** Returns IN_PROGRESS/COMPENSATING sagas untouched for `staleMs` (all of them when 0). */
+export async function findUnfinishedSagas(q: Queryable, staleMs: number): Promise<string[]> {
+  const result = await q.query<{ id: string }>(
+    `SELECT id FROM saga_instances WHERE state IN ('IN_PROGRESS', 'COMPENSATING')
+       AND updated_at <= now() - make_interval(secs => $1::double precision / 1000)
+     ORDER BY created_at`,
+    [staleMs],
+  );
+  return result.rows.map((r) => r.id);
+}
+
+/** Counts WAITING sagas with this key. */
+export async function countWaiting(q: Queryable, key: string): Promise<number> {
+  const result = await q.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM saga_instances WHERE state = 'WAITING' AND wait_key = $1",
+    [key],
+  );
+  return result.rows[0]?.n ?? 0;
+}

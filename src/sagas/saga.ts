@@ -1,0 +1,68 @@
+// Saga domain: definitions, step outcomes and the pure rules of ordering and compensation.
+import { HodeiError } from '../shared/errors.js';
+
+export const SAGA_TYPES = ['execution', 'provisioning', 'recovery'] as const;
+export type SagaType = (typeof SAGA_TYPES)[number];
+
+export const SAGA_STATES = [
+  'PENDING',
+  'IN_PROGRESS',
+  'WAITING',
+  'COMPENSATING',
+  'COMPLETED',
+  'COMPENSATED',
+  'FAILED',
+  'CANCELLED',
+] as const;
+export type SagaState = (typeof SAGA_STATES)[number];
+
+export type SagaContext = Record<string, unknown>;
+
+export type StepOutcome<C extends SagaContext> =
+  /** The step is done; go on to the next one. */
+  | { kind: 'next'; context?: Partial<C>; output?: unknown }
+  /** Park the saga until an event with `key` wakes it, or until the deadline passes. */
+  | { kind: 'wait'; key: string; deadlineMs: number; context?: Partial<C> }
+  /** Nothing left to do (e.g. the job moved on): complete the saga without the later steps. */
+  | { kind: 'finish'; context?: Partial<C>; output?: unknown };
+
+export interface StepInput<C extends SagaContext> {
+  sagaId: string;
+  correlationId: string;
+  context: C;
+  /** Why the step runs again after a wait; undefined on its first run. */
+  wake?: 'event' | 'deadline' | 'recheck';
+}
+
+export interface SagaStep<C extends SagaContext> {
+  readonly name: string;
+  execute(input: StepInput<C>): Promise<StepOutcome<C>>;
+  compensate?(input: StepInput<C>): Promise<void>;
+}
+
+export interface SagaDefinition<C extends SagaContext = SagaContext> {
+  readonly type: SagaType;
+  readonly steps: readonly SagaStep<C>[];
+}
+
+/** A business failure of a step: the saga compensates. Any other error leaves the saga where it
+ * is, to be resumed (a database or bus outage must not undo work). */
+export class SagaStepFailure extends HodeiError {
+  constructor(step: string, message: string, options?: { cause?: unknown }) {
+    super('SAGA_STEP_FAILED', `${step}: ${message}`, { step }, options);
+  }
+}
+
+/** Indexes of the steps to compensate, in order, when step `failedIndex` failed: every earlier
+ * completed step that has a compensation, last one first. */
+export function compensationOrder(
+  steps: readonly { compensate?: unknown }[],
+  failedIndex: number,
+  completed: ReadonlySet<number>,
+): number[] {
+  const order: number[] = [];
+  for (let i = Math.min(failedIndex, steps.length) - 1; i >= 0; i -= 1) {
+    if (completed.has(i) && steps[i]?.compensate) order.push(i);
+  }
+  return order;
+}

@@ -1,0 +1,210 @@
+// The composition root: builds every component from the configuration, starts them in order and
+// stops them in reverse order.
+import { fileURLToPath } from 'node:url';
+import type { ServerConfig } from '../config/config.js';
+import type { Logger } from '../shared/logger.js';
+import { systemClock } from '../shared/clock.js';
+import { migrate } from '../db/migrate.js';
+import { createMetrics } from '../metrics/metrics.js';
+import { createOutboxWriter } from '../outbox/outbox-writer.js';
+import { createRelay } from '../outbox/relay.js';
+import { countUnpublished } from '../outbox/outbox-sql.js';
+import { consumeEvents } from '../events/consume-events.js';
+import { createJobWatch } from '../jobs/job-watch.js';
+import { createJobCommands } from '../jobs/job-commands.js';
+import { countJobsByState } from '../jobs/job-sql.js';
+import { createWorkerSessions } from '../workers/worker-sessions.js';
+import { createWorkerMonitor } from '../workers/worker-monitor.js';
+import { createWorkerReports } from '../workers/worker-reports.js';
+import { countWorkersByState, listLiveWorkers } from '../workers/worker-sql.js';
+import { countFailedEvents } from '../deadletter/failed-events-sql.js';
+import { createSagaEngine } from '../sagas/saga-engine.js';
+import { createSagaProcessor } from '../sagas/saga-processor.js';
+import { executionSaga } from '../sagas/execution-saga.js';
+import { provisioningSaga } from '../sagas/provisioning-saga.js';
+import { recoverySaga } from '../sagas/recovery-saga.js';
+import type { SagaDeps } from '../sagas/saga-deps.js';
+import { createProcessProvider } from '../providers/process/process-provider.js';
+import { startHttpServer } from '../api/http-server.js';
+import { JobService } from '../gen/hodei/v1/job_pb.js';
+import { OpsService, WorkerAgentService } from '../gen/hodei/v1/worker_pb.js';
+import { jobServiceImpl } from '../api/job-service.js';
+import { opsServiceImpl } from '../api/ops-service.js';
+import { workerAgentServiceImpl } from '../api/worker-agent-service.js';
+import { createSessionTokens } from '../api/session-token.js';
+import { errorMessage } from '../shared/errors.js';
+import { openBus, openDatabase } from './adapters.js';
+import type { RunningServer } from './running-server.js';
+
+const HODEI_BIN = fileURLToPath(new URL('../../bin/hodei.js', import.meta.url));
+
+export async function startServer(
+  config: ServerConfig,
+  options: { logger: Logger; mode: 'server' | 'dev' },
+): Promise<RunningServer> {
+  const { logger } = options;
+  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+  const onStop = (name: string, stop: () => Promise<void>) => stops.unshift({ name, stop });
+  async function stopAll(): Promise<void> {
+    for (const { name, stop } of stops.splice(0)) {
+      await stop().catch((error: unknown) =>
+        logger.warn({ component: name, error: errorMessage(error) }, 'stop failed'),
+      );
+    }
+  }
+
+  try {
+    const db = await openDatabase(config, logger);
+    onStop('database', () => db.close());
+    const applied = await migrate(db);
+    if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated');
+
+    const bus = await openBus(config, db, logger);
+    onStop('bus', () => bus.close());
+    await bus.setup();
+
+    const metrics = createMetrics();
+    metrics.bindSources({
+      jobsByState: () => countJobsByState(db),
+      workersByState: () => countWorkersByState(db),
+      outboxPending: () => countUnpublished(db),
+      failedEvents: () => countFailedEvents(db),
+    });
+    const outbox = createOutboxWriter({ subjectPrefix: config.subjectPrefix });
+    const sessions = createWorkerSessions();
+    const jobWatch = createJobWatch();
+    const provider = createProcessProvider({
+      command: config.workerCommand
+        ? [...config.workerCommand]
+        : [process.execPath, HODEI_BIN, 'worker'],
+      logger: logger.child({ component: 'process-provider' }),
+      maxWorkers: config.maxWorkers,
+    });
+    onStop('provider', () => provider.close());
+
+    let serving = true;
+    let serverUrl = '';
+    const monitor = createWorkerMonitor({
+      db,
+      outbox,
+      provider,
+      logger: logger.child({ component: 'worker-monitor' }),
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      missedHeartbeats: config.missedHeartbeats,
+      idleTtlMs: config.workerIdleTtlMs,
+    });
+    const sagaDeps: SagaDeps = {
+      db,
+      outbox,
+      provider,
+      sessions,
+      logger: logger.child({ component: 'saga' }),
+      serverUrl: () => serverUrl,
+      settings: {
+        maxWorkers: config.maxWorkers,
+        provisioningTimeoutMs: config.provisioningTimeoutMs,
+        dispatchAckTimeoutMs: config.dispatchAckTimeoutMs,
+        workerWaitMs: Math.max(1000, Math.min(config.provisioningTimeoutMs, 5000)),
+      },
+    };
+    const engine = createSagaEngine({
+      db,
+      outbox,
+      logger: logger.child({ component: 'saga-engine' }),
+      clock: systemClock,
+      metrics,
+      definitions: [executionSaga(sagaDeps), provisioningSaga(sagaDeps), recoverySaga(sagaDeps)],
+      sweepIntervalMs: config.sagaSweepIntervalMs,
+    });
+    const reports = createWorkerReports({ db, outbox, logger, jobWatch, metrics });
+    const commands = createJobCommands({ db, outbox, metrics });
+
+    const http = await startHttpServer({
+      host: config.host,
+      port: config.port,
+      registry: metrics.registry,
+      ready: async () => (await db.query('SELECT 1')).rowCount === 1,
+      routes: (router) => {
+        router.service(
+          JobService,
+          jobServiceImpl({ db, commands, jobWatch, logger, knownProviders: [provider.name] }),
+        );
+        router.service(
+          WorkerAgentService,
+          workerAgentServiceImpl({
+            db,
+            reports,
+            sessions,
+            monitor,
+            tokens: createSessionTokens(),
+            logger: logger.child({ component: 'worker-agent' }),
+            heartbeatIntervalMs: config.heartbeatIntervalMs,
+            isServing: () => serving,
+          }),
+        );
+        router.service(OpsService, opsServiceImpl({ db, logger }));
+      },
+    });
+    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    serverUrl = `http://${host.includes(':') ? `[${host}]` : host}:${http.port}`;
+    onStop('api', async () => {
+      serving = false;
+      sessions.closeAll('server shutting down');
+      await http.close();
+    });
+
+    const consumer = await consumeEvents(
+      {
+        bus,
+        db,
+        logger: logger.child({ component: 'saga-processor' }),
+        metrics,
+        durable: config.consumerName,
+        filterSubject: `${config.subjectPrefix}.>`,
+        ackWaitMs: config.ackWaitMs,
+        maxDeliver: config.maxDeliver,
+        concurrency: 32,
+      },
+      createSagaProcessor({ engine, sessions, jobWatch }),
+    );
+    onStop('saga-processor', () => consumer.stop());
+    onStop('saga-engine', () => engine.stop());
+
+    const relay = createRelay({
+      db,
+      bus,
+      logger: logger.child({ component: 'relay' }),
+      fallbackPollMs: config.relayFallbackPollMs,
+      onPublished: (n) => metrics.eventsPublished.inc(n),
+    });
+    await relay.start();
+    onStop('relay', () => relay.stop());
+
+    const resumed = await engine.resumeAll();
+    if (resumed > 0) logger.info({ sagas: resumed }, 'resuming sagas left in progress');
+    engine.startLoops();
+    monitor.start();
+    onStop('worker-monitor', async () => {
+      await monitor.stop();
+      // Workers of this server end with it; their jobs are requeued by the RecoverySaga.
+      for (const worker of await listLiveWorkers(db)) {
+        await monitor.workerLost(worker.id, 'server shutting down');
+      }
+      await relay.drain().catch(() => 0);
+    });
+
+    logger.info(
+      { url: serverUrl, mode: options.mode, database: db.kind, bus: bus.kind },
+      'hodei control plane started',
+    );
+    return {
+      url: serverUrl,
+      port: http.port,
+      adapters: { database: db.kind, bus: bus.kind },
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

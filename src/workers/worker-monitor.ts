@@ -1,0 +1,132 @@
+// WorkerMonitor, the kill-switch (DESIGN §6): a worker whose stream dropped, whose process ended,
+// or that missed its heartbeats is marked TERMINATED and its infrastructure destroyed, with
+// WorkerLost in the same transaction; the RecoverySaga requeues its job. Idle READY workers past
+// their TTL are retired. The monitor only marks, destroys and emits events (invariant 2).
+import type { Db } from '../db/db.js';
+import type { OutboxWriter } from '../outbox/outbox-writer.js';
+import type { Provider } from '../providers/provider.js';
+import type { Logger } from '../shared/logger.js';
+import { errorMessage } from '../shared/errors.js';
+import { event } from '../events/catalog.js';
+import { findJob } from '../jobs/job-sql.js';
+import {
+  findIdleWorkers,
+  findLiveWorkerByExternalId,
+  findSilentWorkers,
+  retireIdleWorker,
+  terminateWorker,
+} from './worker-sql.js';
+
+export interface WorkerMonitorOptions {
+  db: Db;
+  outbox: OutboxWriter;
+  provider: Provider;
+  logger: Logger;
+  heartbeatIntervalMs: number;
+  missedHeartbeats: number;
+  idleTtlMs: number;
+}
+
+export interface WorkerMonitor {
+  /** Kill-switch for one worker; returns whether it was live. */
+  workerLost(workerId: string, reason: string): Promise<boolean>;
+  /** One pass over silent and idle workers. */
+  check(): Promise<void>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createWorkerMonitor(options: WorkerMonitorOptions): WorkerMonitor {
+  const { db, outbox, provider, logger } = options;
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let checking: Promise<void> | undefined;
+  const pending = new Set<Promise<unknown>>();
+
+  async function workerLost(workerId: string, reason: string): Promise<boolean> {
+    const before = await db.transaction(async (tx) => {
+      const was = await terminateWorker(tx, workerId, reason);
+      if (!was) return undefined;
+      const job = was.currentJobId ? await findJob(tx, was.currentJobId) : undefined;
+      const live =
+        job && (job.state === 'ASSIGNED' || job.state === 'RUNNING') && job.workerId === workerId;
+      await outbox.append(tx, [
+        event('WorkerLost', workerId, job?.correlationId ?? was.correlationId, {
+          workerId,
+          reason,
+          ...(live ? { jobId: job.id, attempt: job.attempt } : {}),
+        }),
+      ]);
+      return was;
+    });
+    if (!before) return false;
+    logger.warn({ workerId, reason, jobId: before.currentJobId }, 'worker lost; terminated');
+    if (before.externalId) await provider.destroy(before.externalId);
+    return true;
+  }
+
+  async function retire(workerId: string): Promise<void> {
+    const retired = await db.transaction(async (tx) => {
+      const worker = await retireIdleWorker(tx, workerId, options.idleTtlMs);
+      if (worker) {
+        await outbox.append(tx, [
+          event('WorkerTerminated', workerId, worker.correlationId, { workerId, reason: 'idle' }),
+        ]);
+      }
+      return worker;
+    });
+    if (!retired) return;
+    logger.info({ workerId }, 'idle worker retired');
+    if (retired.externalId) await provider.destroy(retired.externalId);
+  }
+
+  async function check(): Promise<void> {
+    const silentMs = options.heartbeatIntervalMs * options.missedHeartbeats;
+    for (const worker of await findSilentWorkers(db, silentMs)) {
+      await workerLost(worker.id, `missed ${options.missedHeartbeats} heartbeats`);
+    }
+    for (const worker of await findIdleWorkers(db, options.idleTtlMs)) await retire(worker.id);
+  }
+
+  function track(work: Promise<unknown>): void {
+    const p = work
+      .catch((error: unknown) =>
+        logger.warn({ error: errorMessage(error) }, 'worker monitor action failed'),
+      )
+      .finally(() => pending.delete(p));
+    pending.add(p);
+  }
+
+  return {
+    workerLost,
+    check,
+    start() {
+      unsubscribe = provider.onExit((exit) => {
+        track(
+          (async () => {
+            const worker = await findLiveWorkerByExternalId(db, provider.name, exit.externalId);
+            if (worker) {
+              const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+              await workerLost(worker.id, `worker process exited (${how})`);
+            }
+          })(),
+        );
+      });
+      timer = setInterval(() => {
+        if (checking) return;
+        checking = check()
+          .catch((error: unknown) =>
+            logger.warn({ error: errorMessage(error) }, 'worker check failed'),
+          )
+          .finally(() => (checking = undefined));
+      }, options.heartbeatIntervalMs);
+      timer.unref();
+    },
+    async stop() {
+      unsubscribe?.();
+      if (timer) clearInterval(timer);
+      await checking;
+      await Promise.allSettled([...pending]);
+    },
+  };
+}

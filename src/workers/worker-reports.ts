@@ -1,0 +1,163 @@
+// What the control plane does with what a worker reports over its stream: registration, run
+// acknowledgements, results and log lines. Each state change commits with its events.
+import type { Db } from '../db/db.js';
+import type { OutboxWriter } from '../outbox/outbox-writer.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { HodeiError, NotFoundError } from '../shared/errors.js';
+import { event, type NewEvent } from '../events/catalog.js';
+import { findJob, finishJob, markJobRunning } from '../jobs/job-sql.js';
+import { appendLogLines, type NewLogLine } from '../jobs/job-log-sql.js';
+import { findWorkerOtp, registerWorker, releaseWorker } from './worker-sql.js';
+import type { WorkerRecord } from './worker.js';
+import { otpMatches } from './otp.js';
+import type { JobWatch } from '../jobs/job-watch.js';
+
+export type RunOutcome = 'EXITED' | 'TIMED_OUT' | 'CANCELLED' | 'START_FAILED';
+
+export interface RunReport {
+  jobId: string;
+  attempt: number;
+  outcome: RunOutcome;
+  exitCode: number | null;
+  error: string;
+}
+
+export interface WorkerReportsDeps {
+  db: Db;
+  outbox: OutboxWriter;
+  logger: Logger;
+  jobWatch: JobWatch;
+  metrics?: Metrics;
+}
+
+export function createWorkerReports(deps: WorkerReportsDeps) {
+  const { db, outbox, logger } = deps;
+
+  /** Spends the worker's one-time password: CREATING → READY, WorkerRegistered. */
+  async function register(workerId: string, otp: string): Promise<WorkerRecord> {
+    return db.transaction(async (tx) => {
+      const found = await findWorkerOtp(tx, workerId);
+      if (!found) throw new NotFoundError('worker', workerId);
+      if (!otpMatches(otp, found.otpHash)) {
+        throw new HodeiError(
+          'WORKER_OTP_INVALID',
+          `invalid one-time password for worker ${workerId}`,
+          { workerId },
+        );
+      }
+      if (found.otpUsed || found.state !== 'CREATING') {
+        throw new HodeiError(
+          'WORKER_OTP_REUSED',
+          `the one-time password of worker ${workerId} was already used`,
+          {
+            workerId,
+          },
+        );
+      }
+      const worker = await registerWorker(tx, workerId);
+      if (!worker)
+        throw new HodeiError('WORKER_OTP_REUSED', `worker ${workerId} is already registered`, {
+          workerId,
+        });
+      await outbox.append(tx, [
+        event('WorkerRegistered', workerId, worker.correlationId, { workerId }),
+      ]);
+      return worker;
+    });
+  }
+
+  /** The worker started the command: ASSIGNED → RUNNING, JobStarted. */
+  async function acknowledge(workerId: string, jobId: string, attempt: number): Promise<void> {
+    const job = await db.transaction(async (tx) => {
+      if (!(await markJobRunning(tx, jobId, attempt, workerId))) return undefined;
+      const started = await findJob(tx, jobId);
+      if (started) {
+        await outbox.append(tx, [
+          event('JobStarted', jobId, started.correlationId, { jobId, attempt, workerId }),
+        ]);
+      }
+      return started;
+    });
+    if (job?.startedAt) {
+      deps.metrics?.queueToStart.observe(
+        (job.startedAt.getTime() - job.createdAt.getTime()) / 1000,
+      );
+    }
+  }
+
+  /** The run ended: the job's terminal state, the worker back to READY, their events. */
+  async function recordResult(workerId: string, report: RunReport): Promise<void> {
+    const state =
+      report.outcome === 'TIMED_OUT'
+        ? 'TIMED_OUT'
+        : report.outcome === 'EXITED' && report.exitCode === 0
+          ? 'SUCCEEDED'
+          : 'FAILED';
+    const error =
+      state === 'SUCCEEDED'
+        ? ''
+        : report.error ||
+          (report.outcome === 'TIMED_OUT'
+            ? 'timed out'
+            : report.outcome === 'CANCELLED'
+              ? 'cancelled on the worker'
+              : `exited with code ${report.exitCode ?? 'unknown'}`);
+    const finished = await db.transaction(async (tx) => {
+      const job = await finishJob(tx, {
+        jobId: report.jobId,
+        attempt: report.attempt,
+        workerId,
+        state,
+        exitCode: report.exitCode,
+        error,
+      });
+      const events: NewEvent[] = [];
+      if (job) {
+        const ref = { jobId: job.id, attempt: job.attempt, workerId };
+        events.push(
+          state === 'SUCCEEDED'
+            ? event('JobSucceeded', job.id, job.correlationId, {
+                ...ref,
+                exitCode: report.exitCode ?? 0,
+              })
+            : state === 'TIMED_OUT'
+              ? event('JobTimedOut', job.id, job.correlationId, ref)
+              : event('JobFailed', job.id, job.correlationId, {
+                  ...ref,
+                  error,
+                  ...(report.exitCode === null ? {} : { exitCode: report.exitCode }),
+                }),
+        );
+      }
+      if (await releaseWorker(tx, workerId, report.jobId)) {
+        events.push(event('WorkerReady', workerId, job?.correlationId ?? '', { workerId }));
+      }
+      await outbox.append(tx, events);
+      return job;
+    });
+    if (finished) {
+      deps.metrics?.jobsFinished.inc({ state });
+    } else {
+      logger.warn(
+        { workerId, jobId: report.jobId, attempt: report.attempt, outcome: report.outcome },
+        'ignored a result for an attempt that is no longer current (superseded, cancelled or late)',
+      );
+    }
+  }
+
+  /** Stores log lines and wakes the job's watchers. */
+  async function storeLogs(
+    jobId: string,
+    attempt: number,
+    correlationId: string,
+    lines: NewLogLine[],
+  ): Promise<void> {
+    await appendLogLines(db, { jobId, attempt, correlationId, lines });
+    deps.jobWatch.notify(jobId);
+  }
+
+  return { register, acknowledge, recordResult, storeLogs };
+}
+
+export type WorkerReports = ReturnType<typeof createWorkerReports>;

@@ -1,0 +1,51 @@
+// The live streams of connected workers in this server process. Saga steps send RUN commands
+// through it; the kill-switch learns from it when a stream drops.
+import { HodeiError } from '../shared/errors.js';
+import type { JobRecord } from '../jobs/job.js';
+
+export interface WorkerSession {
+  readonly workerId: string;
+  sendRun(job: JobRecord): void;
+  sendCancel(jobId: string, attempt: number): void;
+  close(reason: string): void;
+}
+
+export class WorkerNotConnectedError extends HodeiError {
+  constructor(workerId: string) {
+    super('WORKER_NOT_CONNECTED', `worker ${workerId} has no open stream`, { workerId });
+  }
+}
+
+export interface WorkerSessions {
+  add(session: WorkerSession): void;
+  remove(session: WorkerSession): void;
+  get(workerId: string): WorkerSession | undefined;
+  has(workerId: string): boolean;
+  /** Sends the command; throws WorkerNotConnectedError when the worker has no stream here. */
+  sendRun(workerId: string, job: JobRecord): void;
+  closeAll(reason: string): void;
+}
+
+export function createWorkerSessions(): WorkerSessions {
+  const sessions = new Map<string, WorkerSession>();
+  return {
+    add(session) {
+      sessions.get(session.workerId)?.close('replaced by a new stream');
+      sessions.set(session.workerId, session);
+    },
+    remove(session) {
+      if (sessions.get(session.workerId) === session) sessions.delete(session.workerId);
+    },
+    get: (id) => sessions.get(id),
+    has: (id) => sessions.has(id),
+    sendRun(workerId, job) {
+      const session = sessions.get(workerId);
+      if (!session) throw new WorkerNotConnectedError(workerId);
+      session.sendRun(job);
+    },
+    closeAll(reason) {
+      for (const session of [...sessions.values()]) session.close(reason);
+      sessions.clear();
+    },
+  };
+}

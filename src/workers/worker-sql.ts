@@ -1,0 +1,238 @@
+// SQL for the workers table: one function per statement, every state change guarded.
+import type { Queryable } from '../db/db.js';
+import type { WorkerRecord } from './worker.js';
+import type { WorkerState } from './worker-state.js';
+
+interface WorkerRow {
+  id: string;
+  provider: string;
+  external_id: string;
+  state: WorkerState;
+  current_job_id: string | null;
+  correlation_id: string;
+  jobs_run: number;
+  created_at: Date;
+  registered_at: Date | null;
+  last_heartbeat_at: Date | null;
+  ready_since: Date | null;
+}
+
+const COLUMNS = `id, provider, external_id, state, current_job_id, correlation_id, jobs_run,
+  created_at, registered_at, last_heartbeat_at, ready_since`;
+
+function toWorker(row: WorkerRow): WorkerRecord {
+  return {
+    id: row.id,
+    provider: row.provider,
+    externalId: row.external_id,
+    state: row.state,
+    currentJobId: row.current_job_id,
+    correlationId: row.correlation_id,
+    jobsRun: row.jobs_run,
+    createdAt: row.created_at,
+    registeredAt: row.registered_at,
+    lastHeartbeatAt: row.last_heartbeat_at,
+    readySince: row.ready_since,
+  };
+}
+
+function first(rows: WorkerRow[]): WorkerRecord | undefined {
+  return rows[0] ? toWorker(rows[0]) : undefined;
+}
+
+/** Serialises capacity decisions across transactions (and servers). */
+export async function lockWorkerCapacity(q: Queryable): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock(7160042002)');
+}
+
+/** Returns how many workers are not TERMINATED. */
+export async function countLiveWorkers(q: Queryable): Promise<number> {
+  const result = await q.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM workers WHERE state <> 'TERMINATED'",
+  );
+  return result.rows[0]?.n ?? 0;
+}
+
+/** Inserts a CREATING worker; returns false if the id exists already. */
+export async function insertWorker(
+  q: Queryable,
+  worker: { id: string; provider: string; otpHash: string; correlationId: string },
+): Promise<boolean> {
+  const result = await q.query(
+    `INSERT INTO workers (id, provider, state, otp_hash, correlation_id)
+     VALUES ($1, $2, 'CREATING', $3, $4) ON CONFLICT (id) DO NOTHING`,
+    [worker.id, worker.provider, worker.otpHash, worker.correlationId],
+  );
+  return result.rowCount === 1;
+}
+
+/** Records the provider's id for the worker's infrastructure. */
+export async function setWorkerExternalId(
+  q: Queryable,
+  id: string,
+  externalId: string,
+): Promise<void> {
+  await q.query('UPDATE workers SET external_id = $2 WHERE id = $1', [id, externalId]);
+}
+
+/** Returns the worker, or undefined. */
+export async function findWorker(q: Queryable, id: string): Promise<WorkerRecord | undefined> {
+  const result = await q.query<WorkerRow>(`SELECT ${COLUMNS} FROM workers WHERE id = $1`, [id]);
+  return first(result.rows);
+}
+
+/** Returns the worker's OTP state for registration checks, or undefined. */
+export async function findWorkerOtp(
+  q: Queryable,
+  id: string,
+): Promise<{ otpHash: string; otpUsed: boolean; state: WorkerState } | undefined> {
+  const result = await q.query<{ otp_hash: string; otp_used: boolean; state: WorkerState }>(
+    'SELECT otp_hash, otp_used, state FROM workers WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  const row = result.rows[0];
+  return row ? { otpHash: row.otp_hash, otpUsed: row.otp_used, state: row.state } : undefined;
+}
+
+/** CREATING → READY, spending the OTP; returns the worker or undefined if it was not CREATING. */
+export async function registerWorker(q: Queryable, id: string): Promise<WorkerRecord | undefined> {
+  const result = await q.query<WorkerRow>(
+    `UPDATE workers SET state = 'READY', otp_used = true, registered_at = now(),
+       last_heartbeat_at = now(), ready_since = now()
+     WHERE id = $1 AND state = 'CREATING' AND NOT otp_used
+     RETURNING ${COLUMNS}`,
+    [id],
+  );
+  return first(result.rows);
+}
+
+/** READY → BUSY for the job, taking the longest-idle READY worker; returns it or undefined. */
+export async function claimReadyWorker(
+  q: Queryable,
+  jobId: string,
+): Promise<WorkerRecord | undefined> {
+  const result = await q.query<WorkerRow>(
+    `UPDATE workers SET state = 'BUSY', current_job_id = $1, ready_since = NULL
+     WHERE id = (SELECT id FROM workers WHERE state = 'READY'
+                 ORDER BY ready_since LIMIT 1 FOR UPDATE SKIP LOCKED)
+     RETURNING ${COLUMNS}`,
+    [jobId],
+  );
+  return first(result.rows);
+}
+
+/** BUSY → READY once its job is over; returns whether it changed. */
+export async function releaseWorker(q: Queryable, id: string, jobId: string): Promise<boolean> {
+  const result = await q.query(
+    `UPDATE workers SET state = 'READY', current_job_id = NULL, ready_since = now(),
+       jobs_run = jobs_run + 1
+     WHERE id = $1 AND state = 'BUSY' AND current_job_id = $2`,
+    [id, jobId],
+  );
+  return result.rowCount === 1;
+}
+
+/** Any live state → TERMINATED; returns the worker as it was before, or undefined. */
+export async function terminateWorker(
+  q: Queryable,
+  id: string,
+  reason: string,
+): Promise<WorkerRecord | undefined> {
+  const result = await q.query<WorkerRow>(
+    `UPDATE workers w SET state = 'TERMINATED', terminated_at = now(), termination_reason = $2
+     FROM (SELECT ${COLUMNS} FROM workers WHERE id = $1 FOR UPDATE) before
+     WHERE w.id = before.id AND before.state <> 'TERMINATED'
+     RETURNING ${COLUMNS.split(',')
+       .map((c) => `before.${c.trim()}`)
+       .join(', ')}`,
+    [id, reason],
+  );
+  return first(result.rows);
+}
+
+/** Records a heartbeat from a live worker. */
+export async function recordHeartbeat(q: Queryable, id: string): Promise<void> {
+  await q.query(
+    "UPDATE workers SET last_heartbeat_at = now() WHERE id = $1 AND state <> 'TERMINATED'",
+    [id],
+  );
+}
+
+/** Returns READY workers idle since before `idleMs` ago. */
+export async function findIdleWorkers(q: Queryable, idleMs: number): Promise<WorkerRecord[]> {
+  const result = await q.query<WorkerRow>(
+    `SELECT ${COLUMNS} FROM workers
+     WHERE state = 'READY' AND ready_since < now() - make_interval(secs => $1::double precision / 1000)`,
+    [idleMs],
+  );
+  return result.rows.map(toWorker);
+}
+
+/** Returns READY/BUSY workers whose last heartbeat is older than `silentMs`. */
+export async function findSilentWorkers(q: Queryable, silentMs: number): Promise<WorkerRecord[]> {
+  const result = await q.query<WorkerRow>(
+    `SELECT ${COLUMNS} FROM workers
+     WHERE state IN ('READY', 'BUSY')
+       AND last_heartbeat_at < now() - make_interval(secs => $1::double precision / 1000)`,
+    [silentMs],
+  );
+  return result.rows.map(toWorker);
+}
+
+/** Returns every worker not TERMINATED, oldest first. */
+export async function listLiveWorkers(q: Queryable): Promise<WorkerRecord[]> {
+  const result = await q.query<WorkerRow>(
+    `SELECT ${COLUMNS} FROM workers WHERE state <> 'TERMINATED' ORDER BY created_at`,
+  );
+  return result.rows.map(toWorker);
+}
+
+/** Returns the most recent workers, live first, up to `limit`. */
+export async function listWorkers(q: Queryable, limit: number): Promise<WorkerRecord[]> {
+  const result = await q.query<WorkerRow>(
+    `SELECT ${COLUMNS} FROM workers
+     ORDER BY (state = 'TERMINATED'), created_at DESC LIMIT $1`,
+    [limit],
+  );
+  return result.rows.map(toWorker);
+}
+
+/** Counts workers per state (for metrics). */
+export async function countWorkersByState(
+  q: Queryable,
+): Promise<Array<{ state: WorkerState; count: number }>> {
+  const result = await q.query<{ state: WorkerState; count: number }>(
+    'SELECT state, count(*)::int AS count FROM workers GROUP BY state',
+  );
+  return result.rows;
+}
+
+/** READY → TERMINATED if still idle since before `idleMs` ago; returns the worker or undefined. */
+export async function retireIdleWorker(
+  q: Queryable,
+  id: string,
+  idleMs: number,
+): Promise<WorkerRecord | undefined> {
+  const result = await q.query<WorkerRow>(
+    `UPDATE workers SET state = 'TERMINATED', terminated_at = now(), termination_reason = 'idle'
+     WHERE id = $1 AND state = 'READY'
+       AND ready_since < now() - make_interval(secs => $2::double precision / 1000)
+     RETURNING ${COLUMNS}`,
+    [id, idleMs],
+  );
+  return first(result.rows);
+}
+
+/** Returns the live worker running on this external id, or undefined. */
+export async function findLiveWorkerByExternalId(
+  q: Queryable,
+  provider: string,
+  externalId: string,
+): Promise<WorkerRecord | undefined> {
+  const result = await q.query<WorkerRow>(
+    `SELECT ${COLUMNS} FROM workers
+     WHERE provider = $1 AND external_id = $2 AND state <> 'TERMINATED'`,
+    [provider, externalId],
+  );
+  return first(result.rows);
+}

@@ -1,0 +1,16 @@
+// The worker record as the control plane stores it.
+import type { WorkerState } from './worker-state.js';
+
+export interface WorkerRecord {
+  id: string;
+  provider: string;
+  externalId: string;
+  state: WorkerState;
+  currentJobId: string | null;
+  correlationId: string;
+  jobsRun: number;
+  createdAt: Date;
+  registeredAt: Date | null;
+  lastHeartbeatAt: Date | null;
+  readySince: Date | null;
+}
