@@ -3,7 +3,8 @@ import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { createPgDb } from '../../src/db/pg/pg-db.js';
 import type { Db } from '../../src/db/db.js';
-import { PG_ADMIN_URL, TEMPLATE_DB, databaseUrl } from './env.js';
+import { inject } from 'vitest';
+import { PG_ADMIN_URL, databaseUrl } from './env.js';
 
 export interface TestDatabase {
   name: string;
@@ -25,8 +26,10 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `hodei_t_${randomBytes(6).toString('hex')}`;
-  await admin((c) => c.query(`CREATE DATABASE "${name}" TEMPLATE "${TEMPLATE_DB}"`));
+  const template = inject('templateDb');
+  // Same pid as the run's template, so global setup knows whose it is.
+  const name = `hodei_t_${template.replace('hodei_tpl_', '')}_${randomBytes(6).toString('hex')}`;
+  await admin((c) => c.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
   const url = databaseUrl(name);
   const opened: Db[] = [];
   const open = (): Db => {

@@ -2,7 +2,6 @@
 export const PG_ADMIN_URL =
   process.env.HODEI_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const NATS_URL = process.env.HODEI_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
-export const TEMPLATE_DB = 'hodei_test_template';
 
 export function databaseUrl(name: string): string {
   const url = new URL(PG_ADMIN_URL);
