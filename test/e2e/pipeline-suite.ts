@@ -1,0 +1,212 @@
+// The end-to-end suite: real server, real worker processes, real commands, driven through the
+// CLI and the API. Registered once per deployment (see pipeline-*.test.ts).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { JobState } from '../../src/gen/hodei/v1/job_pb.js';
+import { WorkerState } from '../../src/gen/hodei/v1/worker_pb.js';
+import { runCli, startTestServer, type Deployment, type TestServer } from '../helpers/server.js';
+import { isAlive, processTree, waitFor } from '../helpers/procs.js';
+
+const TERMINAL = [JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED];
+
+export function pipelineSuite(deployment: Deployment): void {
+  describe(`pipeline (${deployment})`, () => {
+    let server: TestServer;
+    const cli = (args: string[], timeoutMs?: number) =>
+      runCli(['--url', server.url, ...args], {}, timeoutMs);
+
+    beforeAll(async () => {
+      server = await startTestServer({ deployment });
+    });
+    afterAll(async () => {
+      await server?.cleanup();
+    });
+
+    async function waitForJob(id: string, states: JobState[], timeoutMs = 30_000) {
+      return waitFor(
+        `job ${id} to reach ${states.join('/')}`,
+        async () => {
+          const { job } = await server.jobs.getJob({ id });
+          return job && states.includes(job.state) ? job : undefined;
+        },
+        timeoutMs,
+      );
+    }
+
+    it('hodei run -- echo hello prints hello and exits 0', async () => {
+      const result = await cli(['run', '--', 'echo', 'hello']);
+      expect(result.stderr).not.toMatch(/Error|at .*\.js/);
+      expect(result.stdout).toBe('hello\n');
+      expect(result.code).toBe(0);
+    });
+
+    it("hodei run -- sh -c 'exit 3' exits 3, stderr lines go to stderr", async () => {
+      const result = await cli(['run', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+      expect(result.code).toBe(3);
+      expect(result.stdout).toBe('out\n');
+      expect(result.stderr).toContain('err\n');
+    });
+
+    it('a command that does not exist fails with a clear message', async () => {
+      const result = await cli(['run', '--', 'no-such-command-hodei']);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/not found: no-such-command-hodei/);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    });
+
+    it('invalid input is rejected naming the field, and nothing is stored', async () => {
+      const before = (await server.jobs.listJobs({ pageSize: 500 })).jobs.length;
+      await expect(server.jobs.queueJob({ spec: { command: '' } })).rejects.toThrow(
+        /spec\.command/,
+      );
+      await expect(
+        server.jobs.queueJob({ spec: { command: 'true', timeout: { seconds: -5n, nanos: 0 } } }),
+      ).rejects.toThrow(/spec\.timeout/);
+      await expect(
+        server.jobs.getJob({ id: '5b8d3a43-2f61-4c4c-9a3f-2d1c3e4f5a6b' }),
+      ).rejects.toThrow(/not found/);
+      expect((await server.jobs.listJobs({ pageSize: 500 })).jobs.length).toBe(before);
+    });
+
+    it('Connect JSON over HTTP/1.1 works with a plain POST, and malformed JSON is INVALID_ARGUMENT', async () => {
+      const ok = await fetch(`${server.url}/hodei.v1.JobService/QueueJob`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-correlation-id': 'curl-corr-1' },
+        body: JSON.stringify({ spec: { command: 'true' } }),
+      });
+      expect(ok.status).toBe(200);
+      const body = (await ok.json()) as {
+        job: { id: string; correlationId: string; state: string };
+      };
+      expect(body.job.correlationId).toBe('curl-corr-1');
+      expect(body.job.state).toBe('JOB_STATE_PENDING');
+      const bad = await fetch(`${server.url}/hodei.v1.JobService/QueueJob`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"spec": {',
+      });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { code: string }).code).toBe('invalid_argument');
+      await waitForJob(body.job.id, [JobState.SUCCEEDED]);
+    });
+
+    it('50 jobs submitted at once all succeed', async () => {
+      const queued = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          server.jobs.queueJob({ spec: { command: 'echo', args: [`job-${i}`] } }),
+        ),
+      );
+      const jobs = await Promise.all(
+        queued.map((q) => waitForJob(q.job?.id ?? '', TERMINAL, 60_000)),
+      );
+      expect(jobs.map((j) => j.state).filter((s) => s !== JobState.SUCCEEDED)).toEqual([]);
+      const logs = await server.jobs.getJobLogs({ id: queued[7]?.job?.id ?? '' });
+      expect(logs.lines.map((l) => l.line)).toEqual(['job-7']);
+      const workers = (await server.ops.listWorkers({})).workers.filter(
+        (w) => w.state !== WorkerState.TERMINATED,
+      );
+      expect(workers.length).toBeLessThanOrEqual(4);
+    });
+
+    it('cancelling a running sleep 60 ends it within 2 s and leaves no process behind', async () => {
+      const marker = `hodei-cancel-${randomBytes(4).toString('hex')}`;
+      const { job } = await server.jobs.queueJob({
+        spec: { command: 'sh', args: ['-c', `sleep 60; echo ${marker}`] },
+      });
+      const id = job?.id ?? '';
+      await waitForJob(id, [JobState.RUNNING]);
+      const tree = await waitFor('the job process tree', () => {
+        const procs = processTree(marker);
+        return procs.length >= 2 ? procs : undefined;
+      });
+      const started = Date.now();
+      const result = await cli(['job', 'cancel', id]);
+      expect(result.code).toBe(0);
+      await waitFor(
+        'the job processes to end',
+        () => tree.every((p) => !isAlive(p.pid)) || undefined,
+        2000,
+        20,
+      );
+      expect(Date.now() - started).toBeLessThan(2000);
+      const final = await waitForJob(id, [JobState.CANCELLED]);
+      expect(final.state).toBe(JobState.CANCELLED);
+    });
+
+    it('a job with a timeout ends TIMED_OUT', async () => {
+      const result = await cli(['run', '--timeout', '300ms', '--', 'sleep', '5']);
+      expect(result.code).toBe(124);
+    });
+
+    it('SIGKILL of a worker in the middle of a job gets the job run again on a new worker', async () => {
+      const marker = `hodei-kill-${randomBytes(4).toString('hex')}`;
+      const { job } = await server.jobs.queueJob({
+        spec: { command: 'sh', args: ['-c', `echo ${marker}; sleep 2; echo done`], maxAttempts: 3 },
+      });
+      const id = job?.id ?? '';
+      const running = await waitForJob(id, [JobState.RUNNING]);
+      const workers = (await server.ops.listWorkers({})).workers;
+      const worker = workers.find((w) => w.id === running.workerId);
+      expect(worker?.externalId).toMatch(/^\d+$/);
+      process.kill(Number(worker?.externalId), 'SIGKILL');
+      const done = await waitForJob(id, TERMINAL, 30_000);
+      expect(done.state).toBe(JobState.SUCCEEDED);
+      expect(done.attempt).toBe(2);
+      expect(done.workerId).not.toBe(running.workerId);
+      const { workers: after } = await server.ops.listWorkers({});
+      expect(after.find((w) => w.id === running.workerId)?.state).toBe(WorkerState.TERMINATED);
+      const logs = await cli(['job', 'logs', id]);
+      expect(logs.stdout).toContain('done');
+    });
+
+    it('hodei job submit --json, get, list and logs work after the worker is gone', async () => {
+      const submitted = await cli([
+        'job',
+        'submit',
+        '--json',
+        '--correlation-id',
+        'e2e-corr',
+        '--',
+        'echo',
+        'kept',
+      ]);
+      expect(submitted.code).toBe(0);
+      const parsed = JSON.parse(submitted.stdout) as {
+        jobId: string;
+        correlationId: string;
+        state: string;
+      };
+      expect(parsed.correlationId).toBe('e2e-corr');
+      await waitForJob(parsed.jobId, [JobState.SUCCEEDED]);
+      const got = await cli(['job', 'get', parsed.jobId, '--json']);
+      expect(JSON.parse(got.stdout)).toMatchObject({
+        id: parsed.jobId,
+        state: 'SUCCEEDED',
+        exitCode: 0,
+      });
+      const list = await cli(['job', 'list', '--json', '--state', 'SUCCEEDED']);
+      expect(list.code).toBe(0);
+      expect(list.stdout).toContain(parsed.jobId);
+      const logs = await cli(['job', 'logs', parsed.jobId]);
+      expect(logs.stdout).toBe('kept\n');
+      const workers = await cli(['workers', 'list', '--json']);
+      expect(workers.code).toBe(0);
+    });
+
+    it('serves /metrics, /healthz and /readyz on the same port', async () => {
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      for (const name of [
+        'hodei_jobs_queued_total',
+        'hodei_jobs_finished_total',
+        'hodei_job_queue_to_start_seconds_bucket',
+        'hodei_outbox_pending',
+        'hodei_sagas_total',
+        'hodei_workers',
+      ]) {
+        expect(metrics).toContain(name);
+      }
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    });
+  });
+}
