@@ -27,7 +27,8 @@ function recorder() {
     async execute({ wake }) {
       calls.push(`do:${name}${wake ? `(${wake})` : ''}`);
       if (behaviour === 'fail') throw new SagaStepFailure(name, 'boom');
-      if (behaviour === 'wait' && wake !== 'event') return { kind: 'wait', key: `key-${name}`, deadlineMs: 60_000 };
+      if (behaviour === 'wait' && wake !== 'event')
+        return { kind: 'wait', key: `key-${name}`, deadlineMs: 60_000 };
       return { kind: 'next', output: { name } };
     },
     async compensate() {
@@ -82,7 +83,10 @@ describe('saga engine', () => {
 
   it('compensates completed steps in reverse order when a step fails', async () => {
     const { calls, step } = recorder();
-    const e = engine(t.db, { type: 'execution', steps: [step('a'), step('b'), step('c', 'fail'), step('d')] });
+    const e = engine(t.db, {
+      type: 'execution',
+      steps: [step('a'), step('b'), step('c', 'fail'), step('d')],
+    });
     const id = newId();
     await e.start('execution', id, 'corr-2', {});
     expect(calls).toEqual(['do:a', 'do:b', 'do:c', 'undo:b', 'undo:a']);
@@ -96,7 +100,10 @@ describe('saga engine', () => {
     const results = await Promise.all([1, 2, 3, 4, 5].map(() => e.start('execution', id, 'c', {})));
     expect(results.filter((r) => r === 'started')).toHaveLength(1);
     expect(calls).toEqual(['do:a']);
-    const count = await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM saga_instances WHERE id = $1', [id]);
+    const count = await t.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM saga_instances WHERE id = $1',
+      [id],
+    );
     expect(count.rows[0]?.n).toBe(1);
   });
 
@@ -147,14 +154,20 @@ describe('saga engine', () => {
         throw new Error('connection terminated');
       },
     };
-    const e1 = engine(t.db, { type: 'execution', steps: [first.step('a'), crashing, first.step('c')] });
+    const e1 = engine(t.db, {
+      type: 'execution',
+      steps: [first.step('a'), crashing, first.step('c')],
+    });
     await expect(e1.start('execution', id, 'c', {})).rejects.toThrow('connection terminated');
     expect(await sagaState(id)).toEqual({ state: 'IN_PROGRESS', current_step: 1 });
 
     // Second "process" with a fresh pool: resumeAll picks it up from step b, not from a.
     const db2 = t.open();
     const second = recorder();
-    const e2 = engine(db2, { type: 'execution', steps: [second.step('a'), second.step('b'), second.step('c')] });
+    const e2 = engine(db2, {
+      type: 'execution',
+      steps: [second.step('a'), second.step('b'), second.step('c')],
+    });
     expect(await e2.resumeAll()).toBeGreaterThanOrEqual(1);
     await e2.stop();
     expect(second.calls).toEqual(['do:b', 'do:c']);
