@@ -7,6 +7,7 @@ export default tseslint.config(
   {
     ignores: [
       'dist/**',
+      'dist-bench/**',
       'src/gen/**',
       'node_modules/**',
       '.hodei/**',

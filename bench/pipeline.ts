@@ -1,0 +1,215 @@
+// Pipeline benchmarks: runs the real control plane (in this process) with real worker processes
+// and prints one JSON line per figure, for each deployment (PostgreSQL + NATS JetStream, and
+// embedded PGlite + the PostgreSQL-table bus):
+//   throughput   — 2,000 jobs of `true` with a warm pool of 4 workers (jobs/s)
+//   queue_to_start — p50/p95/p99 from QueueJob to the worker's acknowledgement, idle system,
+//                    warm worker (server timestamps: started_at − created_at)
+//   cold_start   — p50 of provision + run: queue → acknowledged, with no worker alive
+// Usage: npm run bench [-- --jobs N --samples N --only postgres+nats|embedded]
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createClient, type Client } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { JobService, JobState, type Job } from '../src/gen/hodei/v1/job_pb.js';
+import { OpsService, WorkerState } from '../src/gen/hodei/v1/worker_pb.js';
+import { loadServerConfig, type ServerConfig } from '../src/config/config.js';
+import { startServer } from '../src/server/start-server.js';
+import { createLogger } from '../src/shared/logger.js';
+
+type Deployment = 'postgres+nats' | 'embedded';
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
+};
+const JOBS = Number(arg('jobs', '2000'));
+const SAMPLES = Number(arg('samples', '200'));
+const COLD_SAMPLES = Number(arg('cold-samples', '15'));
+const ONLY = arg('only', '');
+const PG_ADMIN = process.env.HODEI_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const NATS = process.env.HODEI_BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
+const TERMINAL = [JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED];
+
+function emit(figure: Record<string, unknown>): void {
+  console.log(JSON.stringify(figure));
+}
+
+function percentile(sorted: number[], p: number): number {
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return Math.round((sorted[i] ?? NaN) * 100) / 100;
+}
+
+function ms(ts: { seconds: bigint; nanos: number } | undefined): number {
+  return ts ? Number(ts.seconds) * 1000 + ts.nanos / 1e6 : NaN;
+}
+
+async function untilTerminal(jobs: Client<typeof JobService>, id: string): Promise<Job> {
+  for await (const message of jobs.watchJob({ id })) {
+    if (message.event.case === 'job' && TERMINAL.includes(message.event.value.state))
+      return message.event.value;
+  }
+  const { job } = await jobs.getJob({ id });
+  if (!job) throw new Error(`job ${id} vanished`);
+  return job;
+}
+
+async function finishedCount(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('hodei_jobs_finished_total{')) total += Number(line.split(' ').pop());
+  }
+  return total;
+}
+
+async function liveWorkers(ops: Client<typeof OpsService>): Promise<number> {
+  const { workers } = await ops.listWorkers({});
+  return workers.filter((w) => w.state !== WorkerState.TERMINATED).length;
+}
+
+async function withDeployment<T>(
+  deployment: Deployment,
+  overrides: Partial<ServerConfig>,
+  body: (url: string) => Promise<T>,
+): Promise<T> {
+  const cleanups: Array<() => Promise<void>> = [];
+  const suffix = `${process.pid}_${Date.now()}`;
+  let base: Partial<ServerConfig>;
+  if (deployment === 'postgres+nats') {
+    const admin = new pg.Client({ connectionString: PG_ADMIN });
+    await admin.connect();
+    const name = `hodei_bench_${suffix}`;
+    await admin.query(`CREATE DATABASE "${name}"`);
+    await admin.end();
+    const url = new URL(PG_ADMIN);
+    url.pathname = `/${name}`;
+    base = {
+      databaseUrl: url.toString(),
+      natsUrl: NATS,
+      streamName: `BENCH_${suffix}`,
+      subjectPrefix: `bench${suffix}.events`,
+      consumerName: `bench-${suffix}`,
+    };
+    cleanups.push(async () => {
+      const a = new pg.Client({ connectionString: PG_ADMIN });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await a.end();
+    });
+  } else {
+    const dir = await mkdtemp(path.join(tmpdir(), 'hodei-bench-'));
+    base = { databaseUrl: undefined, natsUrl: undefined, dataDir: dir };
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  }
+  const config = loadServerConfig(
+    { ...process.env, HODEI_LISTEN: '127.0.0.1:0' },
+    { ...base, ...overrides },
+  );
+  const server = await startServer(config, {
+    logger: createLogger({ level: 'warn' }),
+    mode: 'server',
+  });
+  try {
+    return await body(server.url);
+  } finally {
+    await server.stop();
+    if (deployment === 'postgres+nats') {
+      const { connect } = await import('@nats-io/transport-node');
+      const { jetstreamManager } = await import('@nats-io/jetstream');
+      const nc = await connect({ servers: NATS });
+      await (await jetstreamManager(nc)).streams.delete(config.streamName).catch(() => false);
+      await nc.close();
+    }
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  }
+}
+
+async function warmAndMeasure(deployment: Deployment): Promise<void> {
+  await withDeployment(deployment, { maxWorkers: 4, workerIdleTtlMs: 600_000 }, async (url) => {
+    const transport = createGrpcTransport({ baseUrl: url });
+    const jobs = createClient(JobService, transport);
+    // Warm the pool: four overlapping jobs make four workers.
+    const warm = await Promise.all(
+      [1, 2, 3, 4].map(() => jobs.queueJob({ spec: { command: 'sleep', args: ['0.5'] } })),
+    );
+    await Promise.all(warm.map((w) => untilTerminal(jobs, w.job?.id ?? '')));
+
+    // Queue-to-start latency, one job at a time on an idle system with warm workers.
+    const latencies: number[] = [];
+    for (let i = 0; i < SAMPLES; i += 1) {
+      const { job } = await jobs.queueJob({ spec: { command: 'true' } });
+      const done = await untilTerminal(jobs, job?.id ?? '');
+      latencies.push(ms(done.startedAt) - ms(done.createdAt));
+    }
+    latencies.sort((a, b) => a - b);
+    emit({
+      deployment,
+      figure: 'queue_to_start_ms',
+      samples: SAMPLES,
+      p50: percentile(latencies, 50),
+      p95: percentile(latencies, 95),
+      p99: percentile(latencies, 99),
+    });
+
+    // Throughput: JOBS jobs of `true`, queued as fast as 64 concurrent calls allow.
+    const before = await finishedCount(url);
+    const started = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < JOBS) {
+          next += 1;
+          await jobs.queueJob({ spec: { command: 'true' } });
+        }
+      }),
+    );
+    const queuedAt = performance.now();
+    while ((await finishedCount(url)) - before < JOBS) await new Promise((r) => setTimeout(r, 100));
+    const seconds = (performance.now() - started) / 1000;
+    emit({
+      deployment,
+      figure: 'throughput',
+      jobs: JOBS,
+      workers: 4,
+      seconds: Math.round(seconds * 100) / 100,
+      jobsPerSecond: Math.round(JOBS / seconds),
+      queueSeconds: Math.round((queuedAt - started) / 10) / 100,
+    });
+  });
+}
+
+async function coldStart(deployment: Deployment): Promise<void> {
+  await withDeployment(
+    deployment,
+    { maxWorkers: 1, workerIdleTtlMs: 100, heartbeatIntervalMs: 100, missedHeartbeats: 20 },
+    async (url) => {
+      const transport = createGrpcTransport({ baseUrl: url });
+      const jobs = createClient(JobService, transport);
+      const ops = createClient(OpsService, transport);
+      const samples: number[] = [];
+      for (let i = 0; i < COLD_SAMPLES; i += 1) {
+        while ((await liveWorkers(ops)) > 0) await new Promise((r) => setTimeout(r, 50));
+        const { job } = await jobs.queueJob({ spec: { command: 'true' } });
+        const done = await untilTerminal(jobs, job?.id ?? '');
+        samples.push(ms(done.startedAt) - ms(done.createdAt));
+      }
+      samples.sort((a, b) => a - b);
+      emit({
+        deployment,
+        figure: 'cold_start_ms',
+        samples: COLD_SAMPLES,
+        p50: percentile(samples, 50),
+        p95: percentile(samples, 95),
+      });
+    },
+  );
+}
+
+const deployments: Deployment[] = ONLY ? [ONLY as Deployment] : ['postgres+nats', 'embedded'];
+emit({ figure: 'machine', cpus: (await import('node:os')).cpus().length, node: process.version });
+for (const deployment of deployments) {
+  await warmAndMeasure(deployment);
+  await coldStart(deployment);
+}
