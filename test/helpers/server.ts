@@ -12,6 +12,8 @@ import { JobService } from '../../src/gen/hodei/v1/job_pb.js';
 import { OpsService } from '../../src/gen/hodei/v1/worker_pb.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { NATS_URL } from './env.js';
+import type { Db } from '../../src/db/db.js';
+import { createPgliteDb } from '../../src/db/pglite/pglite-db.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const HODEI_BIN = path.join(ROOT, 'bin/hodei.js');
@@ -32,6 +34,8 @@ export interface TestServer {
   /** Starts the server again on the same database / data directory and port. */
   restart(): Promise<void>;
   cleanup(): Promise<void>;
+  /** Opens the server's database (the server must be stopped for the embedded one). */
+  openDb(): Promise<Db>;
 }
 
 export interface ServerOptions {
@@ -134,6 +138,10 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
     },
     async restart() {
       await launch(new URL(url).port);
+    },
+    async openDb() {
+      if (database) return database.open();
+      return createPgliteDb({ dataDir: dataDir ?? '' });
     },
     async cleanup() {
       if (proc.exitCode === null && proc.signalCode === null) await server.stop();
