@@ -42,7 +42,7 @@ function validateJobState(deps: SagaDeps): SagaStep<ExecutionContext> {
 function reserveWorker(deps: SagaDeps): SagaStep<ExecutionContext> {
   return {
     name: 'ReserveWorker',
-    async execute({ context, correlationId }) {
+    async execute({ context, correlationId, wake }) {
       const job = await findJob(deps.db, context.jobId);
       if (!job || job.attempt !== context.attempt || job.state !== 'PENDING') {
         return { kind: 'finish', output: { skipped: `job is ${job?.state ?? 'gone'}` } };
@@ -52,8 +52,11 @@ function reserveWorker(deps: SagaDeps): SagaStep<ExecutionContext> {
         return { kind: 'next', context: { workerId: worker.id }, output: { workerId: worker.id } };
       // No free worker: ask for one while under the cap (the ProvisioningSaga enforces the cap
       // atomically; this check only avoids pointless requests), then wait for any WorkerReady.
+      // Only the first look and a passed deadline ask again: a recheck or a WorkerReady that
+      // another saga won must not multiply requests.
       let requests = context.provisionRequests ?? 0;
-      if ((await countLiveWorkers(deps.db)) < deps.settings.maxWorkers) {
+      const mayRequest = wake === undefined || wake === 'deadline';
+      if (mayRequest && (await countLiveWorkers(deps.db)) < deps.settings.maxWorkers) {
         requests += 1;
         const requestId = `${context.jobId}:${context.attempt}:${requests}`;
         await deps.db.transaction((tx) =>
