@@ -180,12 +180,13 @@ export function workerAgentServiceImpl(
         deps.sessions.remove(session);
         outgoing.close();
         log.info('worker stream closed');
+        // Let what the worker sent before it went (its last logs and result) be recorded first.
+        await Promise.race([reading, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
         if (deps.isServing()) {
           await deps.monitor.workerLost(workerId, 'stream closed').catch((error: unknown) => {
             log.error({ error: errorMessage(error) }, 'kill-switch failed after stream closed');
           });
         }
-        void reading;
       }
     },
   };
