@@ -21,7 +21,7 @@ import type { WorkerReports, RunOutcome as Outcome } from '../workers/worker-rep
 import type { WorkerSessions, WorkerSession } from '../workers/worker-sessions.js';
 import type { WorkerMonitor } from '../workers/worker-monitor.js';
 import { specToPb } from './convert.js';
-import { createAsyncQueue } from './async-queue.js';
+import { createAsyncQueue } from '../shared/async-queue.js';
 import type { SessionTokens } from './session-token.js';
 import { mapErrors } from './error-mapping.js';
 

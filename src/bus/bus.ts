@@ -6,6 +6,7 @@
 //   `ackWaitMs` redelivers, and `deliveryCount` counts deliveries (1 on the first);
 // - several consumers on one durable name compete: each message goes to one of them at a time;
 // - headers (x-correlation-id, traceparent) arrive as they were published.
+import type { Queryable } from '../db/db.js';
 
 export interface BusMessage {
   /** Unique message id; the bus stores each id once (Nats-Msg-Id on JetStream). */
@@ -49,8 +50,10 @@ export interface Bus {
   readonly kind: 'jetstream' | 'postgres';
   /** Creates or updates the stream / tables. Idempotent. */
   setup(): Promise<void>;
-  /** Publishes all messages, resolving once every one is stored (acked by the bus). */
-  publish(messages: readonly BusMessage[]): Promise<void>;
+  /** Publishes all messages, resolving once every one is stored (acked by the bus). An adapter
+   * living in the same database writes through `options.tx` when given, so the relay can publish
+   * inside its claim transaction (required on PGlite, which is a single connection). */
+  publish(messages: readonly BusMessage[], options?: { tx?: Queryable }): Promise<void>;
   /** Creates or updates the durable consumer and hands each delivery to `handler`. The handler
    * must ack, nak or term; an exception thrown by it counts as a nak. */
   consume(

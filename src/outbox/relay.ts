@@ -73,7 +73,7 @@ export function createRelay(options: RelayOptions): Relay {
       const rows = await claimOutboxBatch(tx, batchSize);
       if (rows.length === 0) return 0;
       try {
-        await bus.publish(rows.map(toMessage));
+        await bus.publish(rows.map(toMessage), { tx });
       } catch (error) {
         failedSeqs = rows.map((r) => r.seq);
         failure = errorMessage(error);
