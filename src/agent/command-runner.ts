@@ -35,11 +35,23 @@ const KILL_GRACE_MS = 500;
 function startError(error: NodeJS.ErrnoException, spec: RunSpec): RunEnd {
   switch (error.code) {
     case 'ENOENT':
-      return { outcome: 'START_FAILED', exitCode: 127, error: `command not found: ${spec.command}` };
+      return {
+        outcome: 'START_FAILED',
+        exitCode: 127,
+        error: `command not found: ${spec.command}`,
+      };
     case 'EACCES':
-      return { outcome: 'START_FAILED', exitCode: 126, error: `permission denied: ${spec.command}` };
+      return {
+        outcome: 'START_FAILED',
+        exitCode: 126,
+        error: `permission denied: ${spec.command}`,
+      };
     default:
-      return { outcome: 'START_FAILED', exitCode: 126, error: `cannot start ${spec.command}: ${error.message}` };
+      return {
+        outcome: 'START_FAILED',
+        exitCode: 126,
+        error: `cannot start ${spec.command}: ${error.message}`,
+      };
   }
 }
 
@@ -77,7 +89,8 @@ export function runCommand(spec: RunSpec, onLine: (line: BufferedLine) => void):
     signalGroup(child.pid, 'SIGTERM');
     graceTimer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
   };
-  const timeout = spec.timeoutMs > 0 ? setTimeout(() => stop('TIMED_OUT'), spec.timeoutMs) : undefined;
+  const timeout =
+    spec.timeoutMs > 0 ? setTimeout(() => stop('TIMED_OUT'), spec.timeoutMs) : undefined;
 
   const readers = (['stdout', 'stderr'] as const).map((stream) => {
     const input = child[stream];

@@ -39,7 +39,10 @@ const OUTCOME: Record<RunEnd['outcome'], RunOutcome> = {
 
 export async function runAgent(options: AgentOptions): Promise<number> {
   const { workerId, logger } = options;
-  const client = createClient(WorkerAgentService, createGrpcTransport({ baseUrl: options.serverUrl }));
+  const client = createClient(
+    WorkerAgentService,
+    createGrpcTransport({ baseUrl: options.serverUrl }),
+  );
 
   let session;
   try {
@@ -64,7 +67,10 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   function startJob(job: RunJob): void {
     if (current) {
       if (current.job.jobId !== job.jobId || current.job.attempt !== job.attempt) {
-        logger.warn({ workerId, jobId: job.jobId, busyWith: current.job.jobId }, 'RUN while busy; ignored');
+        logger.warn(
+          { workerId, jobId: job.jobId, busyWith: current.job.jobId },
+          'RUN while busy; ignored',
+        );
       }
       return; // a duplicate RUN of the job in progress (at-least-once upstream)
     }
@@ -118,18 +124,22 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   options.signal?.addEventListener('abort', abort, { once: true });
   let exitCode = 0;
   try {
-    const responses = client.connect(outgoing, { headers: { 'x-hodei-session': session.sessionToken } });
+    const responses = client.connect(outgoing, {
+      headers: { 'x-hodei-session': session.sessionToken },
+    });
     logger.info({ workerId }, 'worker registered and connected');
     for await (const message of responses) {
       const body = message.body;
       if (body.case === 'run') startJob(body.value);
-      else if (body.case === 'cancel' && current?.job.jobId === body.value.jobId) current.command.cancel();
+      else if (body.case === 'cancel' && current?.job.jobId === body.value.jobId)
+        current.command.cancel();
     }
     logger.warn({ workerId }, 'the control plane closed the stream; exiting');
     exitCode = options.signal?.aborted ? 0 : 1;
   } catch (error) {
     exitCode = options.signal?.aborted ? 0 : 1;
-    if (!options.signal?.aborted) logger.warn({ workerId, error: errorMessage(error) }, 'stream failed; exiting');
+    if (!options.signal?.aborted)
+      logger.warn({ workerId, error: errorMessage(error) }, 'stream failed; exiting');
   } finally {
     clearInterval(heartbeatTimer);
     options.signal?.removeEventListener('abort', abort);

@@ -150,14 +150,16 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
           if (isTerminalJobState(job.state)) return;
           if (ctx.signal.aborted) return;
           if (!dirty) {
+            let onAbort: (() => void) | undefined;
             await new Promise<void>((resolve) => {
               const timer = setTimeout(resolve, fallbackMs);
-              wake = () => {
+              wake = onAbort = () => {
                 clearTimeout(timer);
                 resolve();
               };
-              ctx.signal.addEventListener('abort', wake, { once: true });
+              ctx.signal.addEventListener('abort', onAbort, { once: true });
             });
+            if (onAbort) ctx.signal.removeEventListener('abort', onAbort);
             wake = undefined;
           }
         }

@@ -98,13 +98,13 @@ export function workerAgentServiceImpl(
         if (!isUuid(req.workerId))
           throw new InvalidArgumentError('worker_id', 'must be a worker id (a UUID)');
         if (req.otp === '') throw new InvalidArgumentError('otp', 'must not be empty');
-        const worker = await reports.register(req.workerId, req.otp);
+        await reports.register(req.workerId, req.otp);
         logger.info(
-          { workerId: worker.id, pid: req.pid, hostname: req.hostname },
+          { workerId: req.workerId, pid: req.pid, hostname: req.hostname },
           'worker registered',
         );
         return create(RegisterResponseSchema, {
-          sessionToken: deps.tokens.issue(worker.id),
+          sessionToken: deps.tokens.issue(req.workerId),
           heartbeatIntervalMs: deps.heartbeatIntervalMs,
         });
       }),
@@ -113,13 +113,6 @@ export function workerAgentServiceImpl(
       const workerId = deps.tokens.verify(ctx.requestHeader.get(SESSION_HEADER) ?? '');
       if (!workerId)
         throw new ConnectError(`missing or invalid ${SESSION_HEADER} header`, Code.Unauthenticated);
-      const worker = await findWorker(db, workerId);
-      if (!worker || worker.state === 'TERMINATED' || worker.state === 'CREATING') {
-        throw new ConnectError(
-          `worker ${workerId} is ${worker?.state ?? 'unknown'}`,
-          Code.PermissionDenied,
-        );
-      }
       const log = logger.child({ workerId });
       const outgoing = createAsyncQueue<ServerMessage>();
       const correlationIds = new Map<string, string>();
@@ -150,8 +143,21 @@ export function workerAgentServiceImpl(
           outgoing.close();
         },
       };
+      // The session exists before the worker turns READY, so a saga that picks it can reach it.
       deps.sessions.add(session);
-      log.info('worker stream opened');
+      const activated = await reports.activate(workerId).catch((error: unknown) => {
+        deps.sessions.remove(session);
+        throw error;
+      });
+      if (!activated) {
+        deps.sessions.remove(session);
+        const worker = await findWorker(db, workerId);
+        throw new ConnectError(
+          `worker ${workerId} cannot open a stream: it is ${worker?.state ?? 'unknown'} (one stream per registration)`,
+          Code.PermissionDenied,
+        );
+      }
+      log.info('worker stream opened; worker READY');
 
       const reading = (async () => {
         try {

@@ -20,7 +20,11 @@ export function clients(url: string): Clients {
   } catch {
     throw new CliError(`--url: "${url}" is not a URL such as http://127.0.0.1:50051`, 2);
   }
-  return { url, jobs: createClient(JobService, transport), ops: createClient(OpsService, transport) };
+  return {
+    url,
+    jobs: createClient(JobService, transport),
+    ops: createClient(OpsService, transport),
+  };
 }
 
 /** One sentence for any failure of a call to the server. */
@@ -29,9 +33,13 @@ export function explain(error: unknown, url: string): CliError {
   const connect = ConnectError.from(error);
   if (
     connect.code === Code.Unavailable ||
-    /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH/.test(connect.rawMessage + String(connect.cause))
+    /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH/.test(
+      connect.rawMessage + String(connect.cause),
+    )
   ) {
-    return new CliError(`cannot reach the Hodei server at ${url}: is it running? (start it with "npx hodei dev")`);
+    return new CliError(
+      `cannot reach the Hodei server at ${url}: is it running? (start it with "npx hodei dev")`,
+    );
   }
   return new CliError(`hodei: ${connect.rawMessage}`);
 }

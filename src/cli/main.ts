@@ -11,13 +11,16 @@ import { registerServe } from './commands/serve.js';
 const program = new Command();
 program
   .name('hodei')
-  .description('Hodei Jobs: queue a command, run it on an on-demand worker, see everything that happened')
+  .description(
+    'Hodei Jobs: queue a command, run it on an on-demand worker, see everything that happened',
+  )
   .option('--url <url>', 'server address (or HODEI_URL)')
   .enablePositionalOptions(false)
   .exitOverride()
   .configureOutput({ writeErr: (text) => err(text.trimEnd()) });
 
-const url = () => (program.opts<{ url?: string }>().url ?? process.env.HODEI_URL ?? DEFAULT_URL).replace(/\/$/, '');
+const url = () =>
+  (program.opts<{ url?: string }>().url ?? process.env.HODEI_URL ?? DEFAULT_URL).replace(/\/$/, '');
 registerServe(program);
 registerRun(program, url);
 registerJob(program, url);

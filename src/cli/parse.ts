@@ -17,18 +17,26 @@ export function parsePairs(flag: string, values: readonly string[]): Record<stri
   return result;
 }
 
-export function parseTimeoutFlag(value: string | undefined): { seconds: bigint; nanos: number } | undefined {
+export function parseTimeoutFlag(
+  value: string | undefined,
+): { seconds: bigint; nanos: number } | undefined {
   if (value === undefined) return undefined;
   const ms = parseDuration(value);
-  if (ms === undefined) throw new CliError(`--timeout expects a duration such as 500ms, 30s or 2m, got "${value}"`, 2);
+  if (ms === undefined)
+    throw new CliError(`--timeout expects a duration such as 500ms, 30s or 2m, got "${value}"`, 2);
   const seconds = Math.floor(ms / 1000);
   return { seconds: BigInt(seconds), nanos: (ms - seconds * 1000) * 1_000_000 };
 }
 
-export function parseIntFlag(flag: string, value: string | undefined, min: number): number | undefined {
+export function parseIntFlag(
+  flag: string,
+  value: string | undefined,
+  min: number,
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new CliError(`${flag} expects an integer >= ${min}, got "${value}"`, 2);
+  if (!Number.isInteger(n) || n < min)
+    throw new CliError(`${flag} expects an integer >= ${min}, got "${value}"`, 2);
   return n;
 }
 
@@ -46,7 +54,9 @@ export function parseStateFlag(value: string): JobState {
 }
 
 export function isTerminal(state: JobState): boolean {
-  return [JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED].includes(state);
+  return [JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED].includes(
+    state,
+  );
 }
 
 /** The exit code of `hodei run` for a finished job, and what to say on stderr (if anything). */
@@ -59,7 +69,11 @@ export function exitFor(job: Job): { code: number; message?: string } {
     case JobState.CANCELLED:
       return { code: 130, message: `hodei: job ${job.id} was cancelled` };
     case JobState.FAILED:
-      if (job.exitCode !== undefined && job.exitCode !== 0 && !/not found|permission denied/.test(job.error)) {
+      if (
+        job.exitCode !== undefined &&
+        job.exitCode !== 0 &&
+        !/not found|permission denied/.test(job.error)
+      ) {
         return { code: job.exitCode };
       }
       return {

@@ -8,7 +8,7 @@ import { HodeiError, NotFoundError } from '../shared/errors.js';
 import { event, type NewEvent } from '../events/catalog.js';
 import { findJob, finishJob, markJobRunning } from '../jobs/job-sql.js';
 import { appendLogLines, type NewLogLine } from '../jobs/job-log-sql.js';
-import { findWorkerOtp, registerWorker, releaseWorker } from './worker-sql.js';
+import { activateWorker, findWorkerOtp, releaseWorker, spendWorkerOtp } from './worker-sql.js';
 import type { WorkerRecord } from './worker.js';
 import { otpMatches } from './otp.js';
 import type { JobWatch } from '../jobs/job-watch.js';
@@ -34,9 +34,9 @@ export interface WorkerReportsDeps {
 export function createWorkerReports(deps: WorkerReportsDeps) {
   const { db, outbox, logger } = deps;
 
-  /** Spends the worker's one-time password: CREATING → READY, WorkerRegistered. */
-  async function register(workerId: string, otp: string): Promise<WorkerRecord> {
-    return db.transaction(async (tx) => {
+  /** Spends the worker's one-time password (once; the worker is READY only when its stream opens). */
+  async function register(workerId: string, otp: string): Promise<void> {
+    await db.transaction(async (tx) => {
       const found = await findWorkerOtp(tx, workerId);
       if (!found) throw new NotFoundError('worker', workerId);
       if (!otpMatches(otp, found.otpHash)) {
@@ -46,7 +46,7 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
           { workerId },
         );
       }
-      if (found.otpUsed || found.state !== 'CREATING') {
+      if (found.otpUsed || found.state !== 'CREATING' || !(await spendWorkerOtp(tx, workerId))) {
         throw new HodeiError(
           'WORKER_OTP_REUSED',
           `the one-time password of worker ${workerId} was already used`,
@@ -55,14 +55,17 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
           },
         );
       }
-      const worker = await registerWorker(tx, workerId);
-      if (!worker)
-        throw new HodeiError('WORKER_OTP_REUSED', `worker ${workerId} is already registered`, {
-          workerId,
-        });
-      await outbox.append(tx, [
-        event('WorkerRegistered', workerId, worker.correlationId, { workerId }),
-      ]);
+    });
+  }
+
+  /** The registered worker opened its stream: CREATING → READY, WorkerRegistered. */
+  async function activate(workerId: string): Promise<WorkerRecord | undefined> {
+    return db.transaction(async (tx) => {
+      const worker = await activateWorker(tx, workerId);
+      if (worker)
+        await outbox.append(tx, [
+          event('WorkerRegistered', workerId, worker.correlationId, { workerId }),
+        ]);
       return worker;
     });
   }
@@ -157,7 +160,7 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
     deps.jobWatch.notify(jobId);
   }
 
-  return { register, acknowledge, recordResult, storeLogs };
+  return { register, activate, acknowledge, recordResult, storeLogs };
 }
 
 export type WorkerReports = ReturnType<typeof createWorkerReports>;

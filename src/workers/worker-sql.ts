@@ -94,12 +94,21 @@ export async function findWorkerOtp(
   return row ? { otpHash: row.otp_hash, otpUsed: row.otp_used, state: row.state } : undefined;
 }
 
-/** CREATING → READY, spending the OTP; returns the worker or undefined if it was not CREATING. */
-export async function registerWorker(q: Queryable, id: string): Promise<WorkerRecord | undefined> {
+/** Spends the OTP of a CREATING worker; returns whether it was still unspent. */
+export async function spendWorkerOtp(q: Queryable, id: string): Promise<boolean> {
+  const result = await q.query(
+    `UPDATE workers SET otp_used = true, registered_at = now()
+     WHERE id = $1 AND state = 'CREATING' AND NOT otp_used`,
+    [id],
+  );
+  return result.rowCount === 1;
+}
+
+/** CREATING → READY once the registered worker has opened its stream; returns it or undefined. */
+export async function activateWorker(q: Queryable, id: string): Promise<WorkerRecord | undefined> {
   const result = await q.query<WorkerRow>(
-    `UPDATE workers SET state = 'READY', otp_used = true, registered_at = now(),
-       last_heartbeat_at = now(), ready_since = now()
-     WHERE id = $1 AND state = 'CREATING' AND NOT otp_used
+    `UPDATE workers SET state = 'READY', last_heartbeat_at = now(), ready_since = now()
+     WHERE id = $1 AND state = 'CREATING' AND otp_used
      RETURNING ${COLUMNS}`,
     [id],
   );

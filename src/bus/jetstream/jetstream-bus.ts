@@ -47,7 +47,8 @@ export function createJetStreamBus(options: JetStreamBusOptions): Bus {
   const { streamName, logger } = options;
   let connection: Promise<NatsConnection> | undefined;
   const subscriptions = new Set<Subscription>();
-  const nc = () => (connection ??= connect({ servers: options.url, maxReconnectAttempts: -1, name: 'hodei' }));
+  const nc = () =>
+    (connection ??= connect({ servers: options.url, maxReconnectAttempts: -1, name: 'hodei' }));
 
   return {
     kind: 'jetstream',
@@ -60,7 +61,10 @@ export function createJetStreamBus(options: JetStreamBusOptions): Bus {
       };
       try {
         await jsm.streams.info(streamName);
-        await jsm.streams.update(streamName, { subjects: config.subjects, duplicate_window: DUPLICATE_WINDOW_NS });
+        await jsm.streams.update(streamName, {
+          subjects: config.subjects,
+          duplicate_window: DUPLICATE_WINDOW_NS,
+        });
       } catch {
         await jsm.streams.add({ name: streamName, ...config });
       }
@@ -110,7 +114,10 @@ export function createJetStreamBus(options: JetStreamBusOptions): Bus {
           const delivery = toDelivery(m);
           const work = handler(delivery)
             .catch(async (error: unknown) => {
-              logger?.warn({ error: errorMessage(error), subject: m.subject }, 'bus handler failed; nak');
+              logger?.warn(
+                { error: errorMessage(error), subject: m.subject },
+                'bus handler failed; nak',
+              );
               await delivery.nak();
             })
             .finally(() => inFlight.delete(work));

@@ -24,7 +24,10 @@ export async function lockForPublish(q: Queryable): Promise<void> {
 
 /** Stores new messages (ids seen before are skipped), fans them out and wakes consumers;
  * returns how many messages were new. */
-export async function insertMessages(q: Queryable, messages: readonly BusMessage[]): Promise<number> {
+export async function insertMessages(
+  q: Queryable,
+  messages: readonly BusMessage[],
+): Promise<number> {
   const result = await q.query<{ n: number }>(
     `WITH inserted AS (
        INSERT INTO bus_messages (id, subject, data, headers)
@@ -102,7 +105,12 @@ export async function deleteDelivery(q: Queryable, consumer: string, seq: number
 }
 
 /** Makes a delivery visible again after `delayMs`. */
-export async function releaseDelivery(q: Queryable, consumer: string, seq: number, delayMs: number): Promise<void> {
+export async function releaseDelivery(
+  q: Queryable,
+  consumer: string,
+  seq: number,
+  delayMs: number,
+): Promise<void> {
   await q.query(
     `UPDATE bus_deliveries SET visible_at = now() + make_interval(secs => $3::double precision / 1000)
      WHERE consumer = $1 AND seq = $2`,
@@ -111,7 +119,11 @@ export async function releaseDelivery(q: Queryable, consumer: string, seq: numbe
 }
 
 /** Milliseconds until the consumer's next delivery becomes visible, or null when none waits. */
-export async function msUntilNextVisible(q: Queryable, consumer: string, maxDeliver: number): Promise<number | null> {
+export async function msUntilNextVisible(
+  q: Queryable,
+  consumer: string,
+  maxDeliver: number,
+): Promise<number | null> {
   const result = await q.query<{ ms: number | null }>(
     `SELECT (extract(epoch FROM min(visible_at) - now()) * 1000)::float8 AS ms
      FROM bus_deliveries WHERE consumer = $1 AND delivery_count < $2`,

@@ -62,7 +62,10 @@ export function createPostgresBus(options: PostgresBusOptions): Bus {
       const delivery = toDelivery(row);
       const work = handler(delivery)
         .catch(async (error: unknown) => {
-          logger?.warn({ error: errorMessage(error), subject: row.subject }, 'bus handler failed; nak');
+          logger?.warn(
+            { error: errorMessage(error), subject: row.subject },
+            'bus handler failed; nak',
+          );
           await delivery.nak();
         })
         .catch((error: unknown) => logger?.warn({ error: errorMessage(error) }, 'nak failed'))
@@ -89,7 +92,13 @@ export function createPostgresBus(options: PostgresBusOptions): Bus {
         again = false;
         while (!stopped && inFlight.size < concurrency) {
           const capacity = concurrency - inFlight.size;
-          const rows = await claimDeliveries(db, consumer.durable, capacity, consumer.ackWaitMs, consumer.maxDeliver);
+          const rows = await claimDeliveries(
+            db,
+            consumer.durable,
+            capacity,
+            consumer.ackWaitMs,
+            consumer.maxDeliver,
+          );
           for (const row of rows) dispatch(row);
           if (rows.length < capacity) break;
         }
@@ -105,7 +114,10 @@ export function createPostgresBus(options: PostgresBusOptions): Bus {
       }
       pumping = pump()
         .catch((error: unknown) => {
-          logger?.warn({ error: errorMessage(error), consumer: consumer.durable }, 'bus fetch failed; retrying');
+          logger?.warn(
+            { error: errorMessage(error), consumer: consumer.durable },
+            'bus fetch failed; retrying',
+          );
           timer = setTimeout(kick, Math.min(pollMs, 500));
           timer.unref();
         })

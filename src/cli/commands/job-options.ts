@@ -31,9 +31,13 @@ export function addJobOptions(command: Command): Command {
     .argument('[command...]', 'the command and its arguments, after --');
 }
 
-export function queueRequest(argv: string[], flags: JobFlags): MessageInitShape<typeof QueueJobRequestSchema> {
+export function queueRequest(
+  argv: string[],
+  flags: JobFlags,
+): MessageInitShape<typeof QueueJobRequestSchema> {
   const [command, ...args] = argv;
-  if (!command) throw new CliError('missing command: put it after --, e.g. hodei run -- echo hello', 2);
+  if (!command)
+    throw new CliError('missing command: put it after --, e.g. hodei run -- echo hello', 2);
   return {
     spec: {
       name: flags.name ?? '',

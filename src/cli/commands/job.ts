@@ -28,7 +28,12 @@ export function registerJob(program: Command, url: () => string): void {
       const c = clients(url());
       const { job: queued } = await call(c, () => c.jobs.queueJob(request));
       if (!queued) return;
-      if (flags.json) json({ jobId: queued.id, correlationId: queued.correlationId, state: stateName(queued.state) });
+      if (flags.json)
+        json({
+          jobId: queued.id,
+          correlationId: queued.correlationId,
+          state: stateName(queued.state),
+        });
       else out(queued.id);
     });
 
@@ -56,21 +61,33 @@ export function registerJob(program: Command, url: () => string): void {
     .option('--limit <n>', 'jobs per page (default 50, at most 500)')
     .option('--page-token <token>', 'continue after a previous page')
     .option('--json', 'print JSON')
-    .action(async (flags: { state: string[]; limit?: string; pageToken?: string; json?: boolean }) => {
-      const c = clients(url());
-      const states = flags.state.map(parseStateFlag);
-      const pageSize = parseIntFlag('--limit', flags.limit, 1) ?? 0;
-      const page = await call(c, () => c.jobs.listJobs({ states, pageSize, pageToken: flags.pageToken ?? '' }));
-      if (flags.json) return json({ jobs: page.jobs.map(jobView), nextPageToken: page.nextPageToken });
-      table(
-        ['ID', 'STATE', 'ATTEMPT', 'EXIT', 'CREATED', 'COMMAND'],
-        page.jobs.map((j) => {
-          const v = jobView(j);
-          return [v.id, v.state, String(v.attempt), v.exitCode === null ? '-' : String(v.exitCode), v.createdAt ?? '', [v.command, ...v.args].join(' ')];
-        }),
-      );
-      if (page.nextPageToken) out(`next page: --page-token ${page.nextPageToken}`);
-    });
+    .action(
+      async (flags: { state: string[]; limit?: string; pageToken?: string; json?: boolean }) => {
+        const c = clients(url());
+        const states = flags.state.map(parseStateFlag);
+        const pageSize = parseIntFlag('--limit', flags.limit, 1) ?? 0;
+        const page = await call(c, () =>
+          c.jobs.listJobs({ states, pageSize, pageToken: flags.pageToken ?? '' }),
+        );
+        if (flags.json)
+          return json({ jobs: page.jobs.map(jobView), nextPageToken: page.nextPageToken });
+        table(
+          ['ID', 'STATE', 'ATTEMPT', 'EXIT', 'CREATED', 'COMMAND'],
+          page.jobs.map((j) => {
+            const v = jobView(j);
+            return [
+              v.id,
+              v.state,
+              String(v.attempt),
+              v.exitCode === null ? '-' : String(v.exitCode),
+              v.createdAt ?? '',
+              [v.command, ...v.args].join(' '),
+            ];
+          }),
+        );
+        if (page.nextPageToken) out(`next page: --page-token ${page.nextPageToken}`);
+      },
+    );
 
   job
     .command('cancel <id>')
@@ -114,6 +131,7 @@ export function registerJob(program: Command, url: () => string): void {
           })),
         );
       }
-      for (const l of lines) raw(l.stream === LogStream.STDERR ? 'stderr' : 'stdout', `${l.line}\n`);
+      for (const l of lines)
+        raw(l.stream === LogStream.STDERR ? 'stderr' : 'stdout', `${l.line}\n`);
     });
 }

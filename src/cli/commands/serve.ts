@@ -17,7 +17,10 @@ function onSignals(stop: () => Promise<void>): void {
   process.on('SIGTERM', handler);
 }
 
-async function serve(mode: 'server' | 'dev', overrides: { dataDir?: string; port?: number }): Promise<void> {
+async function serve(
+  mode: 'server' | 'dev',
+  overrides: { dataDir?: string; port?: number },
+): Promise<void> {
   const { loadServerConfig } = await import('../../config/config.js');
   const { HodeiError } = await import('../../shared/errors.js');
   const { createLogger } = await import('../../shared/logger.js');
@@ -33,16 +36,23 @@ async function serve(mode: 'server' | 'dev', overrides: { dataDir?: string; port
     if (error instanceof HodeiError) throw new CliError(`hodei: ${error.message}`, 2);
     throw error;
   }
-  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty || mode === 'dev' });
+  const logger = createLogger({
+    level: config.logLevel,
+    pretty: config.logPretty || mode === 'dev',
+  });
   const { startServer } = await import('../../server/start-server.js');
   let server;
   try {
     server = await startServer(config, { logger, mode });
   } catch (error) {
     if (error instanceof HodeiError) throw new CliError(`hodei: ${error.message}`);
-    throw new CliError(`hodei: could not start: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliError(
+      `hodei: could not start: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
-  err(`hodei ${mode} listening on ${server.url} (database: ${server.adapters.database}, bus: ${server.adapters.bus})`);
+  err(
+    `hodei ${mode} listening on ${server.url} (database: ${server.adapters.database}, bus: ${server.adapters.bus})`,
+  );
   if (mode === 'dev') err(`Data in ${config.dataDir}. Try: npx hodei run -- echo hello`);
   onSignals(() => server.stop());
 }
@@ -50,7 +60,9 @@ async function serve(mode: 'server' | 'dev', overrides: { dataDir?: string; port
 export function registerServe(program: Command): void {
   program
     .command('server')
-    .description('run the control plane (PostgreSQL from HODEI_DATABASE_URL, NATS from HODEI_NATS_URL)')
+    .description(
+      'run the control plane (PostgreSQL from HODEI_DATABASE_URL, NATS from HODEI_NATS_URL)',
+    )
     .action(() => serve('server', {}));
 
   program
@@ -64,12 +76,15 @@ export function registerServe(program: Command): void {
 
   program
     .command('worker')
-    .description('run a worker agent (started by a provider, with HODEI_WORKER_ID and HODEI_WORKER_OTP)')
+    .description(
+      'run a worker agent (started by a provider, with HODEI_WORKER_ID and HODEI_WORKER_OTP)',
+    )
     .action(async () => {
       const serverUrl = process.env.HODEI_URL ?? 'http://127.0.0.1:50051';
       const workerId = process.env.HODEI_WORKER_ID;
       const otp = process.env.HODEI_WORKER_OTP;
-      if (!workerId || !otp) throw new CliError('hodei worker needs HODEI_WORKER_ID and HODEI_WORKER_OTP', 2);
+      if (!workerId || !otp)
+        throw new CliError('hodei worker needs HODEI_WORKER_ID and HODEI_WORKER_OTP', 2);
       const { createLogger } = await import('../../shared/logger.js');
       const { runAgent } = await import('../../agent/run-agent.js');
       const controller = new AbortController();

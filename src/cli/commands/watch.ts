@@ -1,5 +1,5 @@
 // Follows a job through WatchJob: prints its log lines as they come (stdout to stdout, stderr to
-// stderr) and returns the job once it is finished. A broken stream is re-opened, skipping lines
+// stderr) and returns the job once it is finished and the server has sent every line. A broken stream is re-opened, skipping lines
 // already printed.
 import { ConnectError, Code } from '@connectrpc/connect';
 import { LogStream, type Job } from '../../gen/hodei/v1/job_pb.js';
@@ -18,16 +18,24 @@ export async function followJob(c: Clients, id: string, signal?: AbortSignal): P
         const event = message.event;
         if (event.case === 'log' && event.value.seq > lastSeq) {
           lastSeq = event.value.seq;
-          raw(event.value.stream === LogStream.STDERR ? 'stderr' : 'stdout', `${event.value.line}\n`);
+          raw(
+            event.value.stream === LogStream.STDERR ? 'stderr' : 'stdout',
+            `${event.value.line}\n`,
+          );
         } else if (event.case === 'job') {
+          // Keep reading after a final state: the server sends the remaining log lines, then ends.
           last = event.value;
-          if (isTerminal(last.state)) return last;
         }
       }
       if (last && isTerminal(last.state)) return last;
     } catch (error) {
       const connect = ConnectError.from(error);
-      if (connect.code === Code.NotFound || connect.code === Code.InvalidArgument || signal?.aborted) throw error;
+      if (
+        connect.code === Code.NotFound ||
+        connect.code === Code.InvalidArgument ||
+        signal?.aborted
+      )
+        throw error;
       failures += 1;
       if (failures > 30) throw error;
     }

@@ -23,7 +23,14 @@ export function registerWorkers(program: Command, url: () => string): void {
       if (flags.json) return json({ workers: views });
       table(
         ['ID', 'STATE', 'PROVIDER', 'EXTERNAL ID', 'JOBS', 'CURRENT JOB'],
-        views.map((w) => [w.id, w.state, w.provider, w.externalId, String(w.jobsRun), w.currentJobId ?? '-']),
+        views.map((w) => [
+          w.id,
+          w.state,
+          w.provider,
+          w.externalId,
+          String(w.jobsRun),
+          w.currentJobId ?? '-',
+        ]),
       );
     });
 }

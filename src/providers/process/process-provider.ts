@@ -22,9 +22,15 @@ export function createProcessProvider(options: ProcessProviderOptions): Provider
   const [program, ...baseArgs] = options.command;
   if (!program) throw new HodeiError('CONFIG_INVALID', 'the worker command is empty');
 
-  function pipeLines(stream: NodeJS.ReadableStream | null, log: Logger, level: 'info' | 'warn'): void {
+  function pipeLines(
+    stream: NodeJS.ReadableStream | null,
+    log: Logger,
+    level: 'info' | 'warn',
+  ): void {
     if (!stream) return;
-    createInterface({ input: stream }).on('line', (line) => log[level]({ worker: line }, 'worker output'));
+    createInterface({ input: stream }).on('line', (line) =>
+      log[level]({ worker: line }, 'worker output'),
+    );
   }
 
   async function destroy(externalId: string): Promise<void> {
@@ -55,7 +61,14 @@ export function createProcessProvider(options: ProcessProviderOptions): Provider
       const pid = await new Promise<number>((resolve, reject) => {
         child.once('spawn', () => resolve(child.pid ?? 0));
         child.once('error', (error) =>
-          reject(new HodeiError('PROVIDER_FAILED', `cannot start worker: ${error.message}`, {}, { cause: error })),
+          reject(
+            new HodeiError(
+              'PROVIDER_FAILED',
+              `cannot start worker: ${error.message}`,
+              {},
+              { cause: error },
+            ),
+          ),
         );
       });
       const externalId = String(pid);
