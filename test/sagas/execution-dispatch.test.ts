@@ -14,7 +14,7 @@ import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
 import { createWorkerSessions } from '../../src/workers/worker-sessions.js';
 import { createJobWatch } from '../../src/jobs/job-watch.js';
 import { createJobCommands } from '../../src/jobs/job-commands.js';
-import { insertWorker, registerWorker } from '../../src/workers/worker-sql.js';
+import { activateWorker, insertWorker, spendWorkerOtp } from '../../src/workers/worker-sql.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { newId, executionSagaId } from '../../src/shared/ids.js';
@@ -72,7 +72,8 @@ function setup() {
 async function readyWorker(): Promise<string> {
   const id = newId();
   await insertWorker(t.db, { id, provider: 'process', otpHash: 'x', correlationId: 'w' });
-  await registerWorker(t.db, id);
+  await spendWorkerOtp(t.db, id);
+  await activateWorker(t.db, id);
   return id;
 }
 
