@@ -4,7 +4,9 @@ import { existsSync } from 'node:fs';
 
 const main = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(main)) {
-  process.stderr.write('hodei: the CLI is not built; run "npm install" (it builds) in the hodei-jobs folder.\n');
+  process.stderr.write(
+    'hodei: the CLI is not built; run "npm install" (it builds) in the hodei-jobs folder.\n',
+  );
   process.exit(1);
 }
 await import(main.href);

@@ -52,7 +52,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       );
       return;
     }
-    rpc(req as http.IncomingMessage, res as http.ServerResponse);
+    rpc(req, res);
   }
 
   const h1 = http.createServer(handle);

@@ -1,8 +1,8 @@
 // JobService: queue, read, list, cancel and watch jobs.
 import { create } from '@bufbuild/protobuf';
 import type { ServiceImpl } from '@connectrpc/connect';
+import type { JobService } from '../gen/hodei/v1/job_pb.js';
 import {
-  JobService,
   GetJobLogsResponseSchema,
   GetJobResponseSchema,
   ListJobsResponseSchema,

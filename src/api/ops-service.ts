@@ -2,7 +2,8 @@
 // come with their issues).
 import { create } from '@bufbuild/protobuf';
 import type { ServiceImpl } from '@connectrpc/connect';
-import { OpsService, ListWorkersResponseSchema } from '../gen/hodei/v1/worker_pb.js';
+import type { OpsService } from '../gen/hodei/v1/worker_pb.js';
+import { ListWorkersResponseSchema } from '../gen/hodei/v1/worker_pb.js';
 import type { Db } from '../db/db.js';
 import type { Logger } from '../shared/logger.js';
 import { listWorkers } from '../workers/worker-sql.js';

@@ -3,8 +3,8 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
+import type { WorkerAgentService } from '../gen/hodei/v1/worker_pb.js';
 import {
-  WorkerAgentService,
   RegisterResponseSchema,
   ServerMessageSchema,
   RunOutcome,
