@@ -1,11 +1,15 @@
-// Bus adapter on NATS JetStream: stream HODEI_EVENTS (file storage, 2 min duplicate window) and
-// durable pull consumers with explicit ack. The event id travels as Nats-Msg-Id, so a message
-// published twice is stored once.
+// Bus adapter on NATS JetStream: one stream (file storage, 2 min duplicate window) over
+// `<subjectPrefix>.>`, and durable pull consumers with explicit ack. The message id travels as
+// Nats-Msg-Id, so a message published twice within the window is stored once. `publish` ignores
+// `options.tx`: the stream is not in the database, which is why the outbox (not the stream) is
+// the source of truth and the relay marks rows published only after every ack came back.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import {
   AckPolicy,
   DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   StorageType,
   jetstream,
   jetstreamManager,
@@ -14,6 +18,7 @@ import {
 import type { Bus, BusMessage, ConsumerOptions, Delivery, Subscription } from '../bus.js';
 import type { Logger } from '../../shared/logger.js';
 import { errorMessage } from '../../shared/errors.js';
+import { consumeWithConcurrency } from './consume-concurrently.js';
 
 export interface JetStreamBusOptions {
   url: string;
@@ -24,7 +29,13 @@ export interface JetStreamBusOptions {
 
 const MSG_ID = 'Nats-Msg-Id';
 const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000;
+/** Unacked messages the server lets one durable have out at once (all its subscribers). */
+const MAX_ACK_PENDING = 10_000;
 const ns = (ms: number) => ms * 1_000_000;
+
+function isApiError(error: unknown, code: number): boolean {
+  return error instanceof JetStreamApiError && error.code === code;
+}
 
 function toDelivery(m: JsMsg): Delivery {
   const headers: Record<string, string> = {};
@@ -37,10 +48,18 @@ function toDelivery(m: JsMsg): Delivery {
     data: m.data,
     headers,
     deliveryCount: m.info.deliveryCount,
+    // Acks are fire-and-forget (ordered on the connection, flushed by drain): a lost ack only
+    // means a redelivery, which every consumer tolerates.
     ack: () => Promise.resolve(m.ack()),
     nak: (delayMs?: number) => Promise.resolve(m.nak(delayMs)),
     term: () => Promise.resolve(m.term()),
   };
+}
+
+function toHeaders(message: BusMessage) {
+  const h = natsHeaders();
+  for (const [key, value] of Object.entries(message.headers)) h.set(key, value);
+  return h;
 }
 
 export function createJetStreamBus(options: JetStreamBusOptions): Bus {
@@ -50,87 +69,94 @@ export function createJetStreamBus(options: JetStreamBusOptions): Bus {
   const nc = () =>
     (connection ??= connect({ servers: options.url, maxReconnectAttempts: -1, name: 'hodei' }));
 
+  /** Creates the durable pull consumer, or updates the settings it may change. */
+  async function ensureConsumer(conn: NatsConnection, consumer: ConsumerOptions): Promise<void> {
+    const jsm = await jetstreamManager(conn);
+    const settings = {
+      filter_subject: consumer.filterSubject,
+      ack_wait: ns(consumer.ackWaitMs),
+      max_deliver: consumer.maxDeliver,
+      max_ack_pending: MAX_ACK_PENDING,
+    };
+    try {
+      await jsm.consumers.info(streamName, consumer.durable);
+    } catch (error) {
+      if (!isApiError(error, JetStreamApiCodes.ConsumerNotFound)) throw error;
+      await jsm.consumers.add(streamName, {
+        durable_name: consumer.durable,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        ...settings,
+      });
+      return;
+    }
+    await jsm.consumers.update(streamName, consumer.durable, settings);
+  }
+
   return {
     kind: 'jetstream',
+
     async setup() {
       const jsm = await jetstreamManager(await nc());
       const config = {
         subjects: [`${options.subjectPrefix}.>`],
-        storage: StorageType.File,
         duplicate_window: DUPLICATE_WINDOW_NS,
       };
       try {
         await jsm.streams.info(streamName);
-        await jsm.streams.update(streamName, {
-          subjects: config.subjects,
-          duplicate_window: DUPLICATE_WINDOW_NS,
-        });
-      } catch {
-        await jsm.streams.add({ name: streamName, ...config });
+      } catch (error) {
+        if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+        await jsm.streams.add({ name: streamName, storage: StorageType.File, ...config });
+        return;
       }
+      await jsm.streams.update(streamName, config);
     },
 
     async publish(messages) {
       const js = jetstream(await nc());
+      // Every ack in flight at once: one round trip for the batch, not one per message.
       await Promise.all(
-        messages.map((message: BusMessage) => {
-          const h = natsHeaders();
-          for (const [key, value] of Object.entries(message.headers)) h.set(key, value);
-          return js.publish(message.subject, message.data, { msgID: message.id, headers: h });
-        }),
+        messages.map((message) =>
+          js.publish(message.subject, message.data, {
+            msgID: message.id,
+            headers: toHeaders(message),
+          }),
+        ),
       );
     },
 
-    async consume(consumer: ConsumerOptions, handler) {
+    async consume(consumer, handler) {
       const conn = await nc();
-      const jsm = await jetstreamManager(conn);
-      const config = {
-        durable_name: consumer.durable,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        filter_subject: consumer.filterSubject,
-        ack_wait: ns(consumer.ackWaitMs),
-        max_deliver: consumer.maxDeliver,
-        max_ack_pending: 10_000,
-      };
-      try {
-        await jsm.consumers.info(streamName, consumer.durable);
-        await jsm.consumers.update(streamName, consumer.durable, {
-          ack_wait: config.ack_wait,
-          max_deliver: config.max_deliver,
-          filter_subject: config.filter_subject,
-          max_ack_pending: config.max_ack_pending,
-        });
-      } catch {
-        await jsm.consumers.add(streamName, config);
-      }
-      const js = jetstream(conn);
-      const pull = await js.consumers.get(streamName, consumer.durable);
+      await ensureConsumer(conn, consumer);
+      const pull = await jetstream(conn).consumers.get(streamName, consumer.durable);
       const concurrency = consumer.concurrency ?? 16;
       const messages = await pull.consume({ max_messages: concurrency * 2 });
-      const inFlight = new Set<Promise<void>>();
-      const loop = (async () => {
-        for await (const m of messages) {
+      const running = consumeWithConcurrency(
+        messages,
+        concurrency,
+        async (m) => {
           const delivery = toDelivery(m);
-          const work = handler(delivery)
-            .catch(async (error: unknown) => {
-              logger?.warn(
-                { error: errorMessage(error), subject: m.subject },
-                'bus handler failed; nak',
-              );
-              await delivery.nak();
-            })
-            .finally(() => inFlight.delete(work));
-          inFlight.add(work);
-          if (inFlight.size >= concurrency) await Promise.race(inFlight);
-        }
-      })();
+          try {
+            await handler(delivery);
+          } catch (error) {
+            logger?.warn(
+              { error: errorMessage(error), subject: m.subject, consumer: consumer.durable },
+              'bus handler failed; nak',
+            );
+            await delivery.nak();
+          }
+        },
+        (error) =>
+          logger?.error(
+            { error: errorMessage(error), consumer: consumer.durable },
+            'bus consume loop ended with an error',
+          ),
+      );
       const subscription: Subscription = {
         async stop() {
           subscriptions.delete(subscription);
           await messages.close();
-          await loop.catch(() => undefined);
-          await Promise.allSettled([...inFlight]);
+          await running.finished();
         },
       };
       subscriptions.add(subscription);

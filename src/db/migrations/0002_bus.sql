@@ -1,4 +1,5 @@
--- The bus on PostgreSQL tables (used when no NATS server is configured).
+-- The bus on PostgreSQL tables (used when no NATS server is configured): the stored messages, the
+-- durable consumers, and one delivery row per message per consumer whose filter matches.
 
 CREATE TABLE bus_messages (
   seq          bigserial PRIMARY KEY,
@@ -12,17 +13,27 @@ CREATE TABLE bus_messages (
 CREATE TABLE bus_consumers (
   name           text PRIMARY KEY,
   filter_subject text NOT NULL,
+  -- The NATS-style filter as an anchored regular expression (`subject ~ filter_regex`).
   filter_regex   text NOT NULL,
+  ack_wait_ms    integer NOT NULL,
+  max_deliver    integer NOT NULL,
   created_at     timestamptz NOT NULL DEFAULT now()
 );
 
--- One row per message per consumer until it is acked or terminated.
+-- state: pending (may be delivered, again or for the first time), final (its last allowed
+-- delivery is out: never claimed again), acked, terminated.
 CREATE TABLE bus_deliveries (
   consumer       text NOT NULL REFERENCES bus_consumers (name) ON DELETE CASCADE,
   seq            bigint NOT NULL REFERENCES bus_messages (seq) ON DELETE CASCADE,
+  state          text NOT NULL DEFAULT 'pending'
+                 CHECK (state IN ('pending', 'final', 'acked', 'terminated')),
   delivery_count integer NOT NULL DEFAULT 0,
+  -- Invisible until then: the lease of the delivery in flight, or a nak's delay.
   visible_at     timestamptz NOT NULL DEFAULT now(),
+  settled_at     timestamptz,
   PRIMARY KEY (consumer, seq)
 );
--- The claim reads "visible now, oldest first" per consumer: this index is in that order.
-CREATE INDEX bus_deliveries_claim_idx ON bus_deliveries (consumer, visible_at, seq);
+-- The claim reads "pending, visible now, oldest first" per consumer, and the redelivery timer
+-- "earliest pending": this partial index is in that order, so settled rows piling up cost nothing.
+CREATE INDEX bus_deliveries_claim_idx ON bus_deliveries (consumer, visible_at, seq)
+  WHERE state = 'pending';
