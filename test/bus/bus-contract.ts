@@ -107,6 +107,17 @@ export function busContract(
       expect(r.seen.map((x) => body(x.d)).sort()).toEqual(['a', 'b']);
     });
 
+    it('a publish wakes an idle consumer at once, not at the next poll', async () => {
+      const s = topic();
+      const r = await record(s, (d) => d.ack());
+      await sleep(300);
+      const sent = Date.now();
+      await f.bus.publish([msg(s, 'ping')]);
+      await r.until(1, 'the delivery');
+      // The table bus's fallback poll is 2 s; a NOTIFY wake-up takes a few milliseconds.
+      expect((r.seen[0]?.at ?? Infinity) - sent).toBeLessThan(250);
+    });
+
     it('an acked message is not delivered again, even after the ack wait', async () => {
       const s = topic();
       await f.bus.publish([msg(s, 'once')]);
