@@ -1,25 +1,21 @@
-// Connect clients for the CLI, and the translation of RPC failures into one clear sentence.
+// RPC clients for the CLI (gRPC over HTTP/2, which also carries WatchJob's server stream), and
+// the translation of any failed call into one sentence for the user.
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../gen/hodei/v1/job_pb.js';
 import { OpsService } from '../gen/hodei/v1/worker_pb.js';
-import { CliError } from './output.js';
+import { CliError } from './cli-error.js';
 
-export const DEFAULT_URL = 'http://127.0.0.1:50051';
+export type JobClient = Client<typeof JobService>;
 
-export interface Clients {
+export interface Rpc {
   url: string;
-  jobs: Client<typeof JobService>;
+  jobs: JobClient;
   ops: Client<typeof OpsService>;
 }
 
-export function clients(url: string): Clients {
-  let transport;
-  try {
-    transport = createGrpcTransport({ baseUrl: new URL(url).toString().replace(/\/$/, '') });
-  } catch {
-    throw new CliError(`--url: "${url}" is not a URL such as http://127.0.0.1:50051`, 2);
-  }
+export function connectTo(url: string): Rpc {
+  const transport = createGrpcTransport({ baseUrl: url });
   return {
     url,
     jobs: createClient(JobService, transport),
@@ -27,19 +23,38 @@ export function clients(url: string): Clients {
   };
 }
 
-/** One sentence for any failure of a call to the server. */
-export function explain(error: unknown, url: string): CliError {
+const NETWORK_ERRORS =
+  /\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EAI_AGAIN|EPIPE)\b/;
+
+/** True when the call failed because the server could not be reached (not because it said no). */
+export function isUnreachable(error: ConnectError): boolean {
+  const cause = error.cause as { code?: unknown } | undefined;
+  const causeCode = typeof cause?.code === 'string' ? cause.code : '';
+  return NETWORK_ERRORS.test(`${causeCode} ${error.rawMessage}`);
+}
+
+export function unreachableMessage(url: string): string {
+  return `cannot reach the Hodei server at ${url}: is it running? (start it with "npx hodei dev")`;
+}
+
+/** One sentence for a failed call; `jobId` names the job a NotFound is about. */
+export function explainRpcError(error: unknown, url: string, jobId?: string): CliError {
   if (error instanceof CliError) return error;
-  const connect = ConnectError.from(error);
-  if (
-    connect.code === Code.Unavailable ||
-    /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH/.test(
-      connect.rawMessage + String(connect.cause),
-    )
-  ) {
-    return new CliError(
-      `cannot reach the Hodei server at ${url}: is it running? (start it with "npx hodei dev")`,
-    );
+  const rpc = ConnectError.from(error);
+  if (isUnreachable(rpc)) return new CliError(unreachableMessage(url));
+  switch (rpc.code) {
+    case Code.NotFound:
+      return new CliError(jobId === undefined ? rpc.rawMessage : `job ${jobId} not found`);
+    case Code.Unavailable:
+      return new CliError(`the Hodei server at ${url} is unavailable: ${rpc.rawMessage}`);
+    case Code.DeadlineExceeded:
+      return new CliError(`the Hodei server at ${url} did not answer in time`);
+    case Code.Unimplemented:
+      return new CliError(
+        `the server at ${url} does not offer this call (is it a Hodei server of the same version?)`,
+      );
+    default:
+      // InvalidArgument names the field; the others carry the server's own sentence.
+      return new CliError(rpc.rawMessage || `the call failed (${Code[rpc.code]})`);
   }
-  return new CliError(`hodei: ${connect.rawMessage}`);
 }

@@ -1,45 +1,69 @@
-// The `hodei` command line: parses arguments, runs one command, turns failures into one sentence
-// on stderr and an exit code (1 for errors, 2 for usage errors), never a stack trace.
+// The `hodei` command line: parses the arguments, runs one command, and turns any failure into
+// one sentence on stderr and an exit code (1 for errors, 2 for usage errors), never a stack
+// trace. Only commander and the command declarations load here; each command imports what it
+// needs when it runs, so `hodei --help` and `hodei worker` start fast.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { CliError, err } from './output.js';
-import { DEFAULT_URL } from './client.js';
-import { registerRun } from './commands/run.js';
+import { CliError, EXIT_ERROR, EXIT_USAGE } from './cli-error.js';
+import { createContext, DEFAULT_URL } from './context.js';
+import { exitQuietlyOnClosedPipe, say, write } from './output.js';
 import { registerJob } from './commands/job.js';
+import { registerRun } from './commands/run.js';
+import { registerServer } from './commands/server.js';
+import { registerWorker } from './commands/worker.js';
 import { registerWorkers } from './commands/workers.js';
-import { registerServe } from './commands/serve.js';
 
-const program = new Command();
-program
-  .name('hodei')
-  .description(
-    'Hodei Jobs: queue a command, run it on an on-demand worker, see everything that happened',
-  )
-  .option('--url <url>', 'server address (or HODEI_URL)')
-  .enablePositionalOptions(false)
-  .exitOverride()
-  .configureOutput({ writeErr: (text) => err(text.trimEnd()) });
-
-const url = () =>
-  (program.opts<{ url?: string }>().url ?? process.env.HODEI_URL ?? DEFAULT_URL).replace(/\/$/, '');
-registerServe(program);
-registerRun(program, url);
-registerJob(program, url);
-registerWorkers(program, url);
-for (const command of program.commands) {
-  command.exitOverride();
-  for (const sub of command.commands) sub.exitOverride();
+function packageVersion(): string {
+  try {
+    const pkg = new URL('../../package.json', import.meta.url);
+    return (JSON.parse(readFileSync(pkg, 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
+const program = new Command('hodei')
+  .description('Hodei Jobs: queue a command, run it on an on-demand worker, see what happened')
+  .version(packageVersion(), '-V, --version', 'print the version')
+  .helpOption('-h, --help', 'show help')
+  .option('--url <url>', `server address (default: HODEI_URL, else ${DEFAULT_URL})`)
+  // Settings below are copied to each command declared afterwards.
+  .exitOverride()
+  .showHelpAfterError('(add --help for usage)')
+  .configureOutput({
+    writeOut: (text) => write('stdout', text),
+    writeErr: (text) => write('stderr', text),
+    outputError: (text, put) => put(text.replace(/^error: /, 'hodei: ')),
+  })
+  .addHelpText(
+    'after',
+    `
+Start a server with "npx hodei dev", then: hodei run -- echo hello`,
+  );
+
+const ctx = createContext(() => program.opts<{ url?: string }>().url, process.env);
+registerServer(program);
+registerWorker(program, ctx);
+registerRun(program, ctx);
+registerJob(program, ctx);
+registerWorkers(program, ctx);
+
+function exitCodeFor(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Commander has printed the message (or the help/version text) already.
+    return error.exitCode === 0 ? 0 : EXIT_USAGE;
+  }
+  if (error instanceof CliError) {
+    say(error.message);
+    return error.exitCode;
+  }
+  say(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+  return EXIT_ERROR;
+}
+
+exitQuietlyOnClosedPipe();
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof CommanderError) {
-    process.exitCode = error.exitCode === 0 ? 0 : 2;
-  } else if (error instanceof CliError) {
-    err(error.message);
-    process.exitCode = error.exitCode;
-  } else {
-    err(`hodei: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = 1;
-  }
+  process.exitCode = exitCodeFor(error);
 }

@@ -1,36 +1,61 @@
-// The CLI's only door to the terminal: what it prints, and how it fails.
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
+// The CLI's only door to the terminal: every byte it prints goes through these functions.
+export type OutputStream = 'stdout' | 'stderr';
+
+function target(stream: OutputStream): NodeJS.WriteStream {
+  return stream === 'stdout' ? process.stdout : process.stderr;
+}
+
+/** Writes text as it is (help text from commander, a job's log line with its newline). */
+export function write(stream: OutputStream, text: string): void {
+  target(stream).write(text);
+}
+
+/** One log line of a job, exactly as the command wrote it. */
+export function logLine(stream: OutputStream, line: string): void {
+  target(stream).write(`${line}\n`);
 }
 
 export function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-export function err(text: string): void {
-  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+/** One sentence for the user on stderr, prefixed with "hodei: ". */
+export function say(text: string): void {
+  process.stderr.write(`hodei: ${text}\n`);
 }
 
-export function raw(stream: 'stdout' | 'stderr', text: string): void {
-  (stream === 'stdout' ? process.stdout : process.stderr).write(text);
-}
-
-export function json(value: unknown): void {
+export function printJson(value: unknown): void {
   out(JSON.stringify(value, null, 2));
 }
 
-/** Prints rows as aligned columns under a header. */
-export function table(header: string[], rows: string[][]): void {
+/** One JSON value per line (for streams such as `job logs --follow --json`). */
+export function printJsonLine(value: unknown): void {
+  out(JSON.stringify(value));
+}
+
+/** Rows as aligned columns under a header; the last column is not padded. */
+export function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
+  const line = (cells: readonly string[]) =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
   out([line(header), ...rows.map(line)].join('\n'));
+}
+
+/** `key: value` lines with the values aligned. */
+export function printFields(fields: readonly (readonly [string, string])[]): void {
+  const width = Math.max(0, ...fields.map(([key]) => key.length + 1));
+  out(fields.map(([key, value]) => `${`${key}:`.padEnd(width)} ${value}`).join('\n'));
+}
+
+/** A reader that closed the pipe (`hodei job logs X | head`) ends the CLI quietly. */
+export function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      // Nothing more can be printed; EPIPE means the reader has all it wanted.
+      process.exit(error.code === 'EPIPE' ? 0 : 1);
+    });
+  }
 }

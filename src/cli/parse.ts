@@ -1,125 +1,112 @@
-// Pure parsing and rendering for the CLI: flags, exit codes, JSON views of jobs and workers.
-import type { Job } from '../gen/hodei/v1/job_pb.js';
-import { JobState } from '../gen/hodei/v1/job_pb.js';
-import { WorkerState, type Worker } from '../gen/hodei/v1/worker_pb.js';
-import type { Timestamp } from '@bufbuild/protobuf/wkt';
+// Pure parsing of command-line values: KEY=VALUE pairs, durations, counts, job states, and the
+// QueueJob request `hodei run` and `hodei job submit` build. Bad input is a usage error naming
+// the flag, raised before anything is sent to the server.
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { JobState, type QueueJobRequestSchema } from '../gen/hodei/v1/job_pb.js';
 import { parseDuration } from '../shared/duration.js';
-import { CliError } from './output.js';
+import { usageError } from './cli-error.js';
 
-/** Parses repeated `K=V` flags; names the flag in the error. */
-export function parsePairs(flag: string, values: readonly string[]): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const value of values) {
-    const eq = value.indexOf('=');
-    if (eq <= 0) throw new CliError(`${flag} expects KEY=VALUE, got "${value}"`, 2);
-    result[value.slice(0, eq)] = value.slice(eq + 1);
-  }
-  return result;
+/** The flags `hodei run` and `hodei job submit` share, as commander hands them over. */
+export interface JobFlags {
+  name?: string;
+  env?: string[];
+  label?: string[];
+  timeout?: string;
+  maxAttempts?: string;
+  workdir?: string;
+  idempotencyKey?: string;
+  correlationId?: string;
 }
 
-export function parseTimeoutFlag(
+/** Parses repeated `KEY=VALUE` values; a later value for the same key wins. */
+export function parsePairs(flag: string, values: readonly string[]): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    if (eq < 0) throw usageError(`${flag} expects KEY=VALUE, got "${value}" (no "=")`);
+    if (eq === 0) throw usageError(`${flag} expects KEY=VALUE, got "${value}" (empty key)`);
+    pairs[value.slice(0, eq)] = value.slice(eq + 1);
+  }
+  return pairs;
+}
+
+/** `500ms`, `30s`, `2m`, `1h` (or bare milliseconds) as a protobuf Duration; 0 means none. */
+export function parseTimeout(
   value: string | undefined,
 ): { seconds: bigint; nanos: number } | undefined {
   if (value === undefined) return undefined;
   const ms = parseDuration(value);
-  if (ms === undefined)
-    throw new CliError(`--timeout expects a duration such as 500ms, 30s or 2m, got "${value}"`, 2);
+  if (ms === undefined) {
+    throw usageError(`--timeout expects a duration such as 500ms, 30s or 2m, got "${value}"`);
+  }
   const seconds = Math.floor(ms / 1000);
   return { seconds: BigInt(seconds), nanos: (ms - seconds * 1000) * 1_000_000 };
 }
 
-export function parseIntFlag(
+/** A whole number within [min, max]. */
+export function parseCount(
   flag: string,
   value: string | undefined,
-  min: number,
+  range: { min: number; max?: number },
 ): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new CliError(`${flag} expects an integer >= ${min}, got "${value}"`, 2);
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  const max = range.max ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(n) || n < range.min || n > max) {
+    const bounds = range.max === undefined ? `>= ${range.min}` : `from ${range.min} to ${max}`;
+    throw usageError(`${flag} expects a whole number ${bounds}, got "${value}"`);
+  }
   return n;
 }
 
-export function stateName(state: JobState): string {
-  return JobState[state] ?? 'UNSPECIFIED';
-}
+const STATE_NAMES = [
+  'PENDING',
+  'ASSIGNED',
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'CANCELLED',
+] as const;
 
-export function parseStateFlag(value: string): JobState {
-  const key = value.toUpperCase().replace(/^JOB_STATE_/, '') as keyof typeof JobState;
-  const state = JobState[key] as JobState | undefined;
-  if (state === undefined || state === JobState.UNSPECIFIED || typeof state !== 'number') {
-    throw new CliError(`--state: unknown job state "${value}"`, 2);
+/** Job states from repeated or comma-separated `--state` values, with or without JOB_STATE_. */
+export function parseStates(values: readonly string[]): JobState[] {
+  const states: JobState[] = [];
+  for (const value of values.flatMap((v) => v.split(','))) {
+    const name = value
+      .trim()
+      .toUpperCase()
+      .replace(/^JOB_STATE_/, '');
+    const known = STATE_NAMES.find((s) => s === name);
+    if (!known) {
+      throw usageError(`--state: unknown job state "${value}" (one of ${STATE_NAMES.join(', ')})`);
+    }
+    if (!states.includes(JobState[known])) states.push(JobState[known]);
   }
-  return state;
+  return states;
 }
 
-export function isTerminal(state: JobState): boolean {
-  return [JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED].includes(
-    state,
-  );
-}
-
-/** The exit code of `hodei run` for a finished job, and what to say on stderr (if anything). */
-export function exitFor(job: Job): { code: number; message?: string } {
-  switch (job.state) {
-    case JobState.SUCCEEDED:
-      return { code: job.exitCode ?? 0 };
-    case JobState.TIMED_OUT:
-      return { code: 124, message: `hodei: job ${job.id} timed out` };
-    case JobState.CANCELLED:
-      return { code: 130, message: `hodei: job ${job.id} was cancelled` };
-    case JobState.FAILED:
-      if (
-        job.exitCode !== undefined &&
-        job.exitCode !== 0 &&
-        !/not found|permission denied/.test(job.error)
-      ) {
-        return { code: job.exitCode };
-      }
-      return {
-        code: /not found/.test(job.error) ? 127 : job.exitCode || 1,
-        message: `hodei: job ${job.id} failed: ${job.error || 'unknown error'}`,
-      };
-    default:
-      return { code: 1, message: `hodei: job ${job.id} ended in state ${stateName(job.state)}` };
+/** The QueueJob request for `CMD ARGS…` and the job flags. */
+export function toQueueRequest(
+  argv: readonly string[],
+  flags: JobFlags,
+): MessageInitShape<typeof QueueJobRequestSchema> {
+  const [command, ...args] = argv;
+  if (!command) {
+    throw usageError('missing command: put it after --, e.g. "hodei run -- echo hello"');
   }
-}
-
-function iso(ts: Timestamp | undefined): string | null {
-  return ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)).toISOString() : null;
-}
-
-export function jobView(job: Job) {
   return {
-    id: job.id,
-    name: job.spec?.name ?? '',
-    command: job.spec?.command ?? '',
-    args: job.spec?.args ?? [],
-    state: stateName(job.state),
-    attempt: job.attempt,
-    maxAttempts: job.spec?.maxAttempts ?? 0,
-    exitCode: job.exitCode ?? null,
-    error: job.error,
-    correlationId: job.correlationId,
-    workerId: job.workerId || null,
-    labels: job.spec?.labels ?? {},
-    createdAt: iso(job.createdAt),
-    assignedAt: iso(job.assignedAt),
-    startedAt: iso(job.startedAt),
-    finishedAt: iso(job.finishedAt),
-  };
-}
-
-export function workerView(worker: Worker) {
-  return {
-    id: worker.id,
-    provider: worker.provider,
-    externalId: worker.externalId,
-    state: WorkerState[worker.state] ?? 'UNSPECIFIED',
-    currentJobId: worker.currentJobId || null,
-    jobsRun: worker.jobsRun,
-    createdAt: iso(worker.createdAt),
-    registeredAt: iso(worker.registeredAt),
-    lastHeartbeatAt: iso(worker.lastHeartbeatAt),
+    spec: {
+      name: flags.name ?? '',
+      command,
+      args,
+      env: parsePairs('--env', flags.env ?? []),
+      labels: parsePairs('--label', flags.label ?? []),
+      workingDir: flags.workdir ?? '',
+      timeout: parseTimeout(flags.timeout),
+      maxAttempts: parseCount('--max-attempts', flags.maxAttempts, { min: 1 }) ?? 0,
+    },
+    idempotencyKey: flags.idempotencyKey ?? '',
+    correlationId: flags.correlationId ?? '',
   };
 }

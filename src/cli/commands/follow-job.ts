@@ -1,44 +1,65 @@
-// Follows a job through WatchJob: prints its log lines as they come (stdout to stdout, stderr to
-// stderr) and returns the job once it is finished and the server has sent every line. A broken stream is re-opened, skipping lines
-// already printed.
-import { ConnectError, Code } from '@connectrpc/connect';
-import { LogStream, type Job } from '../../gen/hodei/v1/job_pb.js';
-import type { Clients } from '../client.js';
-import { raw } from '../output.js';
-import { isTerminal } from '../parse.js';
+// Follows a job through WatchJob: hands over its log lines as they come and returns the job once
+// it has finished and the server has sent every line (the stream ends after the last one). A
+// broken stream (server restart) is opened again and lines already handed over are skipped by seq.
+import { Code, ConnectError } from '@connectrpc/connect';
+import type { Job, LogLine } from '../../gen/hodei/v1/job_pb.js';
+import type { JobClient } from '../client.js';
+import { isTerminal } from '../exit-status.js';
 
-export async function followJob(c: Clients, id: string, signal?: AbortSignal): Promise<Job> {
+export interface FollowOptions {
+  onLog(line: LogLine): void;
+  /** Give up once the server has been out of reach this long (default 60 s). */
+  maxOutageMs?: number;
+  /** The server has answered already (QueueJob), so even a first failed open is retried. */
+  serverSeen?: boolean;
+  signal?: AbortSignal;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Answers no reconnect will change. */
+const FINAL = new Set<Code>([
+  Code.NotFound,
+  Code.InvalidArgument,
+  Code.FailedPrecondition,
+  Code.PermissionDenied,
+  Code.Unauthenticated,
+  Code.Unimplemented,
+]);
+
+const wait = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function followJob(jobs: JobClient, id: string, options: FollowOptions): Promise<Job> {
+  const maxOutageMs = options.maxOutageMs ?? 60_000;
+  const sleep = options.sleep ?? wait;
   let lastSeq = 0n;
-  let failures = 0;
+  let job: Job | undefined;
+  let outageSince: number | undefined;
+  let retries = 0;
+  // A server that never answered is not running: say so at once rather than wait out an outage.
+  let contact = options.serverSeen ?? false;
   for (;;) {
     try {
-      let last: Job | undefined;
-      for await (const message of c.jobs.watchJob({ id }, { signal })) {
-        failures = 0;
-        const event = message.event;
-        if (event.case === 'log' && event.value.seq > lastSeq) {
+      for await (const { event } of jobs.watchJob({ id }, { signal: options.signal })) {
+        outageSince = undefined;
+        retries = 0;
+        contact = true;
+        if (event.case === 'job') {
+          job = event.value;
+        } else if (event.case === 'log' && event.value.seq > lastSeq) {
           lastSeq = event.value.seq;
-          raw(
-            event.value.stream === LogStream.STDERR ? 'stderr' : 'stdout',
-            `${event.value.line}\n`,
-          );
-        } else if (event.case === 'job') {
-          // Keep reading after a final state: the server sends the remaining log lines, then ends.
-          last = event.value;
+          options.onLog(event.value);
         }
       }
-      if (last && isTerminal(last.state)) return last;
+      // A finished job's stream ends after its last line; any other end is the server leaving.
+      if (job && isTerminal(job.state)) return job;
+      outageSince ??= Date.now();
     } catch (error) {
-      const connect = ConnectError.from(error);
-      if (
-        connect.code === Code.NotFound ||
-        connect.code === Code.InvalidArgument ||
-        signal?.aborted
-      )
-        throw error;
-      failures += 1;
-      if (failures > 30) throw error;
+      const rpc = ConnectError.from(error);
+      if (!contact || options.signal?.aborted || FINAL.has(rpc.code)) throw error;
+      outageSince ??= Date.now();
+      if (Date.now() - outageSince > maxOutageMs) throw error;
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(200 * failures, 2000)));
+    retries += 1;
+    await sleep(Math.min(100 * 2 ** Math.min(retries, 5), 2000));
   }
 }

@@ -1,38 +1,91 @@
-// `hodei run -- CMD ARGS…`: queue, stream the output live, exit with the job's exit code.
-// Ctrl-C cancels the job and waits for it to end; a second Ctrl-C leaves at once.
+// `hodei run -- CMD ARGS…`: queue the command, print its output live (stdout to stdout, stderr
+// to stderr) and exit as the command did. Ctrl-C cancels the job and waits for it to end; a
+// second Ctrl-C leaves at once.
 import type { Command } from 'commander';
-import { clients, explain } from '../client.js';
-import { err } from '../output.js';
-import { exitFor } from '../parse.js';
-import { addJobOptions, queueRequest, type JobFlags } from './job-options.js';
-import { followJob } from './watch.js';
+import { CliError } from '../cli-error.js';
+import type { CliContext } from '../context.js';
+import type { JobFlags } from '../parse.js';
+import { addJobOptions } from './job-options.js';
 
-export function registerRun(program: Command, url: () => string): void {
+export function registerRun(program: Command, ctx: CliContext): void {
   addJobOptions(program.command('run'))
     .description('run a command as a job, stream its output and exit with its exit code')
-    .action(async (argv: string[], flags: JobFlags) => {
-      const request = queueRequest(argv, flags);
-      const c = clients(url());
-      let jobId = '';
-      let interrupts = 0;
-      const onInterrupt = () => {
-        interrupts += 1;
-        if (interrupts > 1 || !jobId) process.exit(130);
-        err(`hodei: cancelling job ${jobId} (Ctrl-C again to leave now)`);
-        c.jobs.cancelJob({ id: jobId }).catch(() => process.exit(130));
-      };
-      process.on('SIGINT', onInterrupt);
-      try {
-        const { job } = await c.jobs.queueJob(request);
-        jobId = job?.id ?? '';
-        const done = await followJob(c, jobId);
-        const { code, message } = exitFor(done);
-        if (message) err(message);
-        process.exitCode = code;
-      } catch (error) {
-        throw explain(error, c.url);
-      } finally {
-        process.off('SIGINT', onInterrupt);
-      }
-    });
+    .addHelpText(
+      'after',
+      `
+Exit code: the command's own; 127 command not found, 124 timed out, 130 cancelled.
+Examples:
+  hodei run -- echo hello
+  hodei run --timeout 30s --env GREETING=hi -- sh -c 'echo "$GREETING"'`,
+    )
+    .action((argv: string[], flags: JobFlags) => runJob(ctx, argv, flags));
+}
+
+async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise<void> {
+  const [{ toQueueRequest }, { connectTo, explainRpcError }, { followJob }, exit, output, render] =
+    await Promise.all([
+      import('../parse.js'),
+      import('../client.js'),
+      import('./follow-job.js'),
+      import('../exit-status.js'),
+      import('../output.js'),
+      import('../render.js'),
+    ]);
+  const request = toQueueRequest(argv, flags);
+  const rpc = connectTo(ctx.serverUrl());
+
+  let jobId: string | undefined;
+  let interrupts = 0;
+  const cancel = (id: string) => {
+    output.say(`cancelling job ${id} (press Ctrl-C again to leave at once)`);
+    rpc.jobs
+      .cancelJob({ id })
+      .catch((error: unknown) =>
+        output.say(`could not cancel job ${id}: ${explainRpcError(error, rpc.url, id).message}`),
+      );
+  };
+  const onInterrupt = () => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(exit.EXIT_CANCELLED);
+    if (jobId) cancel(jobId);
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    let queued;
+    try {
+      queued = (await rpc.jobs.queueJob(request)).job;
+    } catch (error) {
+      throw explainRpcError(error, rpc.url);
+    }
+    if (!queued) throw new Error('the server answered QueueJob without a job');
+    jobId = queued.id;
+    // Ctrl-C while the job was being queued: cancel it now that it has an id.
+    if (interrupts > 0) cancel(jobId);
+    const id = jobId;
+    let done;
+    try {
+      let attempt = 0;
+      done = await followJob(rpc.jobs, id, {
+        serverSeen: true,
+        onLog: (line) => {
+          if (attempt > 0 && line.attempt > attempt) {
+            output.say(`job ${id}: attempt ${line.attempt} (the previous worker was lost)`);
+          }
+          attempt = Math.max(attempt, line.attempt);
+          output.logLine(render.logStreamName(line.stream), line.line);
+        },
+      });
+    } catch (error) {
+      const explained = explainRpcError(error, rpc.url, id);
+      throw new CliError(
+        `${explained.message} (job ${id} is queued; follow it with "hodei job logs ${id} --follow")`,
+        explained.exitCode,
+      );
+    }
+    const status = exit.exitStatusOf(done);
+    if (status.message) output.say(status.message);
+    process.exitCode = status.code;
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
 }

@@ -1,102 +1,124 @@
-// `hodei server`, `hodei dev` and `hodei worker`: the long-running processes.
+// `hodei server` (PostgreSQL and NATS from the environment) and `hodei dev` (everything in one
+// process on the embedded database). SIGINT/SIGTERM stop the server cleanly; a second one exits
+// at once.
 import type { Command } from 'commander';
-import { CliError, err } from '../output.js';
-import { parseIntFlag } from '../parse.js';
+import type { ServerConfig } from '../../config/config.js';
+import type { RunningServer } from '../../server/running-server.js';
+import { CliError, usageError } from '../cli-error.js';
+import { DEFAULT_URL } from '../context.js';
+import { say, write } from '../output.js';
 
-function onSignals(stop: () => Promise<void>): void {
-  let stopping = false;
-  const handler = () => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    void stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+type Mode = 'server' | 'dev';
+
+interface DevFlags {
+  dataDir?: string;
+  port?: string;
 }
 
-async function serve(
-  mode: 'server' | 'dev',
-  overrides: { dataDir?: string; port?: number },
-): Promise<void> {
-  const { loadServerConfig } = await import('../../config/config.js');
-  const { HodeiError } = await import('../../shared/errors.js');
-  const { createLogger } = await import('../../shared/logger.js');
-  let config;
+export function registerServer(program: Command): void {
+  program
+    .command('server')
+    .description('run the control plane (HODEI_DATABASE_URL, HODEI_NATS_URL, HODEI_LISTEN, …)')
+    .action(() => serve('server', {}));
+
+  program
+    .command('dev')
+    .description(
+      'run the whole platform in one process on an embedded database: nothing to install',
+    )
+    .option('--data-dir <dir>', 'where the embedded database keeps its files (default .hodei)')
+    .option('--port <n>', 'port to listen on, 0 for any free one (default 50051)')
+    .action((flags: DevFlags) => serve('dev', flags));
+}
+
+async function loadConfig(mode: Mode, flags: DevFlags): Promise<ServerConfig> {
+  const [{ loadServerConfig }, { parseCount }, { HodeiError }] = await Promise.all([
+    import('../../config/config.js'),
+    import('../parse.js'),
+    import('../../shared/errors.js'),
+  ]);
+  const port = parseCount('--port', flags.port, { min: 0, max: 65535 });
+  if (flags.dataDir?.trim() === '') throw usageError('--data-dir must not be empty');
   try {
-    const base = loadServerConfig(process.env);
-    config = loadServerConfig(process.env, {
-      ...(mode === 'dev' ? { databaseUrl: undefined, natsUrl: undefined } : {}),
-      ...(overrides.dataDir ? { dataDir: overrides.dataDir } : {}),
-      port: overrides.port ?? base.port,
+    if (mode === 'server') return loadServerConfig(process.env);
+    // Embedded PGlite and the PostgreSQL-table bus, whatever the environment says.
+    return loadServerConfig(process.env, {
+      databaseUrl: undefined,
+      natsUrl: undefined,
+      ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
+      ...(port === undefined ? {} : { port }),
     });
   } catch (error) {
-    if (error instanceof HodeiError) throw new CliError(`hodei: ${error.message}`, 2);
+    if (error instanceof HodeiError) throw usageError(error.message);
     throw error;
   }
+}
+
+async function serve(mode: Mode, flags: DevFlags): Promise<void> {
+  const shutdown = stopOnSignals((error) =>
+    say(`stopping failed: ${error instanceof Error ? error.message : String(error)}`),
+  );
+  const config = await loadConfig(mode, flags);
+  const [{ createLogger }, { errorMessage }] = await Promise.all([
+    import('../../shared/logger.js'),
+    import('../../shared/errors.js'),
+  ]);
   const logger = createLogger({
     level: config.logLevel,
     pretty: config.logPretty || mode === 'dev',
   });
   const { startServer } = await import('../../server/start-server.js');
-  let server;
+  let server: RunningServer;
   try {
     server = await startServer(config, { logger, mode });
   } catch (error) {
-    if (error instanceof HodeiError) throw new CliError(`hodei: ${error.message}`);
-    throw new CliError(
-      `hodei: could not start: ${error instanceof Error ? error.message : String(error)}`,
+    throw new CliError(`the server could not start: ${errorMessage(error)}`);
+  }
+  if (shutdown.attach(server)) return; // a signal came while it was starting: it is stopping
+  const { url, adapters } = server;
+  write(
+    'stderr',
+    `hodei ${mode} listening on ${url} (database: ${adapters.database}, bus: ${adapters.bus})\n`,
+  );
+  if (mode === 'dev') {
+    const target = url === DEFAULT_URL ? '' : `--url ${url} `;
+    write(
+      'stderr',
+      `Data in ${config.dataDir}. Try: npx hodei ${target}run -- echo hello   (Ctrl-C stops)\n`,
     );
   }
-  err(
-    `hodei ${mode} listening on ${server.url} (database: ${server.adapters.database}, bus: ${server.adapters.bus})`,
-  );
-  if (mode === 'dev') err(`Data in ${config.dataDir}. Try: npx hodei run -- echo hello`);
-  onSignals(() => server.stop());
 }
 
-export function registerServe(program: Command): void {
-  program
-    .command('server')
-    .description(
-      'run the control plane (PostgreSQL from HODEI_DATABASE_URL, NATS from HODEI_NATS_URL)',
-    )
-    .action(() => serve('server', {}));
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
-  program
-    .command('dev')
-    .description('run everything in one process on the embedded database, nothing to install')
-    .option('--data-dir <dir>', 'where the embedded database keeps its files', '.hodei')
-    .option('--port <port>', 'port to listen on (default 50051)')
-    .action((flags: { dataDir: string; port?: string }) =>
-      serve('dev', { dataDir: flags.dataDir, port: parseIntFlag('--port', flags.port, 0) }),
+/** Stops the server on SIGINT/SIGTERM (also one that came while it was starting). */
+function stopOnSignals(onStopError: (error: unknown) => void): {
+  /** Hands over the started server; true when a signal already asked it to stop. */
+  attach(server: RunningServer): boolean;
+} {
+  let server: RunningServer | undefined;
+  let stopping = false;
+  const stop = () =>
+    server?.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        onStopError(error);
+        process.exit(1);
+      },
     );
-
-  program
-    .command('worker')
-    .description(
-      'run a worker agent (started by a provider, with HODEI_WORKER_ID and HODEI_WORKER_OTP)',
-    )
-    .action(async () => {
-      const serverUrl = process.env.HODEI_URL ?? 'http://127.0.0.1:50051';
-      const workerId = process.env.HODEI_WORKER_ID;
-      const otp = process.env.HODEI_WORKER_OTP;
-      if (!workerId || !otp)
-        throw new CliError('hodei worker needs HODEI_WORKER_ID and HODEI_WORKER_OTP', 2);
-      const { createLogger } = await import('../../shared/logger.js');
-      const { runAgent } = await import('../../agent/run-agent.js');
-      const controller = new AbortController();
-      process.on('SIGINT', () => controller.abort());
-      process.on('SIGTERM', () => controller.abort());
-      const code = await runAgent({
-        serverUrl,
-        workerId,
-        otp,
-        logger: createLogger({ level: process.env.HODEI_LOG_LEVEL ?? 'info' }),
-        signal: controller.signal,
-      });
-      process.exit(code);
-    });
+  const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
+    if (stopping) process.exit(SIGNAL_EXIT[signal]);
+    stopping = true;
+    say(`${signal}: stopping (send it again to exit at once)`);
+    void stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    attach(started) {
+      server = started;
+      if (stopping) void stop();
+      return stopping;
+    },
+  };
 }

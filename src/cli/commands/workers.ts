@@ -1,35 +1,31 @@
-// `hodei workers list`.
+// `hodei workers list`: every worker the server knows, with its state and current job.
 import type { Command } from 'commander';
-import { clients, explain } from '../client.js';
-import { json, table } from '../output.js';
-import { workerView } from '../parse.js';
+import type { CliContext } from '../context.js';
+import { connect, type JsonFlag } from './connect.js';
 
-export function registerWorkers(program: Command, url: () => string): void {
+export function registerWorkers(program: Command, ctx: CliContext): void {
   program
     .command('workers')
     .description('inspect workers')
     .command('list')
-    .description('list workers, live ones first')
-    .option('--json', 'print JSON')
-    .action(async (flags: { json?: boolean }) => {
-      const c = clients(url());
-      let workers;
-      try {
-        ({ workers } = await c.ops.listWorkers({}));
-      } catch (error) {
-        throw explain(error, c.url);
-      }
-      const views = workers.map(workerView);
-      if (flags.json) return json({ workers: views });
-      table(
-        ['ID', 'STATE', 'PROVIDER', 'EXTERNAL ID', 'JOBS', 'CURRENT JOB'],
+    .description('list workers')
+    .option('--json', 'print {"workers":[…]} as JSON')
+    .action(async (flags: JsonFlag) => {
+      const { rpc, call, render, output } = await connect(ctx);
+      const { workers } = await call(() => rpc.ops.listWorkers({}));
+      const views = workers.map(render.workerView);
+      if (flags.json) return output.printJson({ workers: views });
+      if (views.length === 0) return output.out('no workers');
+      output.printTable(
+        ['ID', 'STATE', 'PROVIDER', 'EXTERNAL ID', 'JOBS RUN', 'CURRENT JOB', 'LAST HEARTBEAT'],
         views.map((w) => [
           w.id,
           w.state,
           w.provider,
-          w.externalId,
+          w.externalId ?? '-',
           String(w.jobsRun),
           w.currentJobId ?? '-',
+          w.lastHeartbeatAt ?? '-',
         ]),
       );
     });

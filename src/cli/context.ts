@@ -1,0 +1,39 @@
+// What every command gets from the top-level program: the server address (--url, else
+// HODEI_URL, else the local default). Kept free of heavy imports: it loads on every start.
+import { usageError } from './cli-error.js';
+
+export const DEFAULT_URL = 'http://127.0.0.1:50051';
+
+export interface CliContext {
+  /** The --url flag or HODEI_URL, validated; undefined when neither is given. */
+  givenUrl(): string | undefined;
+  /** The given address, else the default. */
+  serverUrl(): string;
+}
+
+/** Checks an address is an http(s) URL and drops a trailing slash. */
+export function normaliseUrl(raw: string, source: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw usageError(`${source}: "${raw}" is not a URL such as ${DEFAULT_URL}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw usageError(`${source}: "${raw}" must start with http:// or https://`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+export function createContext(
+  flag: () => string | undefined,
+  env: Record<string, string | undefined>,
+): CliContext {
+  const givenUrl = () => {
+    const fromFlag = flag();
+    if (fromFlag !== undefined) return normaliseUrl(fromFlag, '--url');
+    const fromEnv = env.HODEI_URL?.trim();
+    return fromEnv ? normaliseUrl(fromEnv, 'HODEI_URL') : undefined;
+  };
+  return { givenUrl, serverUrl: () => givenUrl() ?? DEFAULT_URL };
+}

@@ -1,0 +1,143 @@
+// How jobs, workers and log lines look to a reader: JSON views with readable field names, states
+// without their enum prefix and ISO timestamps, plus the rows and fields of the text output.
+import { timestampDate, type Duration, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { JobState, LogStream, type Job, type LogLine } from '../gen/hodei/v1/job_pb.js';
+import { WorkerState, type Worker } from '../gen/hodei/v1/worker_pb.js';
+
+/** The proto says zero or absent max_attempts means 3. */
+const DEFAULT_MAX_ATTEMPTS = 3;
+
+export function jobStateName(state: JobState): string {
+  return JobState[state] ?? 'UNSPECIFIED';
+}
+
+export function workerStateName(state: WorkerState): string {
+  return WorkerState[state] ?? 'UNSPECIFIED';
+}
+
+export function isoTime(ts: Timestamp | undefined): string | null {
+  return ts ? timestampDate(ts).toISOString() : null;
+}
+
+function durationMs(d: Duration | undefined): number | null {
+  if (!d) return null;
+  const ms = Number(d.seconds) * 1000 + Math.round(d.nanos / 1_000_000);
+  return ms > 0 ? ms : null;
+}
+
+const orNull = (text: string): string | null => (text === '' ? null : text);
+
+export function jobView(job: Job) {
+  const spec = job.spec;
+  return {
+    id: job.id,
+    name: orNull(spec?.name ?? ''),
+    state: jobStateName(job.state),
+    command: spec?.command ?? '',
+    args: spec?.args ?? [],
+    env: spec?.env ?? {},
+    workingDir: orNull(spec?.workingDir ?? ''),
+    timeoutMs: durationMs(spec?.timeout),
+    maxAttempts: spec?.maxAttempts || DEFAULT_MAX_ATTEMPTS,
+    labels: spec?.labels ?? {},
+    provider: orNull(spec?.provider ?? ''),
+    attempt: job.attempt,
+    exitCode: job.exitCode ?? null,
+    error: orNull(job.error),
+    workerId: orNull(job.workerId),
+    correlationId: job.correlationId,
+    idempotencyKey: orNull(job.idempotencyKey),
+    createdAt: isoTime(job.createdAt),
+    assignedAt: isoTime(job.assignedAt),
+    startedAt: isoTime(job.startedAt),
+    finishedAt: isoTime(job.finishedAt),
+  };
+}
+
+export type JobView = ReturnType<typeof jobView>;
+
+export function workerView(worker: Worker) {
+  return {
+    id: worker.id,
+    state: workerStateName(worker.state),
+    provider: worker.provider,
+    externalId: orNull(worker.externalId),
+    currentJobId: orNull(worker.currentJobId),
+    jobsRun: worker.jobsRun,
+    createdAt: isoTime(worker.createdAt),
+    registeredAt: isoTime(worker.registeredAt),
+    lastHeartbeatAt: isoTime(worker.lastHeartbeatAt),
+  };
+}
+
+export function logStreamName(stream: LogStream): 'stdout' | 'stderr' {
+  return stream === LogStream.STDERR ? 'stderr' : 'stdout';
+}
+
+export function logLineView(line: LogLine) {
+  return {
+    seq: Number(line.seq),
+    attempt: line.attempt,
+    stream: logStreamName(line.stream),
+    at: isoTime(line.at),
+    line: line.line,
+  };
+}
+
+/** An argument as a shell would need it typed, for showing command lines. */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+export function commandLine(view: Pick<JobView, 'command' | 'args'>): string {
+  return [view.command, ...view.args].map(shellQuote).join(' ');
+}
+
+const pairs = (record: Record<string, string>) =>
+  Object.entries(record)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+
+/** `hodei job get` without --json: the fields that have a value, in reading order. */
+export function jobFields(view: JobView): [string, string][] {
+  const fields: [string, string | null][] = [
+    ['id', view.id],
+    ['name', view.name],
+    ['state', view.state],
+    ['command', commandLine(view)],
+    ['exit code', view.exitCode === null ? null : String(view.exitCode)],
+    ['error', view.error],
+    ['attempt', `${view.attempt} of ${view.maxAttempts}`],
+    ['timeout', view.timeoutMs === null ? null : `${view.timeoutMs}ms`],
+    ['working dir', view.workingDir],
+    ['env', pairs(view.env) || null],
+    ['labels', pairs(view.labels) || null],
+    ['provider', view.provider],
+    ['worker', view.workerId],
+    ['correlation id', view.correlationId],
+    ['idempotency key', view.idempotencyKey],
+    ['created', view.createdAt],
+    ['assigned', view.assignedAt],
+    ['started', view.startedAt],
+    ['finished', view.finishedAt],
+  ];
+  return fields.filter((f): f is [string, string] => f[1] !== null && f[1] !== '');
+}
+
+const MAX_COMMAND_WIDTH = 60;
+
+/** `hodei job list` without --json. */
+export function jobRow(view: JobView): string[] {
+  const command = commandLine(view);
+  return [
+    view.id,
+    view.state,
+    String(view.attempt),
+    view.exitCode === null ? '-' : String(view.exitCode),
+    view.createdAt ?? '-',
+    view.name ?? '',
+    command.length > MAX_COMMAND_WIDTH ? `${command.slice(0, MAX_COMMAND_WIDTH - 1)}…` : command,
+  ];
+}
+
+export const JOB_TABLE_HEADER = ['ID', 'STATE', 'ATTEMPT', 'EXIT', 'CREATED', 'NAME', 'COMMAND'];

@@ -1,0 +1,114 @@
+// The `hodei` binary as a user meets it, without a server: help, usage errors (exit 2, nothing
+// sent) and an unreachable server (exit 1, one sentence, no stack trace). Runs dist/ (npm test
+// builds first).
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(ROOT, 'bin/hodei.js');
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function hodei(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const base = { ...process.env };
+  delete base.HODEI_URL;
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...base, ...env }, timeout: 20_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+const NO_STACK = /\n\s+at |Error:/;
+
+describe('hodei CLI usage', () => {
+  it('--help lists every command', async () => {
+    const { code, stdout } = await hodei(['--help']);
+    expect(code).toBe(0);
+    for (const command of ['server', 'dev', 'worker', 'run', 'job', 'workers']) {
+      expect(stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
+    }
+    const job = await hodei(['job', '--help']);
+    for (const sub of ['submit', 'get', 'list', 'cancel', 'logs']) {
+      expect(job.stdout).toMatch(new RegExp(`^\\s+${sub}\\b`, 'm'));
+    }
+  });
+
+  it('run without a command is a usage error (exit 2)', async () => {
+    const { code, stderr } = await hodei(['run', '--url', 'http://127.0.0.1:1']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/missing command/);
+    expect(stderr).not.toMatch(NO_STACK);
+  });
+
+  it('run --env FOO names --env, exits 2 and does not call the server', async () => {
+    // Port 1 has no server: reaching it would be exit 1 with "cannot reach", not this.
+    const { code, stderr } = await hodei([
+      '--url',
+      'http://127.0.0.1:1',
+      'run',
+      '--env',
+      'FOO',
+      '--',
+      'true',
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--env/);
+    expect(stderr).not.toMatch(/cannot reach/);
+  });
+
+  it('an unknown option or command is a usage error', async () => {
+    expect((await hodei(['run', '--bogus', '--', 'true'])).code).toBe(2);
+    expect((await hodei(['frobnicate'])).code).toBe(2);
+    expect((await hodei(['job', 'get'])).code).toBe(2);
+  });
+
+  it('job get against a port with no server says it cannot reach it, exit 1, no stack trace', async () => {
+    const { code, stdout, stderr } = await hodei([
+      'job',
+      'get',
+      'X',
+      '--url',
+      'http://127.0.0.1:1',
+    ]);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(
+      'hodei: cannot reach the Hodei server at http://127.0.0.1:1: is it running? (start it with "npx hodei dev")\n',
+    );
+  });
+
+  it('takes the server address from HODEI_URL', async () => {
+    const { code, stderr } = await hodei(['workers', 'list'], { HODEI_URL: 'http://127.0.0.1:1/' });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/cannot reach the Hodei server at http:\/\/127\.0\.0\.1:1:/);
+  });
+
+  it('job logs --follow does not wait for a server that was never there', async () => {
+    const started = Date.now();
+    const { code, stderr } = await hodei(['job', 'logs', 'X', '--follow'], {
+      HODEI_URL: 'http://127.0.0.1:1',
+    });
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/cannot reach/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('worker without its environment fails with a clear sentence', async () => {
+    const { code, stderr } = await hodei(['worker'], { HODEI_URL: 'http://127.0.0.1:1' });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/HODEI_WORKER_ID, HODEI_WORKER_OTP/);
+    expect(stderr).not.toMatch(NO_STACK);
+  });
+});
