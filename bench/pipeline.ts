@@ -103,9 +103,11 @@ async function withDeployment<T>(
     base = { databaseUrl: undefined, natsUrl: undefined, dataDir: dir };
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
   }
+  // Workers are started from the package's bin (the compiled bench lives elsewhere).
+  const hodeiBin = path.resolve(import.meta.dirname, '../../bin/hodei.js');
   const config = loadServerConfig(
     { ...process.env, HODEI_LISTEN: '127.0.0.1:0' },
-    { ...base, ...overrides },
+    { ...base, workerCommand: [process.execPath, hodeiBin, 'worker'], ...overrides },
   );
   const server = await startServer(config, {
     logger: createLogger({ level: 'warn' }),
