@@ -15,6 +15,7 @@ export interface Rpc {
 }
 
 export function connectTo(url: string): Rpc {
+  // connect-node 2's gRPC transport is HTTP/2 only (it has no httpVersion option).
   const transport = createGrpcTransport({ baseUrl: url });
   return {
     url,
@@ -41,12 +42,14 @@ export function unreachableMessage(url: string): string {
 export function explainRpcError(error: unknown, url: string, jobId?: string): CliError {
   if (error instanceof CliError) return error;
   const rpc = ConnectError.from(error);
-  if (isUnreachable(rpc)) return new CliError(unreachableMessage(url));
+  // Unavailable is the transport's code for a refused, reset or closed connection (the server
+  // itself never answers a client call with it), so it reads as "not reachable" too.
+  if (isUnreachable(rpc) || rpc.code === Code.Unavailable) {
+    return new CliError(unreachableMessage(url));
+  }
   switch (rpc.code) {
     case Code.NotFound:
       return new CliError(jobId === undefined ? rpc.rawMessage : `job ${jobId} not found`);
-    case Code.Unavailable:
-      return new CliError(`the Hodei server at ${url} is unavailable: ${rpc.rawMessage}`);
     case Code.DeadlineExceeded:
       return new CliError(`the Hodei server at ${url} did not answer in time`);
     case Code.Unimplemented:

@@ -59,7 +59,7 @@ async function serve(mode: Mode, flags: DevFlags): Promise<void> {
     say(`stopping failed: ${error instanceof Error ? error.message : String(error)}`),
   );
   const config = await loadConfig(mode, flags);
-  const [{ createLogger }, { errorMessage }] = await Promise.all([
+  const [{ createLogger }, { errorMessage, HodeiError }] = await Promise.all([
     import('../../shared/logger.js'),
     import('../../shared/errors.js'),
   ]);
@@ -72,6 +72,9 @@ async function serve(mode: Mode, flags: DevFlags): Promise<void> {
   try {
     server = await startServer(config, { logger, mode });
   } catch (error) {
+    // Our own errors are sentences for the user already (DATA_DIR_LOCKED names the directory
+    // and the process holding it); anything else gets context.
+    if (error instanceof HodeiError) throw new CliError(error.message);
     throw new CliError(`the server could not start: ${errorMessage(error)}`);
   }
   if (shutdown.attach(server)) return; // a signal came while it was starting: it is stopping
@@ -84,7 +87,7 @@ async function serve(mode: Mode, flags: DevFlags): Promise<void> {
     const target = url === DEFAULT_URL ? '' : `--url ${url} `;
     write(
       'stderr',
-      `Data in ${config.dataDir}. Try: npx hodei ${target}run -- echo hello   (Ctrl-C stops)\n`,
+      `Try: npx hodei ${target}run -- echo hello   (data in ${config.dataDir}; Ctrl-C stops)\n`,
     );
   }
 }
