@@ -29,7 +29,7 @@ import {
   finishStep,
   insertSaga,
   updateSaga,
-  upsertStepRunning,
+  completeStepAndAdvance,
   type SagaRow,
 } from './saga-sql.js';
 
@@ -125,7 +125,13 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       if (!step?.compensate) continue;
       try {
         await step.compensate({ sagaId: saga.id, correlationId: saga.correlation_id, context });
-        await finishStep(db, { sagaId: saga.id, index, state: 'COMPENSATED' });
+        await finishStep(db, {
+          sagaId: saga.id,
+          index,
+          name: step.name,
+          correlationId: saga.correlation_id,
+          state: 'COMPENSATED',
+        });
       } catch (caught) {
         const message = `compensation of ${step.name} failed: ${errorMessage(caught)}`;
         log.error({ step: step.name, error: errorMessage(caught) }, 'saga compensation failed');
@@ -151,12 +157,12 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     while (index < def.steps.length) {
       const step = def.steps[index];
       if (!step) break;
-      await upsertStepRunning(db, {
+      const stepRef = {
         sagaId: saga.id,
         index,
         name: step.name,
         correlationId: saga.correlation_id,
-      });
+      };
       let outcome;
       try {
         outcome = await step.execute({
@@ -168,7 +174,7 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       } catch (caught) {
         if (!(caught instanceof SagaStepFailure)) throw caught;
         log.warn({ step: step.name, error: caught.message }, 'saga step failed; compensating');
-        await finishStep(db, { sagaId: saga.id, index, state: 'FAILED', error: caught.message });
+        await finishStep(db, { ...stepRef, state: 'FAILED', error: caught.message });
         await updateSaga(db, {
           id: saga.id,
           from: 'IN_PROGRESS',
@@ -201,19 +207,14 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
         }
         return;
       }
-      await finishStep(db, { sagaId: saga.id, index, state: 'COMPLETED', output: outcome.output });
       if (outcome.kind === 'finish' || index === def.steps.length - 1) {
+        await finishStep(db, { ...stepRef, state: 'COMPLETED', output: outcome.output });
         await finishSaga(saga, 'IN_PROGRESS', 'COMPLETED', context, index + 1);
         return;
       }
+      if (!(await completeStepAndAdvance(db, { ...stepRef, output: outcome.output, context })))
+        return;
       index += 1;
-      await updateSaga(db, {
-        id: saga.id,
-        from: 'IN_PROGRESS',
-        state: 'IN_PROGRESS',
-        currentStep: index,
-        context,
-      });
     }
   }
 

@@ -36,29 +36,72 @@ export async function findSaga(q: Queryable, id: string): Promise<SagaRow | unde
   return result.rows[0];
 }
 
-/** Records that a step started (again, after a crash or a wake-up). */
-export async function upsertStepRunning(
+/** Records a step's final state, output and error (creating its row when needed). */
+export async function finishStep(
   q: Queryable,
-  step: { sagaId: string; index: number; name: string; correlationId: string },
+  step: {
+    sagaId: string;
+    index: number;
+    name: string;
+    correlationId: string;
+    state: string;
+    output?: unknown;
+    error?: string;
+  },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO saga_steps (saga_id, step_index, name, state, correlation_id)
-     VALUES ($1, $2, $3, 'RUNNING', $4)
-     ON CONFLICT (saga_id, step_index) DO UPDATE SET state = 'RUNNING', error = ''`,
-    [step.sagaId, step.index, step.name, step.correlationId],
+    `INSERT INTO saga_steps (saga_id, step_index, name, state, correlation_id, output, error, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+     ON CONFLICT (saga_id, step_index) DO UPDATE
+       SET state = $4, output = $6, error = $7, finished_at = now()`,
+    [
+      step.sagaId,
+      step.index,
+      step.name,
+      step.state,
+      step.correlationId,
+      JSON.stringify(step.output ?? null),
+      step.error ?? '',
+    ],
   );
 }
 
-/** Sets a step's final state, output and error. */
-export async function finishStep(
+/** In one statement: records the step COMPLETED and moves the IN_PROGRESS saga to the next
+ * step with its new context (one round trip per step on the hot path); returns whether the saga
+ * was still IN_PROGRESS. */
+export async function completeStepAndAdvance(
   q: Queryable,
-  step: { sagaId: string; index: number; state: string; output?: unknown; error?: string },
-): Promise<void> {
-  await q.query(
-    `UPDATE saga_steps SET state = $3, output = $4, error = $5, finished_at = now()
-     WHERE saga_id = $1 AND step_index = $2`,
-    [step.sagaId, step.index, step.state, JSON.stringify(step.output ?? null), step.error ?? ''],
+  step: {
+    sagaId: string;
+    index: number;
+    name: string;
+    correlationId: string;
+    output?: unknown;
+    context: SagaContext;
+  },
+): Promise<boolean> {
+  const result = await q.query<{ advanced: boolean }>(
+    `WITH recorded AS (
+       INSERT INTO saga_steps (saga_id, step_index, name, state, correlation_id, output, finished_at)
+       VALUES ($1, $2, $3, 'COMPLETED', $4, $5, now())
+       ON CONFLICT (saga_id, step_index) DO UPDATE SET state = 'COMPLETED', output = $5, error = '',
+         finished_at = now()
+     ), advanced AS (
+       UPDATE saga_instances SET current_step = $2 + 1, context = $6, updated_at = now()
+       WHERE id = $1 AND state = 'IN_PROGRESS'
+       RETURNING 1
+     )
+     SELECT EXISTS (SELECT 1 FROM advanced) AS advanced`,
+    [
+      step.sagaId,
+      step.index,
+      step.name,
+      step.correlationId,
+      JSON.stringify(step.output ?? null),
+      JSON.stringify(step.context),
+    ],
   );
+  return result.rows[0]?.advanced === true;
 }
 
 /** Returns the indexes of the saga's COMPLETED steps. */
