@@ -1,39 +1,47 @@
-// Runs one job's command: argv without a shell, in a process group of its own so that a cancel
-// or a timeout kills the whole tree (SIGTERM, then SIGKILL after 500 ms). Output is read line by
-// line; lines longer than 64 KiB are split.
+// Runs one job's command: argv without a shell, stdin ignored, in a process group of its own so
+// that a timeout, a cancel or the agent's own end reaches the whole tree (SIGTERM to the group,
+// SIGKILL 500 ms later if anything is left). Output is split into lines as it arrives.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { constants } from 'node:os';
-import type { BufferedLine } from './log-batcher.js';
+import { statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { createLineSplitter } from './line-splitter.js';
+import { groupAlive, signalExitCode, signalGroup } from './process-group.js';
+
+export type StopReason = 'TIMED_OUT' | 'CANCELLED';
 
 export type RunEnd =
-  | { outcome: 'EXITED'; exitCode: number; signal: string }
-  | { outcome: 'TIMED_OUT' | 'CANCELLED'; exitCode: number | null; signal: string }
+  | { outcome: 'EXITED' | StopReason; exitCode: number; signal: string }
   | { outcome: 'START_FAILED'; exitCode: number; error: string };
 
 export interface RunSpec {
   command: string;
-  args: string[];
-  env: Record<string, string>;
+  args: readonly string[];
+  env: Readonly<Record<string, string | undefined>>;
+  /** Empty: the agent's own working directory. */
   workingDir: string;
+  /** Zero: no timeout. */
   timeoutMs: number;
 }
 
+export type OutputStream = 'stdout' | 'stderr';
+
 export interface RunningCommand {
   readonly pid: number | undefined;
-  /** Resolves once the process has exited and its output has been read. */
+  /** Resolves once the command has ended and its output has been read (never rejects). */
   readonly done: Promise<RunEnd>;
+  /** SIGTERM to the group, SIGKILL after the grace period; the run ends CANCELLED. */
   cancel(): void;
-  /** Kills the group at once (the agent is going away). */
+  /** SIGKILL to the group at once: the agent is going away. */
   kill(): void;
 }
 
-const MAX_LINE = 64 * 1024;
-const KILL_GRACE_MS = 500;
+export const KILL_GRACE_MS = 500;
+/** How long output pipes may stay open after the group was killed (held by an escaped process). */
+const PIPE_DRAIN_MS = 1000;
 
-function startError(error: NodeJS.ErrnoException, spec: RunSpec): RunEnd {
-  switch (error.code) {
+/** Start failures in the words an operator needs, with the shell's exit codes (127, 126). */
+export function startFailure(code: string | undefined, spec: RunSpec): RunEnd {
+  switch (code) {
     case 'ENOENT':
       return {
         outcome: 'START_FAILED',
@@ -41,88 +49,117 @@ function startError(error: NodeJS.ErrnoException, spec: RunSpec): RunEnd {
         error: `command not found: ${spec.command}`,
       };
     case 'EACCES':
+    case 'EISDIR':
       return {
         outcome: 'START_FAILED',
         exitCode: 126,
         error: `permission denied: ${spec.command}`,
       };
+    case 'ENOEXEC':
+      return { outcome: 'START_FAILED', exitCode: 126, error: `not executable: ${spec.command}` };
     default:
       return {
         outcome: 'START_FAILED',
         exitCode: 126,
-        error: `cannot start ${spec.command}: ${error.message}`,
+        error: `cannot start ${spec.command}: ${code ?? 'unknown error'}`,
       };
   }
 }
 
-function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (!pid) return;
+/** Node reports a missing working directory as ENOENT of the command, so check it first. */
+function workingDirProblem(dir: string): RunEnd | undefined {
+  if (dir === '') return undefined;
   try {
-    process.kill(-pid, signal);
+    if (statSync(dir).isDirectory()) return undefined;
   } catch {
-    // already gone
+    // missing or unreadable: same answer
   }
+  return { outcome: 'START_FAILED', exitCode: 126, error: `working directory not found: ${dir}` };
 }
 
-export function runCommand(spec: RunSpec, onLine: (line: BufferedLine) => void): RunningCommand {
-  // Node reports a missing working directory as ENOENT of the command: check it first.
-  if (spec.workingDir && !existsSync(spec.workingDir)) {
-    const error = `working directory not found: ${spec.workingDir}`;
-    return {
-      pid: undefined,
-      done: Promise.resolve({ outcome: 'START_FAILED', exitCode: 127, error }),
-      cancel: () => undefined,
-      kill: () => undefined,
-    };
-  }
-  const child = spawn(spec.command, spec.args, {
+function notStarted(end: RunEnd): RunningCommand {
+  return { pid: undefined, done: Promise.resolve(end), cancel: () => {}, kill: () => {} };
+}
+
+function readLines(
+  input: Readable | null,
+  stream: OutputStream,
+  onLine: (stream: OutputStream, line: string) => void,
+): Promise<void> {
+  return new Promise((resolve) => {
+    if (!input) return resolve();
+    const splitter = createLineSplitter((line) => onLine(stream, line));
+    input.on('data', (chunk: Buffer) => splitter.push(chunk));
+    input.once('close', () => {
+      splitter.end();
+      resolve();
+    });
+    input.once('error', () => input.destroy());
+  });
+}
+
+export function runCommand(
+  spec: RunSpec,
+  onLine: (stream: OutputStream, line: string) => void,
+): RunningCommand {
+  if (spec.command === '') return notStarted(startFailure('ENOENT', spec));
+  const badDir = workingDirProblem(spec.workingDir);
+  if (badDir) return notStarted(badDir);
+
+  const child = spawn(spec.command, [...spec.args], {
     cwd: spec.workingDir || undefined,
-    env: { ...process.env, ...spec.env },
+    env: spec.env,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stopReason: 'TIMED_OUT' | 'CANCELLED' | undefined;
+  let stopReason: StopReason | undefined;
+  let exited = false;
   let graceTimer: NodeJS.Timeout | undefined;
-  const stop = (reason: 'TIMED_OUT' | 'CANCELLED') => {
-    if (stopReason || child.exitCode !== null || child.signalCode !== null) return;
+
+  const stop = (reason: StopReason) => {
+    if (exited || stopReason) return;
     stopReason = reason;
     signalGroup(child.pid, 'SIGTERM');
-    graceTimer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+    graceTimer = setTimeout(() => {
+      if (groupAlive(child.pid)) signalGroup(child.pid, 'SIGKILL');
+    }, KILL_GRACE_MS);
   };
   const timeout =
     spec.timeoutMs > 0 ? setTimeout(() => stop('TIMED_OUT'), spec.timeoutMs) : undefined;
-
-  const readers = (['stdout', 'stderr'] as const).map((stream) => {
-    const input = child[stream];
-    return new Promise<void>((resolve) => {
-      if (!input) return resolve();
-      const rl = createInterface({ input, crlfDelay: Infinity });
-      rl.on('line', (line) => {
-        for (let i = 0; i < Math.max(1, line.length); i += MAX_LINE) {
-          onLine({ stream, line: line.slice(i, i + MAX_LINE), at: new Date() });
-        }
-      });
-      rl.on('close', resolve);
-    });
-  });
+  const readers = [
+    readLines(child.stdout, 'stdout', onLine),
+    readLines(child.stderr, 'stderr', onLine),
+  ];
 
   const done = new Promise<RunEnd>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
-      if (timeout) clearTimeout(timeout);
-      resolve(startError(error, spec));
+      // Emitted instead of 'exit' when the process could not be started.
+      if (child.pid !== undefined) return;
+      exited = true;
+      clearTimeout(timeout);
+      resolve(startFailure(error.code, spec));
     });
     child.once('exit', (code, signal) => {
-      if (timeout) clearTimeout(timeout);
-      // The group may hold more than the direct child (a shell's children): end them too.
+      exited = true;
+      clearTimeout(timeout);
+      clearTimeout(graceTimer);
+      // The leader is gone; whatever it left running in its group goes with it (and so the pipes
+      // those processes hold close).
       signalGroup(child.pid, 'SIGKILL');
-      if (graceTimer) clearTimeout(graceTimer);
-      const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
-      void Promise.all(readers).then(() =>
-        resolve(
-          stopReason
-            ? { outcome: stopReason, exitCode, signal: signal ?? '' }
-            : { outcome: 'EXITED', exitCode, signal: signal ?? '' },
-        ),
+      const drained = new Promise<void>((r) => {
+        const timer = setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          r();
+        }, PIPE_DRAIN_MS);
+        void Promise.all(readers).then(() => {
+          clearTimeout(timer);
+          r();
+        });
+      });
+      const exitCode = code ?? (signal ? signalExitCode(signal) : 0);
+      void drained.then(() =>
+        resolve({ outcome: stopReason ?? 'EXITED', exitCode, signal: signal ?? '' }),
       );
     });
   });
@@ -134,6 +171,7 @@ export function runCommand(spec: RunSpec, onLine: (line: BufferedLine) => void):
     done,
     cancel: () => stop('CANCELLED'),
     kill() {
+      if (exited) return;
       stopReason ??= 'CANCELLED';
       signalGroup(child.pid, 'SIGKILL');
     },

@@ -1,14 +1,19 @@
-// Groups output lines into batches: sent when 100 lines are waiting or 20 ms after the first
-// one, and on demand before a result, so logs are live without one message per line.
+// Groups output lines into batches: one is sent when 100 lines are waiting or 20 ms after the
+// first of them, and on demand before a result, so logs stay live without one message per line.
+import type { OutputStream } from './command-runner.js';
+
 export interface BufferedLine {
-  stream: 'stdout' | 'stderr';
+  stream: OutputStream;
   line: string;
   at: Date;
 }
 
 export interface LogBatcher {
   add(line: BufferedLine): void;
+  /** Sends what is waiting now (before a result, which must come after every line). */
   flush(): void;
+  /** Drops what is waiting and stops the timer (the agent is going away). */
+  discard(): void;
 }
 
 export const MAX_BATCH_LINES = 100;
@@ -18,7 +23,7 @@ export function createLogBatcher(send: (lines: BufferedLine[]) => void): LogBatc
   let buffer: BufferedLine[] = [];
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
-    if (timer) clearTimeout(timer);
+    clearTimeout(timer);
     timer = undefined;
     if (buffer.length === 0) return;
     const lines = buffer;
@@ -32,5 +37,10 @@ export function createLogBatcher(send: (lines: BufferedLine[]) => void): LogBatc
       else timer ??= setTimeout(flush, BATCH_DELAY_MS);
     },
     flush,
+    discard() {
+      clearTimeout(timer);
+      timer = undefined;
+      buffer = [];
+    },
   };
 }

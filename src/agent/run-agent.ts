@@ -1,150 +1,156 @@
 // The worker agent (`hodei worker`): registers once with its one-time password, opens one
-// bidirectional stream, heartbeats, runs one job at a time and reports it. Crash-only: when the
-// stream ends the agent kills its job and exits; it never reconnects (the control plane replaces
-// it with a new worker).
+// bidirectional stream, heartbeats, runs one job at a time and reports it. Crash-only (DESIGN §3
+// rule 4): when the stream ends or fails the agent kills its job and returns non-zero; it never
+// reconnects (the control plane replaces it with a new worker). Imports stay light: this module
+// is on the cold-start path.
 import { hostname } from 'node:os';
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { createClient } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
-import {
-  WorkerAgentService,
-  WorkerMessageSchema,
-  RunOutcome,
-  type RunJob,
-  type WorkerMessage,
-} from '../gen/hodei/v1/worker_pb.js';
-import { LogStream } from '../gen/hodei/v1/job_pb.js';
+import type { RunJob, CancelRun } from '../gen/hodei/v1/worker_pb.js';
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
-import { createAsyncQueue } from '../shared/async-queue.js';
-import { createLogBatcher } from './log-batcher.js';
-import { durationMs } from './duration.js';
-import { runCommand, type RunEnd, type RunningCommand } from './command-runner.js';
+import { createAgentConnection } from './agent-connection.js';
+import { startJobRun, type JobRun } from './job-run.js';
 
 export interface AgentOptions {
   serverUrl: string;
   workerId: string;
   otp: string;
   logger: Logger;
+  /** Aborted on SIGTERM/SIGINT: kill the job, close the stream, resolve 0. */
   signal?: AbortSignal;
 }
 
-const OUTCOME: Record<RunEnd['outcome'], RunOutcome> = {
-  EXITED: RunOutcome.EXITED,
-  TIMED_OUT: RunOutcome.TIMED_OUT,
-  CANCELLED: RunOutcome.CANCELLED,
-  START_FAILED: RunOutcome.START_FAILED,
-};
+/** Exit codes runAgent resolves with. */
+export const AGENT_EXIT = {
+  /** Stopped on request (the AbortSignal). */
+  STOPPED: 0,
+  /** Register refused or the control plane unreachable. */
+  REGISTRATION_FAILED: 1,
+  /** The stream ended or failed: this worker is lost for good. */
+  STREAM_LOST: 2,
+} as const;
+
+export const AGENT_VERSION = '0.1.0';
+const DEFAULT_HEARTBEAT_MS = 2000;
+const MIN_HEARTBEAT_MS = 100;
+/** How long the agent waits for a killed job's tree to be reaped before it resolves. */
+const KILL_WAIT_MS = 2000;
+/** Job/attempt pairs already finished here, so a redelivered RunJob does not run twice. */
+const FINISHED_MEMORY = 256;
+
+const runKey = (jobId: string, attempt: number) => `${jobId}#${attempt}`;
 
 export async function runAgent(options: AgentOptions): Promise<number> {
-  const { workerId, logger } = options;
-  const client = createClient(
-    WorkerAgentService,
-    createGrpcTransport({ baseUrl: options.serverUrl }),
-  );
+  const { workerId, signal } = options;
+  const logger = options.logger.child({ workerId });
+  if (signal?.aborted) return AGENT_EXIT.STOPPED;
+  const connection = createAgentConnection(options.serverUrl);
 
   let session;
   try {
-    session = await client.register(
-      { workerId, otp: options.otp, hostname: hostname(), pid: process.pid, version: '0.1.0' },
-      { signal: options.signal },
-    );
-  } catch (error) {
-    logger.error({ workerId, error: errorMessage(error) }, 'registration refused; exiting');
-    return 1;
-  }
-
-  const outgoing = createAsyncQueue<WorkerMessage>();
-  type Body = MessageInitShape<typeof WorkerMessageSchema>['body'];
-  const send = (body: Body) => outgoing.push(create(WorkerMessageSchema, { body }));
-  let current: { job: RunJob; command: RunningCommand } | undefined;
-
-  const heartbeat = () => send({ case: 'heartbeat', value: { at: timestampFromDate(new Date()) } });
-  heartbeat();
-  const heartbeatTimer = setInterval(heartbeat, Math.max(100, session.heartbeatIntervalMs || 2000));
-
-  function startJob(job: RunJob): void {
-    if (current) {
-      if (current.job.jobId !== job.jobId || current.job.attempt !== job.attempt) {
-        logger.warn(
-          { workerId, jobId: job.jobId, busyWith: current.job.jobId },
-          'RUN while busy; ignored',
-        );
-      }
-      return; // a duplicate RUN of the job in progress (at-least-once upstream)
-    }
-    const log = logger.child({ workerId, jobId: job.jobId, correlationId: job.correlationId });
-    const ref = { jobId: job.jobId, attempt: job.attempt };
-    const batcher = createLogBatcher((lines) =>
-      send({
-        case: 'logs',
-        value: {
-          ...ref,
-          lines: lines.map((l) => ({
-            stream: l.stream === 'stderr' ? LogStream.STDERR : LogStream.STDOUT,
-            line: l.line,
-            at: timestampFromDate(l.at),
-          })),
-        },
-      }),
-    );
-    const spec = job.spec;
-    const command = runCommand(
+    session = await connection.register(
       {
-        command: spec?.command ?? '',
-        args: spec?.args ?? [],
-        env: spec?.env ?? {},
-        workingDir: spec?.workingDir ?? '',
-        timeoutMs: durationMs(spec?.timeout),
+        workerId,
+        otp: options.otp,
+        hostname: hostname(),
+        pid: process.pid,
+        version: AGENT_VERSION,
       },
-      (line) => batcher.add(line),
+      signal,
     );
-    current = { job, command };
-    send({ case: 'ack', value: ref });
-    log.info({ command: spec?.command, pid: command.pid }, 'job started');
-    void command.done.then((end) => {
-      batcher.flush();
-      send({
-        case: 'result',
-        value: {
-          ...ref,
-          outcome: OUTCOME[end.outcome],
-          exitCode: end.exitCode ?? undefined,
-          error: 'error' in end ? end.error : '',
-          signal: 'signal' in end ? end.signal : '',
-        },
-      });
-      log.info({ outcome: end.outcome, exitCode: end.exitCode }, 'job ended');
-      current = undefined;
+  } catch (error) {
+    connection.close();
+    if (signal?.aborted) return AGENT_EXIT.STOPPED;
+    logger.error({ error: errorMessage(error) }, 'registration failed; exiting');
+    return AGENT_EXIT.REGISTRATION_FAILED;
+  }
+
+  let current: JobRun | undefined;
+  const finished: string[] = [];
+
+  function onRun(job: RunJob): void {
+    const key = runKey(job.jobId, job.attempt);
+    if (current && runKey(current.jobId, current.attempt) === key) {
+      logger.debug({ jobId: job.jobId, attempt: job.attempt }, 'duplicate RunJob ignored');
+      return;
+    }
+    if (current) {
+      logger.warn(
+        { jobId: job.jobId, busyWith: current.jobId },
+        'RunJob while another job runs; ignored (one job at a time)',
+      );
+      return;
+    }
+    if (finished.includes(key)) {
+      logger.warn({ jobId: job.jobId, attempt: job.attempt }, 'RunJob for a finished run ignored');
+      return;
+    }
+    const run = startJobRun(job, { send: (body) => connection.send(body), logger });
+    current = run;
+    void run.done.then(() => {
+      if (current === run) current = undefined;
+      finished.push(key);
+      if (finished.length > FINISHED_MEMORY) finished.shift();
     });
   }
 
-  const abort = () => outgoing.close();
-  options.signal?.addEventListener('abort', abort, { once: true });
-  let exitCode = 0;
-  try {
-    const responses = client.connect(outgoing, {
-      headers: { 'x-hodei-session': session.sessionToken },
-    });
-    logger.info({ workerId }, 'worker registered and connected');
-    for await (const message of responses) {
-      const body = message.body;
-      if (body.case === 'run') startJob(body.value);
-      else if (body.case === 'cancel' && current?.job.jobId === body.value.jobId)
-        current.command.cancel();
+  function onCancel(cancel: CancelRun): void {
+    const run = current;
+    if (
+      !run ||
+      run.jobId !== cancel.jobId ||
+      (cancel.attempt !== 0 && cancel.attempt !== run.attempt)
+    ) {
+      logger.debug({ jobId: cancel.jobId }, 'CancelRun for a job not running here ignored');
+      return;
     }
-    logger.warn({ workerId }, 'the control plane closed the stream; exiting');
-    exitCode = options.signal?.aborted ? 0 : 1;
+    run.cancel();
+  }
+
+  const heartbeat = () =>
+    connection.send({ case: 'heartbeat', value: { at: timestampFromDate(new Date()) } });
+  heartbeat();
+  const heartbeatTimer = setInterval(
+    heartbeat,
+    Math.max(MIN_HEARTBEAT_MS, session.heartbeatIntervalMs || DEFAULT_HEARTBEAT_MS),
+  );
+
+  // On abort: kill the job (no result: the lost stream requeues it), end the stream, resolve.
+  const stop = () => {
+    current?.abandon();
+    connection.close();
+  };
+  signal?.addEventListener('abort', stop, { once: true });
+
+  let exitCode: number = AGENT_EXIT.STREAM_LOST;
+  try {
+    const messages = connection.open(session.sessionToken);
+    logger.info('registered; stream open');
+    for await (const message of messages) {
+      if (message.body.case === 'run') onRun(message.body.value);
+      else if (message.body.case === 'cancel') onCancel(message.body.value);
+    }
+    if (!signal?.aborted) logger.error('the control plane closed the stream; exiting');
   } catch (error) {
-    exitCode = options.signal?.aborted ? 0 : 1;
-    if (!options.signal?.aborted)
-      logger.warn({ workerId, error: errorMessage(error) }, 'stream failed; exiting');
+    if (!signal?.aborted) logger.error({ error: errorMessage(error) }, 'stream failed; exiting');
   } finally {
     clearInterval(heartbeatTimer);
-    options.signal?.removeEventListener('abort', abort);
-    outgoing.close();
-    current?.command.kill();
+    signal?.removeEventListener('abort', stop);
+    if (signal?.aborted) exitCode = AGENT_EXIT.STOPPED;
+    const last = current;
+    stop();
+    if (last) await waitAtMost(last.done, KILL_WAIT_MS);
   }
   return exitCode;
+}
+
+async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }

@@ -1,0 +1,74 @@
+// The agent's side of WorkerAgentService: one HTTP/2 connection, one Register call, then one
+// bidirectional Connect stream whose outgoing side is a queue anyone in the agent can push to.
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { createClient } from '@connectrpc/connect';
+import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
+import {
+  WorkerAgentService,
+  WorkerMessageSchema,
+  type RegisterRequestSchema,
+  type RegisterResponse,
+  type ServerMessage,
+  type WorkerMessage,
+} from '../gen/hodei/v1/worker_pb.js';
+import { createAsyncQueue } from '../shared/async-queue.js';
+
+/** Must match the server's SESSION_HEADER (api/worker-agent-service.ts). */
+export const SESSION_HEADER = 'x-hodei-session';
+
+export type WorkerMessageBody = MessageInitShape<typeof WorkerMessageSchema>['body'];
+export type RegisterInit = MessageInitShape<typeof RegisterRequestSchema>;
+
+/** A control plane that does not answer Register in this time is as good as a refusal. */
+const REGISTER_TIMEOUT_MS = 10_000;
+/**
+ * HTTP/2 pings find a control plane that vanished without closing the connection (a host gone,
+ * a partition) within ~10 s; without them TCP would keep the stream "open" for many minutes and
+ * the agent would keep running a job nobody records.
+ */
+const PING_INTERVAL_MS = 5_000;
+const PING_TIMEOUT_MS = 5_000;
+
+export interface AgentConnection {
+  register(request: RegisterInit, signal?: AbortSignal): Promise<RegisterResponse>;
+  /** Opens the stream; iterate the result to read the server's messages. Call once. */
+  open(sessionToken: string): AsyncIterable<ServerMessage>;
+  /** Queues a message for the stream (dropped once the connection is closed). */
+  send(body: WorkerMessageBody): void;
+  /** Ends the stream and the connection; idempotent. */
+  close(): void;
+}
+
+export function createAgentConnection(serverUrl: string): AgentConnection {
+  const sessionManager = new Http2SessionManager(serverUrl, {
+    pingIntervalMs: PING_INTERVAL_MS,
+    pingTimeoutMs: PING_TIMEOUT_MS,
+  });
+  const client = createClient(
+    WorkerAgentService,
+    createGrpcTransport({ baseUrl: serverUrl, sessionManager }),
+  );
+  const outgoing = createAsyncQueue<WorkerMessage>();
+  const streamCall = new AbortController();
+  let closed = false;
+
+  return {
+    register: (request, signal) =>
+      client.register(request, { signal, timeoutMs: REGISTER_TIMEOUT_MS }),
+    open: (sessionToken) =>
+      client.connect(outgoing, {
+        headers: { [SESSION_HEADER]: sessionToken },
+        signal: streamCall.signal,
+      }),
+    send(body) {
+      outgoing.push(create(WorkerMessageSchema, { body }));
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      outgoing.close();
+      streamCall.abort();
+      sessionManager.abort();
+    },
+  };
+}

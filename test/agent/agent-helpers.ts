@@ -1,0 +1,111 @@
+// Helpers for agent tests: start an agent against the fake control plane, send it jobs, read
+// back what it reported, and find a job's processes by an environment marker (/proc).
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { OutputLine, RunResult } from '../../src/gen/hodei/v1/worker_pb.js';
+import { LogStream } from '../../src/gen/hodei/v1/job_pb.js';
+import { runAgent } from '../../src/agent/run-agent.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import { waitFor } from '../helpers/procs.js';
+import type { FakeControlPlane, WorkerStream } from './fake-control-plane.js';
+
+export const MARK = 'HODEI_TEST_JOB_MARK';
+
+export interface TestAgent {
+  workerId: string;
+  stream: WorkerStream;
+  exit: Promise<number>;
+  controller: AbortController;
+}
+
+export async function startAgent(plane: FakeControlPlane): Promise<TestAgent> {
+  const { workerId, otp } = plane.issueWorker();
+  const controller = new AbortController();
+  const exit = runAgent({
+    serverUrl: plane.url,
+    workerId,
+    otp,
+    logger: silentLogger(),
+    signal: controller.signal,
+  });
+  const stream = await plane.waitForStream(workerId);
+  return { workerId, stream, exit, controller };
+}
+
+export interface JobInput {
+  command: string;
+  args?: string[];
+  timeoutMs?: number;
+  workingDir?: string;
+  attempt?: number;
+  jobId?: string;
+}
+
+/** Pushes a RunJob whose processes carry a marker of their own; returns its id and marker. */
+export function pushJob(stream: WorkerStream, input: JobInput): { jobId: string; mark: string } {
+  const jobId = input.jobId ?? randomUUID();
+  const mark = randomUUID();
+  const ms = input.timeoutMs ?? 0;
+  stream.push({
+    case: 'run',
+    value: {
+      jobId,
+      attempt: input.attempt ?? 1,
+      correlationId: `corr-${jobId}`,
+      spec: {
+        command: input.command,
+        args: input.args ?? [],
+        env: { [MARK]: mark },
+        workingDir: input.workingDir ?? '',
+        timeout:
+          ms > 0 ? { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 } : undefined,
+      },
+    },
+  });
+  return { jobId, mark };
+}
+
+export function results(stream: WorkerStream, jobId: string): RunResult[] {
+  return stream.received.flatMap((m) =>
+    m.body.case === 'result' && m.body.value.jobId === jobId ? [m.body.value] : [],
+  );
+}
+
+export function waitForResult(stream: WorkerStream, jobId: string, timeoutMs = 10_000) {
+  return waitFor(`result of ${jobId}`, () => results(stream, jobId)[0], timeoutMs, 10);
+}
+
+export function acks(stream: WorkerStream, jobId: string): number {
+  return stream.received.filter((m) => m.body.case === 'ack' && m.body.value.jobId === jobId)
+    .length;
+}
+
+export function logLines(stream: WorkerStream, jobId: string): OutputLine[] {
+  return stream.received.flatMap((m) =>
+    m.body.case === 'logs' && m.body.value.jobId === jobId ? m.body.value.lines : [],
+  );
+}
+
+export function textOf(lines: OutputLine[], which: 'stdout' | 'stderr'): string[] {
+  const wanted = which === 'stdout' ? LogStream.STDOUT : LogStream.STDERR;
+  return lines.filter((l) => l.stream === wanted).map((l) => l.line);
+}
+
+/** Pids of live (non-zombie) processes whose environment holds MARK=mark. */
+export function markedProcesses(mark: string): number[] {
+  const wanted = `${MARK}=${mark}`;
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(wanted)) {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // ended while we looked
+    }
+  }
+  return pids;
+}
