@@ -1,109 +1,165 @@
-// The process provider: each worker is a child process (`hodei worker`) in its own process group.
-// Destroy kills that group and the job groups the worker started (found by HODEI_WORKER_ID).
+// The process provider: each worker is a child process (`hodei worker`) leading a process group
+// of its own. Destroy SIGKILLs that group and then the job groups the worker started, which live
+// in groups of their own and so survive it; they are found by the HODEI_WORKER_ID they inherit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import type { Provider, WorkerExit, WorkerLaunchSpec } from '../provider.js';
 import type { Logger } from '../../shared/logger.js';
-import { HodeiError } from '../../shared/errors.js';
-import { groupsWithEnv, isAlive, killGroup } from './process-tree.js';
+import { ConfigError, HodeiError, errorMessage } from '../../shared/errors.js';
+import {
+  WORKER_ID_VARIABLE,
+  environmentValue,
+  isRunning,
+  killGroup,
+  killMarkedGroups,
+} from './process-tree.js';
 
 export interface ProcessProviderOptions {
   /** argv of the worker, e.g. [process.execPath, '/…/bin/hodei.js', 'worker']. */
   command: readonly string[];
+  /** Added to the server's own environment for every worker. */
   env?: Record<string, string>;
   logger: Logger;
   maxWorkers?: number;
 }
 
+interface Child {
+  child: ChildProcess;
+  workerId: string;
+  exited: Promise<void>;
+}
+
+/** How long destroy waits for a SIGKILLed worker to be reaped before it returns anyway. */
+const REAP_WAIT_MS = 2000;
+
+function pipeLines(stream: Readable | null, log: Logger, name: 'stdout' | 'stderr'): void {
+  if (!stream) return;
+  // Read continuously so the worker never blocks on a full pipe.
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) =>
+    log.info({ stream: name, line }, 'worker output'),
+  );
+}
+
+async function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 export function createProcessProvider(options: ProcessProviderOptions): Provider {
   const { logger } = options;
-  const children = new Map<string, { child: ChildProcess; workerId: string }>();
-  const listeners = new Set<(exit: WorkerExit) => void>();
   const [program, ...baseArgs] = options.command;
-  if (!program) throw new HodeiError('CONFIG_INVALID', 'the worker command is empty');
+  if (!program) throw new ConfigError('worker command', 'must not be empty');
+  const children = new Map<string, Child>();
+  const listeners = new Set<(exit: WorkerExit) => void>();
+  let closed = false;
 
-  function pipeLines(
-    stream: NodeJS.ReadableStream | null,
-    log: Logger,
-    level: 'info' | 'warn',
-  ): void {
-    if (!stream) return;
-    createInterface({ input: stream }).on('line', (line) =>
-      log[level]({ worker: line }, 'worker output'),
-    );
+  function notifyExit(exit: WorkerExit): void {
+    if (closed) return;
+    for (const listener of listeners) {
+      try {
+        listener(exit);
+      } catch (error) {
+        logger.error({ error: errorMessage(error) }, 'an onExit listener failed');
+      }
+    }
+  }
+
+  /** Which worker a pid we did not start ourselves belongs to (a previous server's child). */
+  async function workerIdOf(externalId: string): Promise<string | undefined> {
+    const known = children.get(externalId);
+    if (known) return known.workerId;
+    return environmentValue(Number(externalId), WORKER_ID_VARIABLE);
+  }
+
+  async function create(spec: WorkerLaunchSpec): Promise<{ externalId: string }> {
+    const child = spawn(program!, baseArgs, {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        ...options.env,
+        HODEI_URL: spec.serverUrl,
+        [WORKER_ID_VARIABLE]: spec.workerId,
+        HODEI_WORKER_OTP: spec.otp,
+        HODEI_CORRELATION_ID: spec.correlationId,
+      },
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid!));
+      child.once('error', (error) =>
+        reject(
+          new HodeiError(
+            'PROVIDER_FAILED',
+            `cannot start worker ${program}: ${error.message}`,
+            { workerId: spec.workerId },
+            { cause: error },
+          ),
+        ),
+      );
+    });
+    const externalId = String(pid);
+    const log = logger.child({ workerId: spec.workerId, pid });
+    pipeLines(child.stdout, log, 'stdout');
+    pipeLines(child.stderr, log, 'stderr');
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', (code, signal) => {
+        children.delete(externalId);
+        log.info({ code, signal }, 'worker process exited');
+        // A worker that died by itself leaves its job groups behind: end them too.
+        void killMarkedGroups(spec.workerId)
+          .catch((error: unknown) =>
+            log.warn({ error: errorMessage(error) }, 'could not clean up job processes'),
+          )
+          .finally(() => {
+            notifyExit({ externalId, code, signal });
+            resolve();
+          });
+      });
+    });
+    children.set(externalId, { child, workerId: spec.workerId, exited });
+    log.info({ command: options.command }, 'worker process started');
+    return { externalId };
   }
 
   async function destroy(externalId: string): Promise<void> {
     const pid = Number(externalId);
+    if (!Number.isInteger(pid) || pid <= 1) return;
     const entry = children.get(externalId);
-    if (Number.isInteger(pid) && pid > 1) killGroup(pid);
-    if (entry) {
-      for (const pgid of groupsWithEnv('HODEI_WORKER_ID', entry.workerId)) killGroup(pgid);
-    }
-    await Promise.resolve();
+    const workerId = await workerIdOf(externalId);
+    // A pid we neither started nor can tell is a worker may belong to anyone now: leave it.
+    if (!entry && !workerId) return;
+    killGroup(pid);
+    if (workerId) await killMarkedGroups(workerId);
+    if (entry) await within(entry.exited, REAP_WAIT_MS);
   }
 
   return {
     name: 'process',
-    async create(spec: WorkerLaunchSpec) {
-      const child = spawn(program, baseArgs, {
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {
-          ...process.env,
-          ...options.env,
-          HODEI_URL: spec.serverUrl,
-          HODEI_WORKER_ID: spec.workerId,
-          HODEI_WORKER_OTP: spec.otp,
-          HODEI_CORRELATION_ID: spec.correlationId,
-        },
-      });
-      const pid = await new Promise<number>((resolve, reject) => {
-        child.once('spawn', () => resolve(child.pid ?? 0));
-        child.once('error', (error) =>
-          reject(
-            new HodeiError(
-              'PROVIDER_FAILED',
-              `cannot start worker: ${error.message}`,
-              {},
-              { cause: error },
-            ),
-          ),
-        );
-      });
-      const externalId = String(pid);
-      const log = logger.child({ workerId: spec.workerId, pid });
-      pipeLines(child.stdout, log, 'info');
-      pipeLines(child.stderr, log, 'info');
-      children.set(externalId, { child, workerId: spec.workerId });
-      child.once('exit', (code, signal) => {
-        children.delete(externalId);
-        // Leftover job groups of a worker that died on its own.
-        for (const pgid of groupsWithEnv('HODEI_WORKER_ID', spec.workerId)) killGroup(pgid);
-        for (const listener of listeners) listener({ externalId, code, signal });
-      });
-      return { externalId };
-    },
+    create,
     destroy,
     async exists(externalId) {
-      await Promise.resolve();
-      return children.has(externalId) && isAlive(Number(externalId));
+      return children.has(externalId) && (await isRunning(Number(externalId)));
     },
     async list() {
-      await Promise.resolve();
-      return [...children.keys()].filter((id) => isAlive(Number(id)));
+      const ids = [...children.keys()];
+      const running = await Promise.all(ids.map((id) => isRunning(Number(id))));
+      return ids.filter((_, i) => running[i]);
     },
-    async capacity() {
-      await Promise.resolve();
-      return { maxWorkers: options.maxWorkers };
+    capacity() {
+      return Promise.resolve({ maxWorkers: options.maxWorkers });
     },
     onExit(listener) {
       listeners.add(listener);
-      return () => listeners.delete(listener);
+      return () => {
+        listeners.delete(listener);
+      };
     },
-    async close() {
+    close() {
+      closed = true;
       listeners.clear();
-      await Promise.resolve();
+      return Promise.resolve();
     },
   };
 }
