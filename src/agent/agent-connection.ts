@@ -15,6 +15,8 @@ import { createAsyncQueue } from '../shared/async-queue.js';
 
 /** Must match the server's SESSION_HEADER (api/worker-agent-service.ts). */
 export const SESSION_HEADER = 'x-hodei-session';
+/** The provisioning correlation id travels as RPC metadata (DESIGN §3 rule 5). */
+export const CORRELATION_HEADER = 'x-correlation-id';
 
 export type WorkerMessageBody = MessageInitShape<typeof WorkerMessageSchema>['body'];
 export type RegisterInit = MessageInitShape<typeof RegisterRequestSchema>;
@@ -39,7 +41,10 @@ export interface AgentConnection {
   close(): void;
 }
 
-export function createAgentConnection(serverUrl: string): AgentConnection {
+export function createAgentConnection(serverUrl: string, correlationId = ''): AgentConnection {
+  const metadata: Record<string, string> = correlationId
+    ? { [CORRELATION_HEADER]: correlationId }
+    : {};
   const sessionManager = new Http2SessionManager(serverUrl, {
     pingIntervalMs: PING_INTERVAL_MS,
     pingTimeoutMs: PING_TIMEOUT_MS,
@@ -54,10 +59,10 @@ export function createAgentConnection(serverUrl: string): AgentConnection {
 
   return {
     register: (request, signal) =>
-      client.register(request, { signal, timeoutMs: REGISTER_TIMEOUT_MS }),
+      client.register(request, { signal, timeoutMs: REGISTER_TIMEOUT_MS, headers: metadata }),
     open: (sessionToken) =>
       client.connect(outgoing, {
-        headers: { [SESSION_HEADER]: sessionToken },
+        headers: { ...metadata, [SESSION_HEADER]: sessionToken },
         signal: streamCall.signal,
       }),
     send(body) {

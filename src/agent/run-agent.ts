@@ -18,6 +18,8 @@ export interface AgentOptions {
   logger: Logger;
   /** Aborted on SIGTERM/SIGINT: kill the job, close the stream, resolve 0. */
   signal?: AbortSignal;
+  /** The provisioning correlation id (HODEI_CORRELATION_ID), sent as x-correlation-id. */
+  correlationId?: string;
 }
 
 /** Exit codes runAgent resolves with. */
@@ -44,7 +46,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   const { workerId, signal } = options;
   const logger = options.logger.child({ workerId });
   if (signal?.aborted) return AGENT_EXIT.STOPPED;
-  const connection = createAgentConnection(options.serverUrl);
+  const connection = createAgentConnection(options.serverUrl, options.correlationId);
 
   let session;
   try {
@@ -125,7 +127,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   let exitCode: number = AGENT_EXIT.STREAM_LOST;
   try {
     const messages = connection.open(session.sessionToken);
-    logger.info('registered; stream open');
+    logger.info({ provisioningCorrelationId: options.correlationId }, 'registered; stream open');
     for await (const message of messages) {
       if (message.body.case === 'run') onRun(message.body.value);
       else if (message.body.case === 'cancel') onCancel(message.body.value);

@@ -18,7 +18,10 @@ export interface TestAgent {
   controller: AbortController;
 }
 
-export async function startAgent(plane: FakeControlPlane): Promise<TestAgent> {
+export async function startAgent(
+  plane: FakeControlPlane,
+  correlationId?: string,
+): Promise<TestAgent> {
   const { workerId, otp } = plane.issueWorker();
   const controller = new AbortController();
   const exit = runAgent({
@@ -27,6 +30,7 @@ export async function startAgent(plane: FakeControlPlane): Promise<TestAgent> {
     otp,
     logger: silentLogger(),
     signal: controller.signal,
+    correlationId,
   });
   const stream = await plane.waitForStream(workerId);
   return { workerId, stream, exit, controller };

@@ -69,6 +69,13 @@ describe('registration', () => {
     expect(code).toBe(AGENT_EXIT.REGISTRATION_FAILED);
   });
 
+  it('the provisioning correlation id travels as x-correlation-id on Register and Connect', async () => {
+    const before = plane.correlationHeaders.length;
+    const started = await startAgent(plane, 'prov-corr-1');
+    agents.push(started);
+    expect(plane.correlationHeaders.slice(before)).toEqual(['prov-corr-1', 'prov-corr-1']);
+  });
+
   it('heartbeats arrive at once and then every heartbeat_interval_ms', async () => {
     const { stream } = await agent();
     const beats = () => stream.received.filter((m) => m.body.case === 'heartbeat').length;

@@ -32,6 +32,8 @@ export interface WorkerStream {
 export interface FakeControlPlane {
   readonly url: string;
   readonly registrations: RegisterRequest[];
+  /** x-correlation-id of each Register and Connect call, in order. */
+  readonly correlationHeaders: string[];
   /** A worker the control plane expects: its id and its one valid OTP. */
   issueWorker(): { workerId: string; otp: string };
   waitForStream(workerId: string): Promise<WorkerStream>;
@@ -45,11 +47,13 @@ export async function startFakeControlPlane(): Promise<FakeControlPlane> {
   const tokens = new Map<string, string>();
   const streams = new Map<string, WorkerStream>();
   const registrations: RegisterRequest[] = [];
+  const correlationHeaders: string[] = [];
 
   const routes = (router: ConnectRouter) =>
     router.service(WorkerAgentService, {
-      register(request) {
+      register(request, ctx) {
         registrations.push(request);
+        correlationHeaders.push(ctx.requestHeader.get('x-correlation-id') ?? '');
         if (otps.get(request.workerId) !== request.otp || request.otp === '') {
           throw new ConnectError('invalid one-time password', Code.PermissionDenied);
         }
@@ -64,6 +68,7 @@ export async function startFakeControlPlane(): Promise<FakeControlPlane> {
       async *connect(requests, ctx) {
         const workerId = tokens.get(ctx.requestHeader.get('x-hodei-session') ?? '');
         if (!workerId) throw new ConnectError('bad session', Code.Unauthenticated);
+        correlationHeaders.push(ctx.requestHeader.get('x-correlation-id') ?? '');
         const outgoing: AsyncQueue<ServerMessage> = createAsyncQueue();
         const received: WorkerMessage[] = [];
         const stream: WorkerStream = {
@@ -102,6 +107,7 @@ export async function startFakeControlPlane(): Promise<FakeControlPlane> {
   return {
     url: `http://127.0.0.1:${port}`,
     registrations,
+    correlationHeaders,
     issueWorker() {
       const worker = { workerId: randomUUID(), otp: randomUUID() };
       otps.set(worker.workerId, worker.otp);
