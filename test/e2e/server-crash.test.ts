@@ -57,6 +57,6 @@ for (const deployment of ['embedded', 'postgres+nats'] as Deployment[]) {
       } finally {
         await db.close();
       }
-    });
+    }, 240_000);
   });
 }
