@@ -46,7 +46,7 @@ export function registerJob(program: Command, ctx: CliContext): void {
     .option('--state <state>', 'only jobs in this state, e.g. RUNNING (repeatable)', collect)
     .option('--limit <n>', 'jobs per page (default 50, at most 500)')
     .option('--page-token <token>', 'the next page, from a previous list')
-    .option('--json', 'print {"jobs":[…],"nextPageToken"} as JSON')
+    .option('--json', 'print {"jobs":[…],"nextPageToken"} as JSON ("" on the last page)')
     .action(async (flags: { state?: string[]; limit?: string; pageToken?: string } & JsonFlag) => {
       const { rpc, call, parse, render, output } = await connect(ctx);
       const states = parse.parseStates(flags.state ?? []);
@@ -56,7 +56,8 @@ export function registerJob(program: Command, ctx: CliContext): void {
       );
       const views = page.jobs.map(render.jobView);
       if (flags.json) {
-        return output.printJson({ jobs: views, nextPageToken: page.nextPageToken || null });
+        // "" on the last page (a string, so `jq -r .nextPageToken` never prints "null").
+        return output.printJson({ jobs: views, nextPageToken: page.nextPageToken });
       }
       if (views.length === 0) return output.out('no jobs');
       output.printTable(render.JOB_TABLE_HEADER, views.map(render.jobRow));
