@@ -169,6 +169,29 @@ describe('process provider', () => {
     expect(output.every((l) => l.workerId === spec.workerId)).toBe(true);
   });
 
+  it("the agent's JSON log lines are relayed at their own level with their fields", async () => {
+    const entries: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const text of chunk.toString().split('\n').filter(Boolean)) {
+          entries.push(JSON.parse(text) as Record<string, unknown>);
+        }
+        done();
+      },
+    });
+    const agentLine = JSON.stringify({ level: 50, msg: 'stream failed; exiting', jobId: 'j1' });
+    const p = provider(
+      [process.execPath, '-e', `console.error(${JSON.stringify(agentLine)})`],
+      pino({ level: 'info' }, sink),
+    );
+    await p.create(launchSpec());
+    const entry = await waitFor('relayed line', () =>
+      entries.find((e) => e.msg === 'stream failed; exiting'),
+    );
+    expect(entry.level).toBe(50);
+    expect(entry.agent).toEqual({ level: 50, jobId: 'j1' });
+  });
+
   it('destroy of a pid it did not start that is not a worker leaves that process alone', async () => {
     const p = provider(IDLE);
     const other = spawn(IDLE[0]!, IDLE.slice(1), { detached: true, stdio: 'ignore' });

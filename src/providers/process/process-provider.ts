@@ -33,11 +33,40 @@ interface Child {
 /** How long destroy waits for a SIGKILLed worker to be reaped before it returns anyway. */
 const REAP_WAIT_MS = 2000;
 
+const PINO_LEVELS = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warn',
+  50: 'error',
+  60: 'fatal',
+} as const;
+
+/**
+ * One line of a worker's output into the server's log. The agent logs pino JSON: such a line is
+ * relayed at its own level with its fields under `agent` (so an agent's error is an error here);
+ * anything else is logged as text.
+ */
+export function relayLine(log: Logger, stream: 'stdout' | 'stderr', line: string): void {
+  if (line.startsWith('{')) {
+    try {
+      const entry = JSON.parse(line) as { level?: number; msg?: unknown };
+      const level = PINO_LEVELS[entry.level as keyof typeof PINO_LEVELS] ?? 'info';
+      const { msg, ...fields } = entry;
+      log[level]({ stream, agent: fields }, typeof msg === 'string' ? msg : 'worker output');
+      return;
+    } catch {
+      // not JSON after all
+    }
+  }
+  log.info({ stream, line }, 'worker output');
+}
+
 function pipeLines(stream: Readable | null, log: Logger, name: 'stdout' | 'stderr'): void {
   if (!stream) return;
   // Read continuously so the worker never blocks on a full pipe.
   createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) =>
-    log.info({ stream: name, line }, 'worker output'),
+    relayLine(log, name, line),
   );
 }
 
