@@ -185,7 +185,7 @@ async function warmAndMeasure(deployment: Deployment): Promise<void> {
 async function coldStart(deployment: Deployment): Promise<void> {
   await withDeployment(
     deployment,
-    { maxWorkers: 1, workerIdleTtlMs: 100, heartbeatIntervalMs: 100, missedHeartbeats: 20 },
+    { maxWorkers: 1, workerIdleTtlMs: 1000, heartbeatIntervalMs: 200, missedHeartbeats: 20 },
     async (url) => {
       const transport = createGrpcTransport({ baseUrl: url });
       const jobs = createClient(JobService, transport);

@@ -58,13 +58,16 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
     });
   }
 
-  /** The registered worker opened its stream: CREATING → READY, WorkerRegistered. */
+  /** The registered worker opened its stream: CREATING → READY, WorkerRegistered and WorkerReady
+   * (the latter wakes a job waiting for a worker at once, one bus hop before the
+   * ProvisioningSaga's own WorkerReady). */
   async function activate(workerId: string): Promise<WorkerRecord | undefined> {
     return db.transaction(async (tx) => {
       const worker = await activateWorker(tx, workerId);
       if (worker)
         await outbox.append(tx, [
           event('WorkerRegistered', workerId, worker.correlationId, { workerId }),
+          event('WorkerReady', workerId, worker.correlationId, { workerId }),
         ]);
       return worker;
     });
