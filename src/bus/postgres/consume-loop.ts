@@ -42,6 +42,7 @@ export function startConsumeLoop(options: ConsumeLoopOptions): ConsumeLoop {
   let wanted = false;
   let pumping: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let timerAt = 0;
 
   function toDelivery(row: ClaimedRow): Delivery {
     let settled = false;
@@ -89,10 +90,19 @@ export function startConsumeLoop(options: ConsumeLoopOptions): ConsumeLoop {
     inFlight.add(work);
   }
 
+  /** Wakes up in `ms` (bounded by the poll), unless a wake-up is already due sooner: a nak's
+   * long delay must not postpone another delivery's lease expiring. */
   function arm(ms: number): void {
     if (stopped) return;
+    const delay = Math.max(TIMER_SLACK_MS, Math.min(pollMs, ms));
+    const at = Date.now() + delay;
+    if (timer && timerAt <= at) return;
     if (timer) clearTimeout(timer);
-    timer = setTimeout(kick, Math.max(TIMER_SLACK_MS, Math.min(pollMs, ms)));
+    timerAt = at;
+    timer = setTimeout(() => {
+      timer = undefined;
+      kick();
+    }, delay);
     timer.unref();
   }
 
