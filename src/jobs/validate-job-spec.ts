@@ -19,18 +19,9 @@ export const LIMITS = {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\-/]*$/;
 
-export interface RawJobSpec {
-  name: string;
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-  workingDir: string;
-  /** Milliseconds; may be negative or fractional as received, checked here. */
-  timeoutMs: number;
-  maxAttempts: number;
-  labels: Record<string, string>;
-  provider: string;
-}
+/** A spec as received: the same fields as a stored one, not yet checked (a timeout may be
+ * negative or fractional, max attempts 0 for the default). */
+export type RawJobSpec = JobSpecInput;
 
 function bytes(text: string): number {
   return Buffer.byteLength(text, 'utf8');
