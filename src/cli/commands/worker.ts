@@ -38,7 +38,14 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       const logger = createLogger({ level: process.env.HODEI_LOG_LEVEL ?? 'info' });
-      const code = await runAgent({ serverUrl, workerId, otp, logger, signal: controller.signal });
+      const code = await runAgent({
+        serverUrl,
+        workerId,
+        otp,
+        logger,
+        signal: controller.signal,
+        correlationId: process.env.HODEI_CORRELATION_ID,
+      });
       process.exit(code);
     });
 }
