@@ -1,19 +1,11 @@
 // Queueing and cancelling on a real PostgreSQL database: the job and its event commit together.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { createJobCommands } from '../../src/jobs/job-commands.js';
 import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
 import { insertJob } from '../../src/jobs/job-sql.js';
 import { newId } from '../../src/shared/ids.js';
 import type { JobSpecInput } from '../../src/jobs/job.js';
-
-let t: TestDatabase;
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(async () => {
-  await t.drop();
-});
 
 const spec: JobSpecInput = {
   name: 'n',
@@ -33,88 +25,102 @@ async function count(sql: string, params: unknown[] = []): Promise<number> {
   return r.rows[0]?.n ?? -1;
 }
 
-describe('job commands', () => {
-  it('a transaction that fails after the job insert leaves neither job nor event', async () => {
-    const id = newId();
-    await expect(
-      t.db.transaction(async (tx) => {
-        await insertJob(tx, { id, spec, idempotencyKey: null, correlationId: 'c-fail' });
-        await outbox.append(tx, [
-          {
-            type: 'JobQueued',
-            aggregateId: id,
-            correlationId: 'c-fail',
-            payload: { jobId: id, attempt: 1 },
-          },
-        ]);
-        throw new Error('crash after insert');
-      }),
-    ).rejects.toThrow('crash after insert');
-    expect(await count('SELECT count(*)::int AS n FROM jobs WHERE id = $1', [id])).toBe(0);
-    expect(
-      await count('SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = $1', [id]),
-    ).toBe(0);
-  });
+// One database per adapter, in turn (the helpers above read the current one).
+let t: AnyTestDatabase;
 
-  it('queues a job with its JobQueued event, carrying the correlation id and trace headers', async () => {
-    const commands = createJobCommands({ db: t.db, outbox });
-    const { job, created } = await commands.queue({
-      spec,
-      idempotencyKey: null,
-      correlationId: 'c-1',
+for (const kind of DB_KINDS) {
+  describe.sequential(kind, () => {
+    beforeAll(async () => {
+      t = await createAnyTestDatabase(kind);
     });
-    expect(created).toBe(true);
-    expect(job.state).toBe('PENDING');
-    const rows = await t.db.query<{
-      event_type: string;
-      subject: string;
-      correlation_id: string;
-      traceparent: string;
-    }>(
-      'SELECT event_type, subject, correlation_id, traceparent FROM outbox_events WHERE aggregate_id = $1',
-      [job.id],
-    );
-    expect(rows.rows).toHaveLength(1);
-    expect(rows.rows[0]).toMatchObject({
-      event_type: 'JobQueued',
-      subject: 'hodei.events.job.JobQueued',
-      correlation_id: 'c-1',
+    afterAll(async () => {
+      await t.drop();
     });
-    expect(rows.rows[0]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-  });
 
-  it('the same idempotency key twice returns the same job and queues nothing new', async () => {
-    const commands = createJobCommands({ db: t.db, outbox });
-    const key = `key-${newId()}`;
-    const results = await Promise.all(
-      [1, 2, 3].map(() => commands.queue({ spec, idempotencyKey: key, correlationId: 'c-2' })),
-    );
-    const ids = new Set(results.map((r) => r.job.id));
-    expect(ids.size).toBe(1);
-    expect(results.filter((r) => r.created)).toHaveLength(1);
-    const [id] = [...ids];
-    expect(
-      await count('SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = $1', [id]),
-    ).toBe(1);
-  });
+    describe(`${kind}: job commands`, () => {
+      it('a transaction that fails after the job insert leaves neither job nor event', async () => {
+        const id = newId();
+        await expect(
+          t.db.transaction(async (tx) => {
+            await insertJob(tx, { id, spec, idempotencyKey: null, correlationId: 'c-fail' });
+            await outbox.append(tx, [
+              {
+                type: 'JobQueued',
+                aggregateId: id,
+                correlationId: 'c-fail',
+                payload: { jobId: id, attempt: 1 },
+              },
+            ]);
+            throw new Error('crash after insert');
+          }),
+        ).rejects.toThrow('crash after insert');
+        expect(await count('SELECT count(*)::int AS n FROM jobs WHERE id = $1', [id])).toBe(0);
+        expect(
+          await count('SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = $1', [id]),
+        ).toBe(0);
+      });
 
-  it('cancels a pending job once, with one JobCancelled event', async () => {
-    const commands = createJobCommands({ db: t.db, outbox });
-    const { job } = await commands.queue({ spec, idempotencyKey: null, correlationId: 'c-3' });
-    const first = await commands.cancel(job.id);
-    const second = await commands.cancel(job.id);
-    expect(first.state).toBe('CANCELLED');
-    expect(second.state).toBe('CANCELLED');
-    expect(
-      await count(
-        "SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = $1 AND event_type = 'JobCancelled'",
-        [job.id],
-      ),
-    ).toBe(1);
-  });
+      it('queues a job with its JobQueued event, carrying the correlation id and trace headers', async () => {
+        const commands = createJobCommands({ db: t.db, outbox });
+        const { job, created } = await commands.queue({
+          spec,
+          idempotencyKey: null,
+          correlationId: 'c-1',
+        });
+        expect(created).toBe(true);
+        expect(job.state).toBe('PENDING');
+        const rows = await t.db.query<{
+          event_type: string;
+          subject: string;
+          correlation_id: string;
+          traceparent: string;
+        }>(
+          'SELECT event_type, subject, correlation_id, traceparent FROM outbox_events WHERE aggregate_id = $1',
+          [job.id],
+        );
+        expect(rows.rows).toHaveLength(1);
+        expect(rows.rows[0]).toMatchObject({
+          event_type: 'JobQueued',
+          subject: 'hodei.events.job.JobQueued',
+          correlation_id: 'c-1',
+        });
+        expect(rows.rows[0]?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      });
 
-  it('cancelling an unknown job is NOT_FOUND', async () => {
-    const commands = createJobCommands({ db: t.db, outbox });
-    await expect(commands.cancel(newId())).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      it('the same idempotency key twice returns the same job and queues nothing new', async () => {
+        const commands = createJobCommands({ db: t.db, outbox });
+        const key = `key-${newId()}`;
+        const results = await Promise.all(
+          [1, 2, 3].map(() => commands.queue({ spec, idempotencyKey: key, correlationId: 'c-2' })),
+        );
+        const ids = new Set(results.map((r) => r.job.id));
+        expect(ids.size).toBe(1);
+        expect(results.filter((r) => r.created)).toHaveLength(1);
+        const [id] = [...ids];
+        expect(
+          await count('SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = $1', [id]),
+        ).toBe(1);
+      });
+
+      it('cancels a pending job once, with one JobCancelled event', async () => {
+        const commands = createJobCommands({ db: t.db, outbox });
+        const { job } = await commands.queue({ spec, idempotencyKey: null, correlationId: 'c-3' });
+        const first = await commands.cancel(job.id);
+        const second = await commands.cancel(job.id);
+        expect(first.state).toBe('CANCELLED');
+        expect(second.state).toBe('CANCELLED');
+        expect(
+          await count(
+            "SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = $1 AND event_type = 'JobCancelled'",
+            [job.id],
+          ),
+        ).toBe(1);
+      });
+
+      it('cancelling an unknown job is NOT_FOUND', async () => {
+        const commands = createJobCommands({ db: t.db, outbox });
+        await expect(commands.cancel(newId())).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      });
+    });
   });
-});
+}

@@ -1,7 +1,7 @@
 // The saga engine on a real PostgreSQL database: step order, reverse compensation, waiting,
 // deadlines, duplicate starts and resumption after a crash.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { createSagaEngine, type SagaEngine } from '../../src/sagas/saga-engine.js';
 import { SagaStepFailure, type SagaDefinition, type SagaStep } from '../../src/sagas/saga.js';
 import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
@@ -9,14 +9,6 @@ import { silentLogger } from '../../src/shared/logger.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { newId } from '../../src/shared/ids.js';
 import type { Db } from '../../src/db/db.js';
-
-let t: TestDatabase;
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(async () => {
-  await t.drop();
-});
 
 type Ctx = { trail?: string[] } & Record<string, unknown>;
 
@@ -56,121 +48,140 @@ async function sagaState(id: string) {
   return r.rows[0];
 }
 
-describe('saga engine', () => {
-  it('runs steps in order and completes', async () => {
-    const { calls, step } = recorder();
-    const e = engine(t.db, { type: 'execution', steps: [step('a'), step('b'), step('c')] });
-    const id = newId();
-    expect(await e.start('execution', id, 'corr-1', {})).toBe('started');
-    expect(calls).toEqual(['do:a', 'do:b', 'do:c']);
-    expect(await sagaState(id)).toEqual({ state: 'COMPLETED', current_step: 3 });
-    const steps = await t.db.query<{ name: string; state: string; correlation_id: string }>(
-      'SELECT name, state, correlation_id FROM saga_steps WHERE saga_id = $1 ORDER BY step_index',
-      [id],
-    );
-    expect(steps.rows).toEqual([
-      { name: 'a', state: 'COMPLETED', correlation_id: 'corr-1' },
-      { name: 'b', state: 'COMPLETED', correlation_id: 'corr-1' },
-      { name: 'c', state: 'COMPLETED', correlation_id: 'corr-1' },
-    ]);
-    const events = await t.db.query<{ event_type: string; correlation_id: string }>(
-      'SELECT event_type, correlation_id FROM outbox_events WHERE aggregate_id = $1 ORDER BY seq',
-      [id],
-    );
-    expect(events.rows.map((r) => r.event_type)).toEqual(['SagaStarted', 'SagaCompleted']);
-    expect(events.rows.every((r) => r.correlation_id === 'corr-1')).toBe(true);
-  });
+// One database per adapter, in turn (the helpers above read the current one).
+let t: AnyTestDatabase;
 
-  it('compensates completed steps in reverse order when a step fails', async () => {
-    const { calls, step } = recorder();
-    const e = engine(t.db, {
-      type: 'execution',
-      steps: [step('a'), step('b'), step('c', 'fail'), step('d')],
+for (const kind of DB_KINDS) {
+  describe.sequential(kind, () => {
+    beforeAll(async () => {
+      t = await createAnyTestDatabase(kind);
     });
-    const id = newId();
-    await e.start('execution', id, 'corr-2', {});
-    expect(calls).toEqual(['do:a', 'do:b', 'do:c', 'undo:b', 'undo:a']);
-    expect((await sagaState(id))?.state).toBe('COMPENSATED');
-  });
+    afterAll(async () => {
+      await t.drop();
+    });
 
-  it('a second start with the same id runs nothing (redelivered event)', async () => {
-    const { calls, step } = recorder();
-    const e = engine(t.db, { type: 'execution', steps: [step('a')] });
-    const id = newId();
-    const results = await Promise.all([1, 2, 3, 4, 5].map(() => e.start('execution', id, 'c', {})));
-    expect(results.filter((r) => r === 'started')).toHaveLength(1);
-    expect(calls).toEqual(['do:a']);
-    const count = await t.db.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM saga_instances WHERE id = $1',
-      [id],
-    );
-    expect(count.rows[0]?.n).toBe(1);
-  });
+    describe(`${kind}: saga engine`, () => {
+      it('runs steps in order and completes', async () => {
+        const { calls, step } = recorder();
+        const e = engine(t.db, { type: 'execution', steps: [step('a'), step('b'), step('c')] });
+        const id = newId();
+        expect(await e.start('execution', id, 'corr-1', {})).toBe('started');
+        expect(calls).toEqual(['do:a', 'do:b', 'do:c']);
+        expect(await sagaState(id)).toEqual({ state: 'COMPLETED', current_step: 3 });
+        const steps = await t.db.query<{ name: string; state: string; correlation_id: string }>(
+          'SELECT name, state, correlation_id FROM saga_steps WHERE saga_id = $1 ORDER BY step_index',
+          [id],
+        );
+        expect(steps.rows).toEqual([
+          { name: 'a', state: 'COMPLETED', correlation_id: 'corr-1' },
+          { name: 'b', state: 'COMPLETED', correlation_id: 'corr-1' },
+          { name: 'c', state: 'COMPLETED', correlation_id: 'corr-1' },
+        ]);
+        const events = await t.db.query<{ event_type: string; correlation_id: string }>(
+          'SELECT event_type, correlation_id FROM outbox_events WHERE aggregate_id = $1 ORDER BY seq',
+          [id],
+        );
+        expect(events.rows.map((r) => r.event_type)).toEqual(['SagaStarted', 'SagaCompleted']);
+        expect(events.rows.every((r) => r.correlation_id === 'corr-1')).toBe(true);
+      });
 
-  it('waits for an event and resumes the same step when woken', async () => {
-    const { calls, step } = recorder();
-    const e = engine(t.db, { type: 'execution', steps: [step('a'), step('b', 'wait'), step('c')] });
-    const id = newId();
-    await e.start('execution', id, 'c', {});
-    expect(await sagaState(id)).toEqual({ state: 'WAITING', current_step: 1 });
-    expect(await e.wake('key-b', false)).toBe(1);
-    expect(calls).toEqual(['do:a', 'do:b', 'do:b(recheck)', 'do:b(event)', 'do:c']);
-    expect((await sagaState(id))?.state).toBe('COMPLETED');
-  });
+      it('compensates completed steps in reverse order when a step fails', async () => {
+        const { calls, step } = recorder();
+        const e = engine(t.db, {
+          type: 'execution',
+          steps: [step('a'), step('b'), step('c', 'fail'), step('d')],
+        });
+        const id = newId();
+        await e.start('execution', id, 'corr-2', {});
+        expect(calls).toEqual(['do:a', 'do:b', 'do:c', 'undo:b', 'undo:a']);
+        expect((await sagaState(id))?.state).toBe('COMPENSATED');
+      });
 
-  it('wakes a waiting saga with its deadline when the deadline passes', async () => {
-    const seen: string[] = [];
-    const e = engine(t.db, {
-      type: 'execution',
-      steps: [
-        {
-          name: 'w',
-          async execute({ wake }) {
-            seen.push(wake ?? 'first');
-            if (wake === 'deadline') throw new SagaStepFailure('w', 'deadline passed');
-            return { kind: 'wait', key: `never-${newId()}`, deadlineMs: 50 };
+      it('a second start with the same id runs nothing (redelivered event)', async () => {
+        const { calls, step } = recorder();
+        const e = engine(t.db, { type: 'execution', steps: [step('a')] });
+        const id = newId();
+        const results = await Promise.all(
+          [1, 2, 3, 4, 5].map(() => e.start('execution', id, 'c', {})),
+        );
+        expect(results.filter((r) => r === 'started')).toHaveLength(1);
+        expect(calls).toEqual(['do:a']);
+        const count = await t.db.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM saga_instances WHERE id = $1',
+          [id],
+        );
+        expect(count.rows[0]?.n).toBe(1);
+      });
+
+      it('waits for an event and resumes the same step when woken', async () => {
+        const { calls, step } = recorder();
+        const e = engine(t.db, {
+          type: 'execution',
+          steps: [step('a'), step('b', 'wait'), step('c')],
+        });
+        const id = newId();
+        await e.start('execution', id, 'c', {});
+        expect(await sagaState(id)).toEqual({ state: 'WAITING', current_step: 1 });
+        expect(await e.wake('key-b', false)).toBe(1);
+        expect(calls).toEqual(['do:a', 'do:b', 'do:b(recheck)', 'do:b(event)', 'do:c']);
+        expect((await sagaState(id))?.state).toBe('COMPLETED');
+      });
+
+      it('wakes a waiting saga with its deadline when the deadline passes', async () => {
+        const seen: string[] = [];
+        const e = engine(t.db, {
+          type: 'execution',
+          steps: [
+            {
+              name: 'w',
+              async execute({ wake }) {
+                seen.push(wake ?? 'first');
+                if (wake === 'deadline') throw new SagaStepFailure('w', 'deadline passed');
+                return { kind: 'wait', key: `never-${newId()}`, deadlineMs: 50 };
+              },
+            },
+          ],
+        });
+        const id = newId();
+        await e.start('execution', id, 'c', {});
+        await new Promise((r) => setTimeout(r, 120));
+        await e.sweep();
+        await e.stop();
+        expect(seen).toEqual(['first', 'recheck', 'deadline']);
+        expect((await sagaState(id))?.state).toBe('COMPENSATED');
+      });
+
+      it('resumes a saga interrupted between steps after a restart', async () => {
+        const id = newId();
+        // First "process": step b dies with an infrastructure error (not a step failure), as if the
+        // server crashed there; the saga stays IN_PROGRESS at step 1.
+        const first = recorder();
+        const crashing: SagaStep<Ctx> = {
+          name: 'b',
+          async execute() {
+            first.calls.push('do:b');
+            throw new Error('connection terminated');
           },
-        },
-      ],
-    });
-    const id = newId();
-    await e.start('execution', id, 'c', {});
-    await new Promise((r) => setTimeout(r, 120));
-    await e.sweep();
-    await e.stop();
-    expect(seen).toEqual(['first', 'recheck', 'deadline']);
-    expect((await sagaState(id))?.state).toBe('COMPENSATED');
-  });
+        };
+        const e1 = engine(t.db, {
+          type: 'execution',
+          steps: [first.step('a'), crashing, first.step('c')],
+        });
+        await expect(e1.start('execution', id, 'c', {})).rejects.toThrow('connection terminated');
+        expect(await sagaState(id)).toEqual({ state: 'IN_PROGRESS', current_step: 1 });
 
-  it('resumes a saga interrupted between steps after a restart', async () => {
-    const id = newId();
-    // First "process": step b dies with an infrastructure error (not a step failure), as if the
-    // server crashed there; the saga stays IN_PROGRESS at step 1.
-    const first = recorder();
-    const crashing: SagaStep<Ctx> = {
-      name: 'b',
-      async execute() {
-        first.calls.push('do:b');
-        throw new Error('connection terminated');
-      },
-    };
-    const e1 = engine(t.db, {
-      type: 'execution',
-      steps: [first.step('a'), crashing, first.step('c')],
+        // Second "process" with a fresh pool: resumeAll picks it up from step b, not from a.
+        const db2 = t.open();
+        const second = recorder();
+        const e2 = engine(db2, {
+          type: 'execution',
+          steps: [second.step('a'), second.step('b'), second.step('c')],
+        });
+        expect(await e2.resumeAll()).toBeGreaterThanOrEqual(1);
+        await e2.stop();
+        expect(second.calls).toEqual(['do:b', 'do:c']);
+        expect((await sagaState(id))?.state).toBe('COMPLETED');
+      });
     });
-    await expect(e1.start('execution', id, 'c', {})).rejects.toThrow('connection terminated');
-    expect(await sagaState(id)).toEqual({ state: 'IN_PROGRESS', current_step: 1 });
-
-    // Second "process" with a fresh pool: resumeAll picks it up from step b, not from a.
-    const db2 = t.open();
-    const second = recorder();
-    const e2 = engine(db2, {
-      type: 'execution',
-      steps: [second.step('a'), second.step('b'), second.step('c')],
-    });
-    expect(await e2.resumeAll()).toBeGreaterThanOrEqual(1);
-    await e2.stop();
-    expect(second.calls).toEqual(['do:b', 'do:c']);
-    expect((await sagaState(id))?.state).toBe('COMPLETED');
   });
-});
+}
