@@ -158,8 +158,14 @@ export function busContract(
       const second = await record(s, (d) => d.ack(), { durable, ackWaitMs: 500 });
       await second.until(2, "'2' again and '3'");
       await sleep(1000);
-      const got = second.seen.map((x) => `${body(x.d)}#${x.d.deliveryCount}`).sort();
-      expect(got).toEqual(['2#2', '3#1']);
+      // '2' may have been redelivered to the first subscription before it stopped (its ack wait is
+      // short), so only "again" is certain, not how many times.
+      const got = second.seen.map((x) => body(x.d)).sort();
+      expect(got).toEqual(['2', '3']);
+      const two = second.seen.find((x) => body(x.d) === '2');
+      const three = second.seen.find((x) => body(x.d) === '3');
+      expect(two?.d.deliveryCount).toBeGreaterThanOrEqual(2);
+      expect(three?.d.deliveryCount).toBe(1);
     });
 
     it('stop waits for the handlers in flight, whose acks still count', async () => {
