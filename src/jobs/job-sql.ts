@@ -225,23 +225,6 @@ export async function requeueJob(
   return row ? toJob(row) : undefined;
 }
 
-/** PENDING → FAILED (e.g. no worker could ever be provisioned); returns the job or undefined. */
-export async function failPendingJob(
-  q: Queryable,
-  jobId: string,
-  attempt: number,
-  error: string,
-): Promise<JobRecord | undefined> {
-  const result = await q.query<JobRow>(
-    `UPDATE jobs SET state = 'FAILED', error = $3, finished_at = now(), updated_at = now()
-     WHERE id = $1 AND attempt = $2 AND state = 'PENDING'
-     RETURNING ${COLUMNS}`,
-    [jobId, attempt, error],
-  );
-  const row = result.rows[0];
-  return row ? toJob(row) : undefined;
-}
-
 /** Counts jobs per state (for metrics). */
 export async function countJobsByState(
   q: Queryable,
