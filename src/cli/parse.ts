@@ -5,6 +5,7 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import { JobState, type QueueJobRequestSchema } from '../gen/hodei/v1/job_pb.js';
 import { parseDuration } from '../shared/duration.js';
 import { usageError } from './cli-error.js';
+import { JOB_STATES } from '../jobs/job-state.js';
 
 /** The flags `hodei run` and `hodei job submit` share, as commander hands them over. */
 export interface JobFlags {
@@ -59,15 +60,7 @@ export function parseCount(
   return n;
 }
 
-const STATE_NAMES = [
-  'PENDING',
-  'ASSIGNED',
-  'RUNNING',
-  'SUCCEEDED',
-  'FAILED',
-  'TIMED_OUT',
-  'CANCELLED',
-] as const;
+const STATE_NAMES = JOB_STATES;
 
 /** Job states from repeated or comma-separated `--state` values, with or without JOB_STATE_. */
 export function parseStates(values: readonly string[]): JobState[] {

@@ -8,3 +8,15 @@ export function databaseUrl(name: string): string {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/** Deletes a JetStream stream a test made (nothing if it is already gone). */
+export async function deleteStream(name: string): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    await (await jetstreamManager(nc)).streams.delete(name).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+}

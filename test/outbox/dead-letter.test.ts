@@ -3,10 +3,8 @@
 // its delivery count, and it is not delivered again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { NATS_URL } from '../helpers/env.js';
+import { NATS_URL, deleteStream } from '../helpers/env.js';
 import { waitFor } from '../helpers/procs.js';
 import type { Bus } from '../../src/bus/bus.js';
 import { createJetStreamBus } from '../../src/bus/jetstream/jetstream-bus.js';
@@ -27,12 +25,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await t.drop();
-  const nc = await connect({ servers: NATS_URL });
-  try {
-    await (await jetstreamManager(nc)).streams.delete(streamName);
-  } finally {
-    await nc.close();
-  }
+  await deleteStream(streamName);
 });
 
 const buses: Record<string, () => Bus> = {

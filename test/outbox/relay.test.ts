@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { NATS_URL } from '../helpers/env.js';
+import { NATS_URL, deleteStream } from '../helpers/env.js';
 import { waitFor } from '../helpers/procs.js';
 import { createJetStreamBus } from '../../src/bus/jetstream/jetstream-bus.js';
 import { createPostgresBus } from '../../src/bus/postgres/postgres-bus.js';
@@ -29,12 +29,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await t.drop();
-  const nc = await connect({ servers: NATS_URL });
-  try {
-    await (await jetstreamManager(nc)).streams.delete(streamName);
-  } finally {
-    await nc.close();
-  }
+  await deleteStream(streamName);
 });
 
 function queued(n: number): NewEvent[] {
