@@ -24,5 +24,6 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
-/** NOTIFY channel the outbox writer signals after a commit that added events. */
+/** NOTIFY channel raised at the commit of events into the outbox (by the table's trigger,
+ * migration 0003_outbox_notify.sql, which names it too). */
 export const OUTBOX_CHANNEL = 'hodei_outbox';

@@ -1,13 +1,13 @@
 // The two things a client does to a job: queue it and cancel it. Each commits the job's state
-// and its event in one transaction (invariant 1).
+// and its event together (invariant 1).
 import type { Db } from '../db/db.js';
 import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { event } from '../events/catalog.js';
 import { NotFoundError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import type { JobRecord, JobSpecInput } from './job.js';
-import { cancelJob, findJob, findJobByIdempotencyKey, insertJob } from './job-sql.js';
+import { FIRST_ATTEMPT, type JobRecord, type JobSpecInput } from './job.js';
+import { cancelJob, findJob, findJobByIdempotencyKey, insertJobStatement } from './job-sql.js';
 
 export interface JobCommandsDeps {
   db: Db;
@@ -24,20 +24,18 @@ export function createJobCommands(deps: JobCommandsDeps) {
     idempotencyKey: string | null;
     correlationId: string;
   }): Promise<{ job: JobRecord; created: boolean }> {
-    const result = await db.transaction(async (tx) => {
-      const job = await insertJob(tx, { id: newId(), ...request });
-      if (!job) {
-        const existing = await findJobByIdempotencyKey(tx, request.idempotencyKey ?? '');
-        if (!existing) throw new Error('idempotency key conflict but no job found');
-        return { job: existing, created: false };
-      }
-      await outbox.append(tx, [
-        event('JobQueued', job.id, job.correlationId, { jobId: job.id, attempt: job.attempt }),
-      ]);
+    // One statement: the job and its JobQueued event, or nothing when the key is taken.
+    const id = newId();
+    const [job] = await outbox.changeWithEvents(db, insertJobStatement({ id, ...request }), [
+      event('JobQueued', id, request.correlationId, { jobId: id, attempt: FIRST_ATTEMPT }),
+    ]);
+    if (job) {
+      deps.metrics?.jobsQueued.inc();
       return { job, created: true };
-    });
-    if (result.created) deps.metrics?.jobsQueued.inc();
-    return result;
+    }
+    const existing = await findJobByIdempotencyKey(db, request.idempotencyKey ?? '');
+    if (!existing) throw new Error('idempotency key conflict but no job found');
+    return { job: existing, created: false };
   }
 
   /** Cancels a job that has not finished; a finished job is returned as it is. */

@@ -1,6 +1,7 @@
 // SQL for the jobs table: one function per statement. State changes are guarded by the expected
 // state (and attempt), and report whether they changed a row.
 import type { Queryable } from '../db/db.js';
+import type { Statement } from '../db/statement.js';
 import type { JobRecord, JobSpecInput } from './job.js';
 import type { JobState } from './job-state.js';
 
@@ -58,19 +59,21 @@ function toJob(row: JobRow): JobRecord {
   };
 }
 
-/** Inserts a PENDING job; returns it, or null when the idempotency key is already taken. */
-export async function insertJob(
-  q: Queryable,
-  job: { id: string; spec: JobSpecInput; idempotencyKey: string | null; correlationId: string },
-): Promise<JobRecord | null> {
+/** Inserts a PENDING job; returns it, or no row when the idempotency key is already taken. */
+export function insertJobStatement(job: {
+  id: string;
+  spec: JobSpecInput;
+  idempotencyKey: string | null;
+  correlationId: string;
+}): Statement<JobRecord> {
   const s = job.spec;
-  const result = await q.query<JobRow>(
-    `INSERT INTO jobs (id, name, command, args, env, working_dir, timeout_ms, max_attempts, labels,
-       provider, idempotency_key, correlation_id, state)
+  return {
+    text: `INSERT INTO jobs (id, name, command, args, env, working_dir, timeout_ms, max_attempts,
+       labels, provider, idempotency_key, correlation_id, state)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING')
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING ${COLUMNS}`,
-    [
+    params: [
       job.id,
       s.name,
       s.command,
@@ -84,9 +87,8 @@ export async function insertJob(
       job.idempotencyKey,
       job.correlationId,
     ],
-  );
-  const row = result.rows[0];
-  return row ? toJob(row) : null;
+    read: toJob,
+  };
 }
 
 /** Returns the job with this id, or undefined. */
@@ -124,21 +126,19 @@ export async function listJobs(
   return result.rows.map(toJob);
 }
 
-/** PENDING → ASSIGNED for this attempt; returns the job, or undefined if it was not PENDING. */
-export async function assignJob(
-  q: Queryable,
+/** PENDING → ASSIGNED for this attempt; returns the job, or no row if it was not PENDING. */
+export function assignJobStatement(
   jobId: string,
   attempt: number,
   workerId: string,
-): Promise<JobRecord | undefined> {
-  const result = await q.query<JobRow>(
-    `UPDATE jobs SET state = 'ASSIGNED', worker_id = $3, assigned_at = now(), updated_at = now()
+): Statement<JobRecord> {
+  return {
+    text: `UPDATE jobs SET state = 'ASSIGNED', worker_id = $3, assigned_at = now(), updated_at = now()
      WHERE id = $1 AND attempt = $2 AND state = 'PENDING'
      RETURNING ${COLUMNS}`,
-    [jobId, attempt, workerId],
-  );
-  const row = result.rows[0];
-  return row ? toJob(row) : undefined;
+    params: [jobId, attempt, workerId],
+    read: toJob,
+  };
 }
 
 /** ASSIGNED → RUNNING when the worker acknowledged the run; returns whether it changed. */

@@ -29,3 +29,5 @@ export interface JobRecord extends JobSpecInput {
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
+/** A new job's attempt (the jobs table's default); each requeue adds one. */
+export const FIRST_ATTEMPT = 1;

@@ -1,6 +1,6 @@
 // SQL for outbox_events: append in the business transaction, claim and mark for the relay.
 import type { Queryable } from '../db/db.js';
-import { OUTBOX_CHANNEL } from '../db/db.js';
+import { runStatement, type Statement } from '../db/statement.js';
 
 export interface OutboxRow {
   seq: number;
@@ -26,26 +26,57 @@ export interface OutboxInsert {
   payload: unknown;
 }
 
-/** Inserts the rows and signals the relay (delivered when the transaction commits). */
+const OUTBOX_INSERT_COLUMNS = `event_id, event_type, subject, aggregate_type, aggregate_id,
+  correlation_id, traceparent, payload`;
+
+/** `SELECT` of the rows as parameters `$first…$first+7` (one array per column). */
+function selectRows(first: number): string {
+  const types = ['uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'jsonb'];
+  return `SELECT * FROM unnest(${types.map((t, i) => `$${first + i}::${t}[]`).join(', ')})`;
+}
+
+function rowParams(rows: readonly OutboxInsert[]): unknown[] {
+  return [
+    rows.map((r) => r.eventId),
+    rows.map((r) => r.eventType),
+    rows.map((r) => r.subject),
+    rows.map((r) => r.aggregateType),
+    rows.map((r) => r.aggregateId),
+    rows.map((r) => r.correlationId),
+    rows.map((r) => r.traceparent),
+    rows.map((r) => JSON.stringify(r.payload)),
+  ];
+}
+
+/** Inserts the rows (the table's trigger signals the relays when the transaction commits). */
 export async function insertOutboxRows(q: Queryable, rows: readonly OutboxInsert[]): Promise<void> {
   if (rows.length === 0) return;
   await q.query(
-    `INSERT INTO outbox_events (event_id, event_type, subject, aggregate_type, aggregate_id,
-       correlation_id, traceparent, payload)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-       $7::text[], $8::jsonb[])`,
-    [
-      rows.map((r) => r.eventId),
-      rows.map((r) => r.eventType),
-      rows.map((r) => r.subject),
-      rows.map((r) => r.aggregateType),
-      rows.map((r) => r.aggregateId),
-      rows.map((r) => r.correlationId),
-      rows.map((r) => r.traceparent),
-      rows.map((r) => JSON.stringify(r.payload)),
-    ],
+    `INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS}) ${selectRows(1)}`,
+    rowParams(rows),
   );
-  await q.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`);
+}
+
+/**
+ * Runs `statement` (an INSERT/UPDATE … RETURNING) and, within the same SQL statement, inserts the
+ * rows into the outbox if and only if it returned a row. One round trip, atomic on its own: the
+ * state change and its events commit together without BEGIN/COMMIT. Returns the statement's rows.
+ */
+export async function runWithOutboxRows<T>(
+  q: Queryable,
+  statement: Statement<T>,
+  rows: readonly OutboxInsert[],
+): Promise<T[]> {
+  if (rows.length === 0) return runStatement(q, statement);
+  return runStatement(q, {
+    text: `WITH changed AS (${statement.text}),
+       appended AS (
+         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
+         ${selectRows(statement.params.length + 1)} WHERE EXISTS (SELECT 1 FROM changed))
+       SELECT * FROM changed`,
+    params: [...statement.params, ...rowParams(rows)],
+    read: statement.read,
+  });
 }
 
 /** Locks and returns up to `limit` unpublished rows, oldest first, skipping rows others hold. */

@@ -2,12 +2,24 @@
 // its events commit together). Nothing else writes events; only the relay publishes them.
 import { randomBytes, createHash } from 'node:crypto';
 import type { Queryable } from '../db/db.js';
+import type { Statement } from '../db/statement.js';
 import { EVENT_AGGREGATES, subjectFor, type NewEvent } from '../events/catalog.js';
 import { newId } from '../shared/ids.js';
-import { insertOutboxRows } from './outbox-sql.js';
+import { insertOutboxRows, runWithOutboxRows, type OutboxInsert } from './outbox-sql.js';
 
 export interface OutboxWriter {
+  /** Adds the events within the caller's transaction. */
   append(tx: Queryable, events: readonly NewEvent[]): Promise<void>;
+  /**
+   * Runs a state-changing statement and adds the events in the same SQL statement, only if it
+   * returned a row: the whole change in one round trip, atomic without a transaction (the hot
+   * path uses it for QueueJob, saga creation and job assignment). Returns the statement's rows.
+   */
+  changeWithEvents<T>(
+    q: Queryable,
+    statement: Statement<T>,
+    events: readonly NewEvent[],
+  ): Promise<T[]>;
 }
 
 /** W3C traceparent whose trace id is derived from the correlation id, so one job is one trace. */
@@ -18,21 +30,18 @@ export function traceparentFor(correlationId: string): string {
 }
 
 export function createOutboxWriter(options: { subjectPrefix: string }): OutboxWriter {
+  const toRow = (e: NewEvent): OutboxInsert => ({
+    eventId: newId(),
+    eventType: e.type,
+    subject: subjectFor(options.subjectPrefix, e.type),
+    aggregateType: EVENT_AGGREGATES[e.type],
+    aggregateId: e.aggregateId,
+    correlationId: e.correlationId,
+    traceparent: traceparentFor(e.correlationId),
+    payload: e.payload,
+  });
   return {
-    async append(tx, events) {
-      await insertOutboxRows(
-        tx,
-        events.map((e) => ({
-          eventId: newId(),
-          eventType: e.type,
-          subject: subjectFor(options.subjectPrefix, e.type),
-          aggregateType: EVENT_AGGREGATES[e.type],
-          aggregateId: e.aggregateId,
-          correlationId: e.correlationId,
-          traceparent: traceparentFor(e.correlationId),
-          payload: e.payload,
-        })),
-      );
-    },
+    append: (tx, events) => insertOutboxRows(tx, events.map(toRow)),
+    changeWithEvents: (q, statement, events) => runWithOutboxRows(q, statement, events.map(toRow)),
   };
 }

@@ -1,7 +1,8 @@
 // ExecutionSaga (DESIGN §5.4): ValidateJobState → ReserveWorker → UpdateJobToAssigned →
 // SendRunJobCommand. The only path from PENDING to a running command.
 import { event } from '../events/catalog.js';
-import { findJob, assignJob, requeueJob } from '../jobs/job-sql.js';
+import { findJob, assignJobStatement, requeueJob } from '../jobs/job-sql.js';
+import type { JobRecord } from '../jobs/job.js';
 import {
   claimReadyWorker,
   countLiveWorkers,
@@ -9,7 +10,7 @@ import {
   terminateWorker,
 } from '../workers/worker-sql.js';
 import { isTerminalJobState } from '../jobs/job-state.js';
-import { SagaStepFailure, type SagaDefinition, type SagaStep } from './saga.js';
+import { SagaStepFailure, type SagaDefinition, type SagaMemo, type SagaStep } from './saga.js';
 import { WORKER_READY_KEY, jobStartedKey, type SagaDeps } from './saga-deps.js';
 
 export interface ExecutionContext extends Record<string, unknown> {
@@ -21,10 +22,17 @@ export interface ExecutionContext extends Record<string, unknown> {
   runSent?: boolean;
 }
 
-function validateJobState(deps: SagaDeps): SagaStep<ExecutionContext> {
+/** The job as this run last read or wrote it (saga memo): spares the next step a read. */
+interface ExecutionMemo extends SagaMemo {
+  job: JobRecord;
+}
+
+type Step = SagaStep<ExecutionContext, ExecutionMemo>;
+
+function validateJobState(deps: SagaDeps): Step {
   return {
     name: 'ValidateJobState',
-    async execute({ context }) {
+    async execute({ context, memo }) {
       const job = await findJob(deps.db, context.jobId);
       if (!job || job.attempt !== context.attempt || job.state !== 'PENDING') {
         return {
@@ -34,16 +42,17 @@ function validateJobState(deps: SagaDeps): SagaStep<ExecutionContext> {
           },
         };
       }
+      memo.job = job;
       return { kind: 'next' };
     },
   };
 }
 
-function reserveWorker(deps: SagaDeps): SagaStep<ExecutionContext> {
+function reserveWorker(deps: SagaDeps): Step {
   return {
     name: 'ReserveWorker',
-    async execute({ context, correlationId, wake }) {
-      const job = await findJob(deps.db, context.jobId);
+    async execute({ context, correlationId, wake, memo }) {
+      const job = memo.job ?? (await findJob(deps.db, context.jobId));
       if (!job || job.attempt !== context.attempt || job.state !== 'PENDING') {
         return { kind: 'finish', output: { skipped: `job is ${job?.state ?? 'gone'}` } };
       }
@@ -107,32 +116,23 @@ function reserveWorker(deps: SagaDeps): SagaStep<ExecutionContext> {
   };
 }
 
-function updateJobToAssigned(deps: SagaDeps): SagaStep<ExecutionContext> {
+function updateJobToAssigned(deps: SagaDeps): Step {
   return {
     name: 'UpdateJobToAssigned',
-    async execute({ context, correlationId }) {
-      const workerId = context.workerId;
+    async execute({ context, correlationId, memo }) {
+      const { jobId, attempt, workerId } = context;
       if (!workerId) throw new SagaStepFailure('UpdateJobToAssigned', 'no worker reserved');
-      const assigned = await deps.db.transaction(async (tx) => {
-        const job = await assignJob(tx, context.jobId, context.attempt, workerId);
-        if (job) {
-          await deps.outbox.append(tx, [
-            event('JobAssigned', job.id, correlationId, {
-              jobId: job.id,
-              attempt: job.attempt,
-              workerId,
-            }),
-          ]);
-        }
-        return job;
-      });
-      if (!assigned) {
-        const job = await findJob(deps.db, context.jobId);
-        if (
-          job?.state === 'ASSIGNED' &&
-          job.workerId === workerId &&
-          job.attempt === context.attempt
-        ) {
+      // One statement: the job ASSIGNED and its JobAssigned event, or nothing if not PENDING.
+      const [assigned] = await deps.outbox.changeWithEvents(
+        deps.db,
+        assignJobStatement(jobId, attempt, workerId),
+        [event('JobAssigned', jobId, correlationId, { jobId, attempt, workerId })],
+      );
+      if (assigned) memo.job = assigned;
+      else {
+        const job = await findJob(deps.db, jobId);
+        if (job?.state === 'ASSIGNED' && job.workerId === workerId && job.attempt === attempt) {
+          memo.job = job;
           return { kind: 'next' }; // this step ran before a crash; nothing to redo
         }
         throw new SagaStepFailure(
@@ -165,11 +165,11 @@ function updateJobToAssigned(deps: SagaDeps): SagaStep<ExecutionContext> {
   };
 }
 
-function sendRunJobCommand(deps: SagaDeps): SagaStep<ExecutionContext> {
+function sendRunJobCommand(deps: SagaDeps): Step {
   return {
     name: 'SendRunJobCommand',
-    async execute({ context, wake }) {
-      const job = await findJob(deps.db, context.jobId);
+    async execute({ context, wake, memo }) {
+      const job = memo.job ?? (await findJob(deps.db, context.jobId));
       if (!job || job.attempt !== context.attempt) {
         return { kind: 'finish', output: { skipped: 'attempt superseded' } };
       }
@@ -203,7 +203,7 @@ function sendRunJobCommand(deps: SagaDeps): SagaStep<ExecutionContext> {
   };
 }
 
-export function executionSaga(deps: SagaDeps): SagaDefinition<ExecutionContext> {
+export function executionSaga(deps: SagaDeps): SagaDefinition<ExecutionContext, ExecutionMemo> {
   return {
     type: 'execution',
     steps: [

@@ -16,6 +16,7 @@ import {
   compensationOrder,
   type SagaContext,
   type SagaDefinition,
+  type SagaMemo,
   type SagaType,
   type StepInput,
 } from './saga.js';
@@ -27,11 +28,12 @@ import {
   findSaga,
   findUnfinishedSagas,
   finishStep,
-  insertSaga,
+  insertSagaStatement,
   updateSaga,
   completeStepAndAdvance,
   type SagaRow,
 } from './saga-sql.js';
+import { createStepProgress } from './step-progress.js';
 
 export interface SagaEngineOptions {
   db: Db;
@@ -124,7 +126,12 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       const step = def.steps[index];
       if (!step?.compensate) continue;
       try {
-        await step.compensate({ sagaId: saga.id, correlationId: saga.correlation_id, context });
+        await step.compensate({
+          sagaId: saga.id,
+          correlationId: saga.correlation_id,
+          context,
+          memo: {},
+        });
         await finishStep(db, {
           sagaId: saga.id,
           index,
@@ -154,7 +161,14 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     let index = saga.current_step;
     let wake = firstWake;
     let recheckedAt = -1;
+    let memo: SagaMemo = {};
+    const progress = createStepProgress();
     while (index < def.steps.length) {
+      // A background record found the saga moved on (or failed): stop here.
+      if (progress.halted) {
+        await progress.settled();
+        return;
+      }
       const step = def.steps[index];
       if (!step) break;
       const stepRef = {
@@ -170,9 +184,14 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
           correlationId: saga.correlation_id,
           context,
           wake,
+          memo,
         });
       } catch (caught) {
-        if (!(caught instanceof SagaStepFailure)) throw caught;
+        if (!(caught instanceof SagaStepFailure)) {
+          await progress.settled().catch(() => false);
+          throw caught;
+        }
+        if (!(await progress.settled())) return;
         log.warn({ step: step.name, error: caught.message }, 'saga step failed; compensating');
         await finishStep(db, { ...stepRef, state: 'FAILED', error: caught.message });
         await updateSaga(db, {
@@ -189,6 +208,7 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       wake = undefined;
       context = { ...context, ...outcome.context };
       if (outcome.kind === 'wait') {
+        if (!(await progress.settled())) return;
         await updateSaga(db, {
           id: saga.id,
           from: 'IN_PROGRESS',
@@ -203,30 +223,42 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
         if (recheckedAt !== index && (await claimWaitingSaga(db, saga.id))) {
           recheckedAt = index;
           wake = 'recheck';
+          memo = {};
           continue;
         }
         return;
       }
       if (outcome.kind === 'finish' || index === def.steps.length - 1) {
+        if (!(await progress.settled())) return;
         await finishStep(db, { ...stepRef, state: 'COMPLETED', output: outcome.output });
         await finishSaga(saga, 'IN_PROGRESS', 'COMPLETED', context, index + 1);
         return;
       }
-      if (!(await completeStepAndAdvance(db, { ...stepRef, output: outcome.output, context })))
-        return;
+      const record = { ...stepRef, output: outcome.output, context };
+      progress.record(() => completeStepAndAdvance(db, record));
       index += 1;
     }
+    await progress.settled();
   }
 
-  async function runOnce(id: string, wake: StepInput<SagaContext>['wake']): Promise<void> {
-    const saga = await findSaga(db, id);
+  async function runOnce(
+    id: string,
+    wake: StepInput<SagaContext>['wake'],
+    loaded: SagaRow | undefined,
+  ): Promise<void> {
+    const saga = loaded ?? (await findSaga(db, id));
     if (!saga) return;
     if (saga.state === 'IN_PROGRESS') await advance(saga, wake);
     else if (saga.state === 'COMPENSATING')
       await compensate(saga, saga.current_step, saga.context, saga.error);
   }
 
-  async function run(id: string, wake?: StepInput<SagaContext>['wake']): Promise<void> {
+  /** `loaded` is the saga's row when the caller has just read or written it (one read less). */
+  async function run(
+    id: string,
+    wake?: StepInput<SagaContext>['wake'],
+    loaded?: SagaRow,
+  ): Promise<void> {
     if (active.has(id)) {
       // Running here already: run again when that run ends, so this wake-up is not lost.
       rerun.set(id, wake ?? rerun.get(id));
@@ -235,8 +267,10 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     active.add(id);
     try {
       let next: StepInput<SagaContext>['wake'] | null = wake;
+      let row = loaded;
       while (next !== null) {
-        await runOnce(id, next);
+        await runOnce(id, next, row);
+        row = undefined;
         if (rerun.has(id)) {
           next = rerun.get(id);
           rerun.delete(id);
@@ -268,18 +302,17 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   return {
     async start(type, id, correlationId, context) {
       definition(type);
-      const inserted = await db.transaction(async (tx) => {
-        if (!(await insertSaga(tx, { id, type, correlationId, context }))) return false;
-        await outbox.append(tx, [
-          event('SagaStarted', id, correlationId, { sagaId: id, sagaType: type }),
-        ]);
-        return true;
-      });
+      // One statement: the saga and its SagaStarted event, or nothing when it exists already.
+      const [inserted] = await outbox.changeWithEvents(
+        db,
+        insertSagaStatement({ id, type, correlationId, context }),
+        [event('SagaStarted', id, correlationId, { sagaId: id, sagaType: type })],
+      );
       if (inserted) metrics?.sagas.inc({ type, outcome: 'started' });
-      if (inserted || !active.has(id)) await run(id);
+      if (inserted || !active.has(id)) await run(id, undefined, inserted);
       return inserted ? 'started' : 'exists';
     },
-    run,
+    run: (id, wake) => run(id, wake),
     async wake(key, one) {
       const ids = await claimWaitingByKey(db, key, one);
       await Promise.all(ids.map((id) => run(id, 'event')));

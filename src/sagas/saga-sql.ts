@@ -1,5 +1,6 @@
 // SQL for saga_instances and saga_steps.
 import type { Queryable } from '../db/db.js';
+import type { Statement } from '../db/statement.js';
 import type { SagaContext, SagaState, SagaType } from './saga.js';
 
 export interface SagaRow {
@@ -15,17 +16,20 @@ export interface SagaRow {
 
 const COLUMNS = 'id, saga_type, state, correlation_id, context, current_step, wait_key, error';
 
-/** Inserts an IN_PROGRESS saga; returns false when one with this id exists (redelivery). */
-export async function insertSaga(
-  q: Queryable,
-  saga: { id: string; type: SagaType; correlationId: string; context: SagaContext },
-): Promise<boolean> {
-  const result = await q.query(
-    `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context)
-     VALUES ($1, $2, 'IN_PROGRESS', $3, $4) ON CONFLICT (id) DO NOTHING`,
-    [saga.id, saga.type, saga.correlationId, JSON.stringify(saga.context)],
-  );
-  return result.rowCount === 1;
+/** Inserts an IN_PROGRESS saga; returns it, or no row when one with this id exists (redelivery). */
+export function insertSagaStatement(saga: {
+  id: string;
+  type: SagaType;
+  correlationId: string;
+  context: SagaContext;
+}): Statement<SagaRow> {
+  return {
+    text: `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context)
+     VALUES ($1, $2, 'IN_PROGRESS', $3, $4) ON CONFLICT (id) DO NOTHING
+     RETURNING ${COLUMNS}`,
+    params: [saga.id, saga.type, saga.correlationId, JSON.stringify(saga.context)],
+    read: (row: SagaRow) => row,
+  };
 }
 
 /** Returns the saga, or undefined. */

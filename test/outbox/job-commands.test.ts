@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { createJobCommands } from '../../src/jobs/job-commands.js';
 import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
-import { insertJob } from '../../src/jobs/job-sql.js';
+import { insertJobStatement } from '../../src/jobs/job-sql.js';
+import { runStatement } from '../../src/db/statement.js';
 import { newId } from '../../src/shared/ids.js';
 import type { JobSpecInput } from '../../src/jobs/job.js';
 
@@ -42,7 +43,10 @@ for (const kind of DB_KINDS) {
         const id = newId();
         await expect(
           t.db.transaction(async (tx) => {
-            await insertJob(tx, { id, spec, idempotencyKey: null, correlationId: 'c-fail' });
+            await runStatement(
+              tx,
+              insertJobStatement({ id, spec, idempotencyKey: null, correlationId: 'c-fail' }),
+            );
             await outbox.append(tx, [
               {
                 type: 'JobQueued',

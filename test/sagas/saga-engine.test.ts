@@ -127,6 +127,38 @@ for (const kind of DB_KINDS) {
         expect((await sagaState(id))?.state).toBe('COMPLETED');
       });
 
+      it('a step memo reaches later steps of the same run and is empty after a wait', async () => {
+        const seen: string[] = [];
+        const e = engine(t.db, {
+          type: 'execution',
+          steps: [
+            {
+              name: 'write',
+              async execute({ memo }) {
+                memo.row = 'from-write';
+                return { kind: 'next' };
+              },
+            },
+            {
+              name: 'wait',
+              async execute({ memo, wake }) {
+                seen.push(
+                  `wait:${wake ?? 'first'}:${typeof memo.row === 'string' ? memo.row : 'empty'}`,
+                );
+                if (wake !== 'event')
+                  return { kind: 'wait', key: `memo-${id}`, deadlineMs: 60_000 };
+                return { kind: 'next' };
+              },
+            },
+          ],
+        });
+        const id = newId();
+        await e.start('execution', id, 'c', {});
+        expect(await e.wake(`memo-${id}`, false)).toBe(1);
+        expect(seen).toEqual(['wait:first:from-write', 'wait:recheck:empty', 'wait:event:empty']);
+        expect((await sagaState(id))?.state).toBe('COMPLETED');
+      });
+
       it('wakes a waiting saga with its deadline when the deadline passes', async () => {
         const seen: string[] = [];
         const e = engine(t.db, {

@@ -1,0 +1,18 @@
+// A parameterised SQL statement together with the reader of its rows. A statement can run on its
+// own, or be embedded in a larger one: the outbox runs a state change and the insert of its events
+// as one SQL statement (outbox/outbox-sql.ts), atomic without BEGIN/COMMIT round trips.
+import type { Queryable } from './db.js';
+
+export interface Statement<T> {
+  /** One SQL statement using `$1…$n` for `params`; embeddable ones end in RETURNING. */
+  readonly text: string;
+  readonly params: readonly unknown[];
+  /** Turns one returned row into the caller's type. */
+  readonly read: (row: never) => T;
+}
+
+/** Runs the statement; returns its rows, read. */
+export async function runStatement<T>(q: Queryable, statement: Statement<T>): Promise<T[]> {
+  const result = await q.query<never>(statement.text, statement.params);
+  return result.rows.map(statement.read);
+}

@@ -1,0 +1,126 @@
+// The outbox writer on PostgreSQL and PGlite: a state change and its events in one statement
+// (both or neither), and the NOTIFY that the outbox table's trigger raises at commit.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
+import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
+import { runWithOutboxRows } from '../../src/outbox/outbox-sql.js';
+import { assignJobStatement, insertJobStatement } from '../../src/jobs/job-sql.js';
+import { OUTBOX_CHANNEL } from '../../src/db/db.js';
+import { newId } from '../../src/shared/ids.js';
+import { event } from '../../src/events/catalog.js';
+import type { JobSpecInput } from '../../src/jobs/job.js';
+
+const spec: JobSpecInput = {
+  name: '',
+  command: 'true',
+  args: [],
+  env: {},
+  workingDir: '',
+  timeoutMs: 0,
+  maxAttempts: 3,
+  labels: {},
+  provider: '',
+};
+const outbox = createOutboxWriter({ subjectPrefix: 'test.events' });
+
+async function count(table: 'jobs' | 'outbox_events', column: string, value: string) {
+  const r = await t.db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM ${table} WHERE ${column} = $1`,
+    [value],
+  );
+  return r.rows[0]?.n ?? -1;
+}
+
+const queued = (id: string) => event('JobQueued', id, `c-${id}`, { jobId: id, attempt: 1 });
+
+let t: AnyTestDatabase;
+
+for (const kind of DB_KINDS) {
+  describe.sequential(`${kind}: outbox writer`, () => {
+    beforeAll(async () => {
+      t = await createAnyTestDatabase(kind);
+    });
+    afterAll(async () => {
+      await t.drop();
+    });
+
+    it('changeWithEvents stores the change and its events together and returns the rows', async () => {
+      const id = newId();
+      const rows = await outbox.changeWithEvents(
+        t.db,
+        insertJobStatement({ id, spec, idempotencyKey: null, correlationId: `c-${id}` }),
+        [queued(id)],
+      );
+      expect(rows.map((j) => [j.id, j.state])).toEqual([[id, 'PENDING']]);
+      expect(await count('outbox_events', 'aggregate_id', id)).toBe(1);
+    });
+
+    it('changeWithEvents adds no event when the statement changed nothing', async () => {
+      const id = newId();
+      // Not PENDING: the job does not exist, so the guarded assignment returns no row.
+      const rows = await outbox.changeWithEvents(t.db, assignJobStatement(id, 1, newId()), [
+        event('JobAssigned', id, 'c', { jobId: id, attempt: 1, workerId: newId() }),
+      ]);
+      expect(rows).toEqual([]);
+      expect(await count('outbox_events', 'aggregate_id', id)).toBe(0);
+    });
+
+    it('a statement whose event insert fails leaves neither the change nor any event', async () => {
+      const first = newId();
+      await outbox.changeWithEvents(
+        t.db,
+        insertJobStatement({ id: first, spec, idempotencyKey: null, correlationId: 'c' }),
+        [queued(first)],
+      );
+      const stored = await t.db.query<{ event_id: string }>(
+        'SELECT event_id FROM outbox_events WHERE aggregate_id = $1',
+        [first],
+      );
+      const id = newId();
+      const clashing = {
+        eventId: stored.rows[0]?.event_id ?? '', // already in the outbox: unique violation
+        eventType: 'JobQueued',
+        subject: 'test.events.job.JobQueued',
+        aggregateType: 'job',
+        aggregateId: id,
+        correlationId: 'c',
+        traceparent: '',
+        payload: { jobId: id, attempt: 1 },
+      };
+      await expect(
+        runWithOutboxRows(
+          t.db,
+          insertJobStatement({ id, spec, idempotencyKey: null, correlationId: 'c' }),
+          [clashing],
+        ),
+      ).rejects.toThrow();
+      expect(await count('jobs', 'id', id)).toBe(0);
+      expect(await count('outbox_events', 'aggregate_id', id)).toBe(0);
+    });
+
+    it('adding events raises one NOTIFY at commit, none on rollback', async () => {
+      const payloads: string[] = [];
+      let fenced = (): void => undefined;
+      const fence = new Promise<void>((resolve) => (fenced = resolve));
+      const unlisten = await t.db.listen(OUTBOX_CHANNEL, (payload) => {
+        if (payload === 'fence') fenced();
+        else payloads.push(payload);
+      });
+      try {
+        await expect(
+          t.db.transaction(async (tx) => {
+            await outbox.append(tx, [queued(newId())]);
+            throw new Error('roll back');
+          }),
+        ).rejects.toThrow('roll back');
+        await t.db.transaction((tx) => outbox.append(tx, [queued(newId()), queued(newId())]));
+        // Notifications on one channel arrive in commit order: the fence comes after the others.
+        await t.db.query('SELECT pg_notify($1, $2)', [OUTBOX_CHANNEL, 'fence']);
+        await fence;
+        expect(payloads).toEqual(['']);
+      } finally {
+        await unlisten();
+      }
+    });
+  });
+}
