@@ -62,9 +62,19 @@ export function workerAgentServiceImpl(
       case 'heartbeat':
         await recordHeartbeat(db, workerId);
         return;
-      case 'ack':
-        await reports.acknowledge(workerId, body.value.jobId, body.value.attempt);
+      case 'ack': {
+        const { jobId, attempt } = body.value;
+        const correlationId = correlationIds.get(jobId);
+        if (correlationId === undefined) {
+          logger.warn(
+            { workerId, jobId, attempt },
+            'ignored an ack for a job not sent on this stream',
+          );
+          return;
+        }
+        await reports.acknowledge(workerId, { jobId, attempt, correlationId });
         return;
+      }
       case 'logs':
         await reports.storeLogs(
           body.value.jobId,

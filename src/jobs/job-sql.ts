@@ -141,19 +141,21 @@ export function assignJobStatement(
   };
 }
 
-/** ASSIGNED → RUNNING when the worker acknowledged the run; returns whether it changed. */
-export async function markJobRunning(
-  q: Queryable,
+/** ASSIGNED → RUNNING when the worker acknowledged the run; returns the job, or no row if this
+ * attempt is not ASSIGNED to that worker (any more). */
+export function markJobRunningStatement(
   jobId: string,
   attempt: number,
   workerId: string,
-): Promise<boolean> {
-  const result = await q.query(
-    `UPDATE jobs SET state = 'RUNNING', started_at = now(), last_heartbeat_at = now(), updated_at = now()
-     WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'ASSIGNED'`,
-    [jobId, attempt, workerId],
-  );
-  return result.rowCount === 1;
+): Statement<JobRecord> {
+  return {
+    text: `UPDATE jobs SET state = 'RUNNING', started_at = now(), last_heartbeat_at = now(),
+       updated_at = now()
+     WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'ASSIGNED'
+     RETURNING ${COLUMNS}`,
+    params: [jobId, attempt, workerId],
+    read: toJob,
+  };
 }
 
 /** ASSIGNED/RUNNING → a terminal state for this attempt and worker; returns the job or undefined. */

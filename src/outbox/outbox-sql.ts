@@ -79,23 +79,23 @@ export async function runWithOutboxRows<T>(
   });
 }
 
-/** Locks and returns up to `limit` unpublished rows, oldest first, skipping rows others hold. */
+/**
+ * Locks up to `limit` unpublished rows (oldest first, skipping rows other relays hold) and marks
+ * them published, in one statement: the mark only shows once the caller's transaction commits,
+ * which it does after the publish succeeded (a failed publish rolls it back). Returns the rows in
+ * outbox order.
+ */
 export async function claimOutboxBatch(q: Queryable, limit: number): Promise<OutboxRow[]> {
   const result = await q.query<OutboxRow>(
-    `SELECT seq, event_id, event_type, subject, aggregate_type, aggregate_id, correlation_id,
-       traceparent, payload, occurred_at
-     FROM outbox_events WHERE published_at IS NULL
-     ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+    `UPDATE outbox_events o SET published_at = now()
+     FROM (SELECT seq FROM outbox_events WHERE published_at IS NULL
+           ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED) claimed
+     WHERE o.seq = claimed.seq
+     RETURNING o.seq, o.event_id, o.event_type, o.subject, o.aggregate_type, o.aggregate_id,
+       o.correlation_id, o.traceparent, o.payload, o.occurred_at`,
     [limit],
   );
-  return result.rows;
-}
-
-/** Marks the rows published. */
-export async function markOutboxPublished(q: Queryable, seqs: readonly number[]): Promise<void> {
-  await q.query('UPDATE outbox_events SET published_at = now() WHERE seq = ANY($1::bigint[])', [
-    seqs,
-  ]);
+  return result.rows.sort((a, b) => a.seq - b.seq);
 }
 
 /** Records a failed publish attempt on the rows. */

@@ -1,19 +1,15 @@
 // The outbox relay: the only publisher (invariant 1). Woken by LISTEN/NOTIFY after a commit
 // (invariant 6); a slow poll is only a fallback. Each round claims a batch with
-// FOR UPDATE SKIP LOCKED inside a transaction, publishes it with every ack in flight at once,
-// and marks it published before committing, so several relays can run side by side.
+// FOR UPDATE SKIP LOCKED inside a transaction (marking it published in the same statement),
+// publishes it with every ack in flight at once, and commits only after the publish succeeded,
+// so several relays can run side by side.
 import type { Db } from '../db/db.js';
 import { OUTBOX_CHANNEL } from '../db/db.js';
 import type { Bus, BusMessage } from '../bus/bus.js';
 import { CORRELATION_HEADER, EVENT_TYPE_HEADER, TRACEPARENT_HEADER } from '../bus/bus.js';
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
-import {
-  claimOutboxBatch,
-  markOutboxPublished,
-  recordOutboxFailure,
-  type OutboxRow,
-} from './outbox-sql.js';
+import { claimOutboxBatch, recordOutboxFailure, type OutboxRow } from './outbox-sql.js';
 import { encodeEvent } from '../events/codec.js';
 
 export interface RelayOptions {
@@ -67,29 +63,24 @@ export function createRelay(options: RelayOptions): Relay {
 
   /** One round: returns how many rows it published (0 when the outbox is empty). */
   async function round(): Promise<number> {
-    let failedSeqs: number[] = [];
-    let failure = '';
-    const published = await db.transaction(async (tx) => {
-      const rows = await claimOutboxBatch(tx, batchSize);
-      if (rows.length === 0) return 0;
-      try {
-        await bus.publish(rows.map(toMessage), { tx });
-      } catch (error) {
-        failedSeqs = rows.map((r) => r.seq);
-        failure = errorMessage(error);
-        return 0;
-      }
-      await markOutboxPublished(
-        tx,
-        rows.map((r) => r.seq),
-      );
-      return rows.length;
-    });
-    if (failedSeqs.length > 0) {
-      await recordOutboxFailure(db, failedSeqs, failure);
-      throw new Error(`publishing ${failedSeqs.length} events failed: ${failure}`);
+    let failed: { seqs: number[]; error: string } | undefined;
+    try {
+      return await db.transaction(async (tx) => {
+        const rows = await claimOutboxBatch(tx, batchSize);
+        if (rows.length === 0) return 0;
+        try {
+          await bus.publish(rows.map(toMessage), { tx });
+        } catch (error) {
+          failed = { seqs: rows.map((r) => r.seq), error: errorMessage(error) };
+          throw error; // rolls the claim (and its published mark) back
+        }
+        return rows.length;
+      });
+    } catch (error) {
+      if (!failed) throw error;
+      await recordOutboxFailure(db, failed.seqs, failed.error);
+      throw new Error(`publishing ${failed.seqs.length} events failed: ${failed.error}`);
     }
-    return published;
   }
 
   async function loop(): Promise<number> {

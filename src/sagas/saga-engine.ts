@@ -30,6 +30,7 @@ import {
   finishStep,
   insertSagaStatement,
   updateSaga,
+  updateSagaStatement,
   completeStepAndAdvance,
   type SagaRow,
 } from './saga-sql.js';
@@ -91,26 +92,20 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     currentStep: number,
     error = '',
   ): Promise<void> {
-    await db.transaction(async (tx) => {
-      const changed = await updateSaga(tx, {
-        id: saga.id,
-        from,
-        state,
-        currentStep,
-        context,
-        error,
-      });
-      if (!changed) return;
-      const ref = { sagaId: saga.id, sagaType: saga.saga_type };
-      const done =
-        state === 'COMPLETED'
-          ? event('SagaCompleted', saga.id, saga.correlation_id, ref)
-          : state === 'COMPENSATED'
-            ? event('SagaCompensated', saga.id, saga.correlation_id, { ...ref, error })
-            : event('SagaFailed', saga.id, saga.correlation_id, { ...ref, error });
-      await outbox.append(tx, [done]);
-    });
-    metrics?.sagas.inc({ type: saga.saga_type, outcome: state.toLowerCase() });
+    const ref = { sagaId: saga.id, sagaType: saga.saga_type };
+    const done =
+      state === 'COMPLETED'
+        ? event('SagaCompleted', saga.id, saga.correlation_id, ref)
+        : state === 'COMPENSATED'
+          ? event('SagaCompensated', saga.id, saga.correlation_id, { ...ref, error })
+          : event('SagaFailed', saga.id, saga.correlation_id, { ...ref, error });
+    // One statement: the saga's final state and its event, or nothing if it had moved on.
+    const [changed] = await outbox.changeWithEvents(
+      db,
+      updateSagaStatement({ id: saga.id, from, state, currentStep, context, error }),
+      [done],
+    );
+    if (changed) metrics?.sagas.inc({ type: saga.saga_type, outcome: state.toLowerCase() });
   }
 
   async function compensate(

@@ -1,6 +1,6 @@
 // SQL for saga_instances and saga_steps.
 import type { Queryable } from '../db/db.js';
-import type { Statement } from '../db/statement.js';
+import { runStatement, type Statement } from '../db/statement.js';
 import type { SagaContext, SagaState, SagaType } from './saga.js';
 
 export interface SagaRow {
@@ -117,27 +117,28 @@ export async function completedStepIndexes(q: Queryable, sagaId: string): Promis
   return new Set(result.rows.map((r) => r.step_index));
 }
 
-/** Moves the saga on: new state, step, context and wait; guarded by the state it is in. */
-export async function updateSaga(
-  q: Queryable,
-  update: {
-    id: string;
-    from: SagaState;
-    state: SagaState;
-    currentStep: number;
-    context: SagaContext;
-    waitKey?: string | null;
-    waitDeadline?: Date | null;
-    error?: string;
-  },
-): Promise<boolean> {
+interface SagaUpdate {
+  id: string;
+  from: SagaState;
+  state: SagaState;
+  currentStep: number;
+  context: SagaContext;
+  waitKey?: string | null;
+  waitDeadline?: Date | null;
+  error?: string;
+}
+
+/** Moves the saga on: new state, step, context and wait; guarded by the state it is in. Returns
+ * the saga's id, or no row when it was not in `from`. */
+export function updateSagaStatement(update: SagaUpdate): Statement<string> {
   const terminal = ['COMPLETED', 'COMPENSATED', 'FAILED', 'CANCELLED'].includes(update.state);
-  const result = await q.query(
-    `UPDATE saga_instances SET state = $3, current_step = $4, context = $5, wait_key = $6,
+  return {
+    text: `UPDATE saga_instances SET state = $3, current_step = $4, context = $5, wait_key = $6,
        wait_deadline = $7, error = $8, updated_at = now(),
        finished_at = CASE WHEN $9 THEN now() ELSE NULL END
-     WHERE id = $1 AND state = $2`,
-    [
+     WHERE id = $1 AND state = $2
+     RETURNING id`,
+    params: [
       update.id,
       update.from,
       update.state,
@@ -148,8 +149,13 @@ export async function updateSaga(
       update.error ?? '',
       terminal,
     ],
-  );
-  return result.rowCount === 1;
+    read: (row: { id: string }) => row.id,
+  };
+}
+
+/** Runs updateSagaStatement; returns whether the saga was in `from` (and so moved on). */
+export async function updateSaga(q: Queryable, update: SagaUpdate): Promise<boolean> {
+  return (await runStatement(q, updateSagaStatement(update))).length === 1;
 }
 
 /** WAITING → IN_PROGRESS for sagas waiting on `key` (the oldest one when `one`); returns ids. */

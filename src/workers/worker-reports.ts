@@ -6,7 +6,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { HodeiError, NotFoundError } from '../shared/errors.js';
 import { event, type NewEvent } from '../events/catalog.js';
-import { findJob, finishJob, markJobRunning } from '../jobs/job-sql.js';
+import { finishJob, markJobRunningStatement } from '../jobs/job-sql.js';
 import { appendLogLines, type NewLogLine } from '../jobs/job-log-sql.js';
 import { activateWorker, findWorkerOtp, releaseWorker, spendWorkerOtp } from './worker-sql.js';
 import type { WorkerRecord } from './worker.js';
@@ -73,18 +73,18 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
     });
   }
 
-  /** The worker started the command: ASSIGNED → RUNNING, JobStarted. */
-  async function acknowledge(workerId: string, jobId: string, attempt: number): Promise<void> {
-    const job = await db.transaction(async (tx) => {
-      if (!(await markJobRunning(tx, jobId, attempt, workerId))) return undefined;
-      const started = await findJob(tx, jobId);
-      if (started) {
-        await outbox.append(tx, [
-          event('JobStarted', jobId, started.correlationId, { jobId, attempt, workerId }),
-        ]);
-      }
-      return started;
-    });
+  /** The worker started the command: ASSIGNED → RUNNING with JobStarted, in one statement.
+   * `correlationId` is the job's, as sent with the RUN command. */
+  async function acknowledge(
+    workerId: string,
+    ref: { jobId: string; attempt: number; correlationId: string },
+  ): Promise<void> {
+    const { jobId, attempt, correlationId } = ref;
+    const [job] = await outbox.changeWithEvents(
+      db,
+      markJobRunningStatement(jobId, attempt, workerId),
+      [event('JobStarted', jobId, correlationId, { jobId, attempt, workerId })],
+    );
     if (job?.startedAt) {
       deps.metrics?.queueToStart.observe(
         (job.startedAt.getTime() - job.createdAt.getTime()) / 1000,

@@ -97,6 +97,49 @@ describe('outbox relay', () => {
     expect(total.rows[0]?.n).toBe(1000);
   });
 
+  it('a failed publish leaves the batch unpublished with its error, and a later round sends it', async () => {
+    // Subjects no stream covers yet: JetStream refuses the publish.
+    const orphanPrefix = `trelayorphan${suffix}.events`;
+    const orphanStream = `TRELAYORPHAN_${suffix}`;
+    const events = queued(5);
+    await appendInBatches(t.db, orphanPrefix, events, 5);
+    const ids = events.map((e) => e.aggregateId);
+    const rows = async () =>
+      (
+        await t.db.query<{ published: boolean; delivery_attempts: number; last_error: string }>(
+          `SELECT published_at IS NOT NULL AS published, delivery_attempts, last_error
+           FROM outbox_events WHERE aggregate_id = ANY($1::text[])`,
+          [ids],
+        )
+      ).rows;
+    const bus = createJetStreamBus({ url: NATS_URL, streamName, subjectPrefix: prefix });
+    const relay = createRelay({ db: t.db, bus, logger: silentLogger() });
+    await expect(relay.drain()).rejects.toThrow('publishing 5 events failed');
+    await bus.close();
+    const failed = await rows();
+    expect(failed).toHaveLength(5);
+    expect(
+      failed.every((r) => !r.published && r.delivery_attempts === 1 && r.last_error !== ''),
+    ).toBe(true);
+
+    // Once a stream covers them, the next round publishes the same rows.
+    const covering = createJetStreamBus({
+      url: NATS_URL,
+      streamName: orphanStream,
+      subjectPrefix: orphanPrefix,
+    });
+    try {
+      await covering.setup();
+      expect(await createRelay({ db: t.db, bus: covering, logger: silentLogger() }).drain()).toBe(
+        5,
+      );
+      expect((await rows()).every((r) => r.published)).toBe(true);
+    } finally {
+      await covering.close();
+      await deleteStream(orphanStream);
+    }
+  });
+
   it('on PGlite publishes to the table bus inside its claim transaction (one connection)', async () => {
     const db = await createPgliteDb({});
     try {
