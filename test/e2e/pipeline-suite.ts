@@ -193,6 +193,60 @@ export function pipelineSuite(deployment: Deployment): void {
       expect(workers.code).toBe(0);
     });
 
+    // The embedded database cannot be opened while its server runs: checked on PostgreSQL.
+    it.runIf(deployment === 'postgres+nats')(
+      'one correlation id is on the job, every event about it, its sagas and their steps',
+      async () => {
+        const submitted = await cli(['job', 'submit', '--correlation-id', 'trace-1', '--', 'true']);
+        const jobId = submitted.stdout.trim();
+        await waitForJob(jobId, [JobState.SUCCEEDED]);
+        const db = await server.openDb();
+        try {
+          const sagas = await waitFor('the execution saga to complete', async () => {
+            const r = await db.query<{ id: string; state: string; correlation_id: string }>(
+              "SELECT id, state, correlation_id FROM saga_instances WHERE context->>'jobId' = $1",
+              [jobId],
+            );
+            return r.rows.some((row) => row.state === 'COMPLETED') ? r.rows : undefined;
+          });
+          const sagaIds = sagas.map((row) => row.id);
+          const events = await db.query<{ event_type: string; correlation_id: string }>(
+            `SELECT event_type, correlation_id FROM outbox_events
+             WHERE aggregate_id = $1 OR aggregate_id = ANY($2::text[]) ORDER BY seq`,
+            [jobId, sagaIds],
+          );
+          const steps = await db.query<{ correlation_id: string }>(
+            'SELECT correlation_id FROM saga_steps WHERE saga_id = ANY($1::uuid[])',
+            [sagaIds],
+          );
+          const job = await db.query<{ correlation_id: string }>(
+            'SELECT correlation_id FROM jobs WHERE id = $1',
+            [jobId],
+          );
+          expect(job.rows).toEqual([{ correlation_id: 'trace-1' }]);
+          expect(events.rows.map((e) => e.event_type)).toEqual(
+            expect.arrayContaining([
+              'JobQueued',
+              'SagaStarted',
+              'JobAssigned',
+              'JobStarted',
+              'JobSucceeded',
+              'SagaCompleted',
+            ]),
+          );
+          const correlationIds = new Set([
+            ...events.rows.map((e) => e.correlation_id),
+            ...sagas.map((row) => row.correlation_id),
+            ...steps.rows.map((row) => row.correlation_id),
+          ]);
+          expect(steps.rows.length).toBeGreaterThanOrEqual(4);
+          expect([...correlationIds]).toEqual(['trace-1']);
+        } finally {
+          await db.close();
+        }
+      },
+    );
+
     it('serves /metrics, /healthz and /readyz on the same port', async () => {
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       for (const name of [
