@@ -6,19 +6,9 @@ import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
 import { insertJobStatement } from '../../src/jobs/job-sql.js';
 import { runStatement } from '../../src/db/statement.js';
 import { newId } from '../../src/shared/ids.js';
-import type { JobSpecInput } from '../../src/jobs/job.js';
+import { jobSpec } from '../helpers/job-spec.js';
 
-const spec: JobSpecInput = {
-  name: 'n',
-  command: 'echo',
-  args: ['hi'],
-  env: {},
-  workingDir: '',
-  timeoutMs: 0,
-  maxAttempts: 3,
-  labels: {},
-  provider: '',
-};
+const spec = jobSpec({ name: 'n', command: 'echo', args: ['hi'] });
 const outbox = createOutboxWriter({ subjectPrefix: 'hodei.events' });
 
 async function count(sql: string, params: unknown[] = []): Promise<number> {

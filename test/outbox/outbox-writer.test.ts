@@ -8,19 +8,9 @@ import { assignJobStatement, insertJobStatement } from '../../src/jobs/job-sql.j
 import { OUTBOX_CHANNEL } from '../../src/db/db.js';
 import { newId } from '../../src/shared/ids.js';
 import { event } from '../../src/events/catalog.js';
-import type { JobSpecInput } from '../../src/jobs/job.js';
+import { jobSpec } from '../helpers/job-spec.js';
 
-const spec: JobSpecInput = {
-  name: '',
-  command: 'true',
-  args: [],
-  env: {},
-  workingDir: '',
-  timeoutMs: 0,
-  maxAttempts: 3,
-  labels: {},
-  provider: '',
-};
+const spec = jobSpec();
 const outbox = createOutboxWriter({ subjectPrefix: 'test.events' });
 
 async function count(table: 'jobs' | 'outbox_events', column: string, value: string) {

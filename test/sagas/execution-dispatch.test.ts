@@ -20,6 +20,7 @@ import { systemClock } from '../../src/shared/clock.js';
 import { newId, executionSagaId } from '../../src/shared/ids.js';
 import type { Provider } from '../../src/providers/provider.js';
 import type { JobRecord } from '../../src/jobs/job.js';
+import { jobSpec } from '../helpers/job-spec.js';
 
 const fakeProvider: Provider = {
   name: 'process',
@@ -69,17 +70,7 @@ async function readyWorker(): Promise<string> {
   return id;
 }
 
-const spec = {
-  name: '',
-  command: 'true',
-  args: [],
-  env: {},
-  workingDir: '',
-  timeoutMs: 0,
-  maxAttempts: 3,
-  labels: {},
-  provider: '',
-};
+const spec = jobSpec();
 
 // One database per adapter, in turn (the helpers above read the current one).
 let t: AnyTestDatabase;
