@@ -1,0 +1,119 @@
+// The worker stream against a real control plane (in this process, on PostgreSQL and JetStream),
+// driven by hand: an acknowledged RUN makes the job RUNNING with JobStarted under the job's
+// correlation id, and an ack for a job never sent on that stream is ignored and changes nothing.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { createClient } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { NATS_URL, deleteStream } from '../helpers/env.js';
+import { waitFor } from '../helpers/procs.js';
+import { loadServerConfig } from '../../src/config/config.js';
+import { startServer } from '../../src/server/start-server.js';
+import type { RunningServer } from '../../src/server/running-server.js';
+import { createAgentConnection, type AgentConnection } from '../../src/agent/agent-connection.js';
+import { JobService, JobState } from '../../src/gen/hodei/v1/job_pb.js';
+import { RunOutcome, type ServerMessage } from '../../src/gen/hodei/v1/worker_pb.js';
+import { insertWorker } from '../../src/workers/worker-sql.js';
+import { hashOtp, newOtp } from '../../src/workers/otp.js';
+import { newId } from '../../src/shared/ids.js';
+
+const suffix = randomBytes(4).toString('hex');
+const streamName = `TSTREAM_${suffix}`;
+let t: TestDatabase;
+let server: RunningServer;
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  const config = loadServerConfig(
+    { HODEI_LISTEN: '127.0.0.1:0' },
+    {
+      databaseUrl: t.url,
+      natsUrl: NATS_URL,
+      streamName,
+      subjectPrefix: `tstream${suffix}.events`,
+      consumerName: `tstream-${suffix}`,
+      // The hand-driven worker is the only one: nothing is provisioned.
+      maxWorkers: 1,
+      workerCommand: ['false'],
+    },
+  );
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void logLines.push(line) });
+  server = await startServer(config, { logger, mode: 'server' });
+});
+afterAll(async () => {
+  await server?.stop();
+  await t?.drop();
+  await deleteStream(streamName);
+});
+
+/** Registers a worker row with a known OTP, registers with it and opens the stream. */
+async function handDrivenWorker(): Promise<{
+  connection: AgentConnection;
+  next: () => Promise<ServerMessage>;
+}> {
+  const workerId = newId();
+  const otp = newOtp();
+  await insertWorker(t.db, {
+    id: workerId,
+    provider: 'process',
+    otpHash: hashOtp(otp),
+    correlationId: 'hand',
+  });
+  const connection = createAgentConnection(server.url);
+  const { sessionToken } = await connection.register({ workerId, otp, pid: process.pid });
+  const received: ServerMessage[] = [];
+  void (async () => {
+    for await (const message of connection.open(sessionToken)) received.push(message);
+  })().catch(() => undefined);
+  return {
+    connection,
+    next: () => waitFor('a message from the server', async () => received.shift()),
+  };
+}
+
+describe('worker stream', () => {
+  it('an ack makes the job RUNNING with JobStarted under its correlation id; a stray ack is ignored', async () => {
+    const jobs = createClient(JobService, createGrpcTransport({ baseUrl: server.url }));
+    const worker = await handDrivenWorker();
+    try {
+      const { job } = await jobs.queueJob({
+        spec: { command: 'true' },
+        correlationId: 'stream-corr',
+      });
+      const jobId = job?.id ?? '';
+      const run = await worker.next();
+      expect(run.body.case).toBe('run');
+      expect(run.body.case === 'run' && run.body.value.jobId).toBe(jobId);
+
+      const stray = newId();
+      worker.connection.send({ case: 'ack', value: { jobId: stray, attempt: 1 } });
+      worker.connection.send({ case: 'ack', value: { jobId, attempt: 1 } });
+      await waitFor('the job to be RUNNING', async () => {
+        const { job: current } = await jobs.getJob({ id: jobId });
+        return current?.state === JobState.RUNNING ? current : undefined;
+      });
+      const started = await t.db.query<{ aggregate_id: string; correlation_id: string }>(
+        "SELECT aggregate_id, correlation_id FROM outbox_events WHERE event_type = 'JobStarted'",
+      );
+      expect(started.rows).toEqual([{ aggregate_id: jobId, correlation_id: 'stream-corr' }]);
+      expect(
+        logLines.some((l) => l.includes('ignored an ack for a job not sent on this stream')),
+      ).toBe(true);
+      expect(logLines.find((l) => l.includes(stray))).toBeDefined();
+
+      worker.connection.send({
+        case: 'result',
+        value: { jobId, attempt: 1, outcome: RunOutcome.EXITED, exitCode: 0 },
+      });
+      await waitFor('the job to succeed', async () => {
+        const { job: current } = await jobs.getJob({ id: jobId });
+        return current?.state === JobState.SUCCEEDED ? current : undefined;
+      });
+    } finally {
+      worker.connection.close();
+    }
+  });
+});
