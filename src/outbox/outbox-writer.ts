@@ -12,8 +12,9 @@ export interface OutboxWriter {
   append(tx: Queryable, events: readonly NewEvent[]): Promise<void>;
   /**
    * Runs a state-changing statement and adds the events in the same SQL statement, only if it
-   * returned a row: the whole change in one round trip, atomic without a transaction (the hot
-   * path uses it for QueueJob, saga creation and job assignment). Returns the statement's rows.
+   * returned a row: the whole change in one round trip, atomic without a transaction (QueueJob,
+   * saga creation and ending, job assignment, the RUN acknowledgement). Returns the statement's
+   * rows.
    */
   changeWithEvents<T>(
     q: Queryable,
