@@ -1,4 +1,5 @@
-// The saga engine: runs saga definitions step by step, persisting every step, so that a crash
+// The saga engine: starts sagas, wakes waiting ones, resumes unfinished ones after a restart and
+// sweeps passed deadlines; saga-run.ts runs a saga's steps, persisting every one, so that a crash
 // anywhere resumes where it stopped. Sagas are the only orchestrators (invariant 2); ids are
 // derived from what they are about, so a redelivered event never starts a second one (invariant 3).
 //
@@ -11,30 +12,15 @@ import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
-import {
-  SagaStepFailure,
-  compensationOrder,
-  type SagaContext,
-  type SagaDefinition,
-  type SagaMemo,
-  type SagaType,
-  type StepInput,
-} from './saga.js';
+import type { SagaContext, SagaDefinition, SagaType, StepInput } from './saga.js';
 import {
   claimExpiredWaits,
   claimWaitingByKey,
-  claimWaitingSaga,
-  completedStepIndexes,
-  findSaga,
   findUnfinishedSagas,
-  finishStep,
   insertSagaStatement,
-  updateSaga,
-  updateSagaStatement,
-  completeStepAndAdvance,
   type SagaRow,
 } from './saga-sql.js';
-import { createStepProgress } from './step-progress.js';
+import { createSagaRunner } from './saga-run.js';
 
 export interface SagaEngineOptions {
   db: Db;
@@ -70,8 +56,9 @@ export interface SagaEngine {
 }
 
 export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
-  const { db, outbox, logger, clock, metrics } = options;
+  const { db, outbox, logger, metrics } = options;
   const definitions = new Map(options.definitions.map((d) => [d.type, d as SagaDefinition]));
+  const runner = createSagaRunner({ ...options, definition });
   const active = new Set<string>();
   const rerun = new Map<string, StepInput<SagaContext>['wake']>();
   const inFlight = new Set<Promise<void>>();
@@ -82,170 +69,6 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     const def = definitions.get(type);
     if (!def) throw new Error(`no saga definition for type ${type}`);
     return def;
-  }
-
-  async function finishSaga(
-    saga: SagaRow,
-    from: 'IN_PROGRESS' | 'COMPENSATING',
-    state: 'COMPLETED' | 'COMPENSATED' | 'FAILED',
-    context: SagaContext,
-    currentStep: number,
-    error = '',
-  ): Promise<void> {
-    const ref = { sagaId: saga.id, sagaType: saga.saga_type };
-    const done =
-      state === 'COMPLETED'
-        ? event('SagaCompleted', saga.id, saga.correlation_id, ref)
-        : state === 'COMPENSATED'
-          ? event('SagaCompensated', saga.id, saga.correlation_id, { ...ref, error })
-          : event('SagaFailed', saga.id, saga.correlation_id, { ...ref, error });
-    // One statement: the saga's final state and its event, or nothing if it had moved on.
-    const [changed] = await outbox.changeWithEvents(
-      db,
-      updateSagaStatement({ id: saga.id, from, state, currentStep, context, error }),
-      [done],
-    );
-    if (changed) metrics?.sagas.inc({ type: saga.saga_type, outcome: state.toLowerCase() });
-  }
-
-  async function compensate(
-    saga: SagaRow,
-    failedIndex: number,
-    context: SagaContext,
-    error: string,
-  ): Promise<void> {
-    const def = definition(saga.saga_type);
-    const log = logger.child({ sagaId: saga.id, correlationId: saga.correlation_id });
-    const completed = await completedStepIndexes(db, saga.id);
-    for (const index of compensationOrder(def.steps, failedIndex, completed)) {
-      const step = def.steps[index];
-      if (!step?.compensate) continue;
-      try {
-        await step.compensate({
-          sagaId: saga.id,
-          correlationId: saga.correlation_id,
-          context,
-          memo: {},
-        });
-        await finishStep(db, {
-          sagaId: saga.id,
-          index,
-          name: step.name,
-          correlationId: saga.correlation_id,
-          state: 'COMPENSATED',
-        });
-      } catch (caught) {
-        const message = `compensation of ${step.name} failed: ${errorMessage(caught)}`;
-        log.error({ step: step.name, error: errorMessage(caught) }, 'saga compensation failed');
-        await finishSaga(saga, 'COMPENSATING', 'FAILED', context, failedIndex, message);
-        return;
-      }
-    }
-    log.info({ sagaType: saga.saga_type, error }, 'saga compensated');
-    await finishSaga(saga, 'COMPENSATING', 'COMPENSATED', context, failedIndex, error);
-  }
-
-  async function advance(saga: SagaRow, firstWake: StepInput<SagaContext>['wake']): Promise<void> {
-    const def = definition(saga.saga_type);
-    const log = logger.child({
-      sagaId: saga.id,
-      sagaType: saga.saga_type,
-      correlationId: saga.correlation_id,
-    });
-    let context = saga.context;
-    let index = saga.current_step;
-    let wake = firstWake;
-    let recheckedAt = -1;
-    let memo: SagaMemo = {};
-    const progress = createStepProgress();
-    while (index < def.steps.length) {
-      // A background record found the saga moved on (or failed): stop here.
-      if (progress.halted) {
-        await progress.settled();
-        return;
-      }
-      const step = def.steps[index];
-      if (!step) break;
-      const stepRef = {
-        sagaId: saga.id,
-        index,
-        name: step.name,
-        correlationId: saga.correlation_id,
-      };
-      let outcome;
-      try {
-        outcome = await step.execute({
-          sagaId: saga.id,
-          correlationId: saga.correlation_id,
-          context,
-          wake,
-          memo,
-        });
-      } catch (caught) {
-        if (!(caught instanceof SagaStepFailure)) {
-          await progress.settled().catch(() => false);
-          throw caught;
-        }
-        if (!(await progress.settled())) return;
-        log.warn({ step: step.name, error: caught.message }, 'saga step failed; compensating');
-        await finishStep(db, { ...stepRef, state: 'FAILED', error: caught.message });
-        await updateSaga(db, {
-          id: saga.id,
-          from: 'IN_PROGRESS',
-          state: 'COMPENSATING',
-          currentStep: index,
-          context,
-          error: caught.message,
-        });
-        await compensate(saga, index, context, caught.message);
-        return;
-      }
-      wake = undefined;
-      context = { ...context, ...outcome.context };
-      if (outcome.kind === 'wait') {
-        if (!(await progress.settled())) return;
-        await updateSaga(db, {
-          id: saga.id,
-          from: 'IN_PROGRESS',
-          state: 'WAITING',
-          currentStep: index,
-          context,
-          waitKey: outcome.key,
-          waitDeadline: new Date(clock.now() + outcome.deadlineMs),
-        });
-        // The awaited event may have come between the step's check and the WAITING row: look
-        // once more now that any later wake-up would find the row.
-        if (recheckedAt !== index && (await claimWaitingSaga(db, saga.id))) {
-          recheckedAt = index;
-          wake = 'recheck';
-          memo = {};
-          continue;
-        }
-        return;
-      }
-      if (outcome.kind === 'finish' || index === def.steps.length - 1) {
-        if (!(await progress.settled())) return;
-        await finishStep(db, { ...stepRef, state: 'COMPLETED', output: outcome.output });
-        await finishSaga(saga, 'IN_PROGRESS', 'COMPLETED', context, index + 1);
-        return;
-      }
-      const record = { ...stepRef, output: outcome.output, context };
-      progress.record(() => completeStepAndAdvance(db, record));
-      index += 1;
-    }
-    await progress.settled();
-  }
-
-  async function runOnce(
-    id: string,
-    wake: StepInput<SagaContext>['wake'],
-    loaded: SagaRow | undefined,
-  ): Promise<void> {
-    const saga = loaded ?? (await findSaga(db, id));
-    if (!saga) return;
-    if (saga.state === 'IN_PROGRESS') await advance(saga, wake);
-    else if (saga.state === 'COMPENSATING')
-      await compensate(saga, saga.current_step, saga.context, saga.error);
   }
 
   /** `loaded` is the saga's row when the caller has just read or written it (one read less). */
@@ -264,7 +87,7 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       let next: StepInput<SagaContext>['wake'] | null = wake;
       let row = loaded;
       while (next !== null) {
-        await runOnce(id, next, row);
+        await runner.runOnce(id, next, row);
         row = undefined;
         if (rerun.has(id)) {
           next = rerun.get(id);

@@ -1,0 +1,220 @@
+// How one saga runs, from where it stands: its steps in order, WAITs with a deadline (and one
+// re-check once the WAITING row is written), reverse compensation after a step failure, and its
+// ending with the matching event. The engine (saga-engine.ts) decides when a saga runs and makes
+// sure only one run of it is in flight in this process.
+import type { Db } from '../db/db.js';
+import type { OutboxWriter } from '../outbox/outbox-writer.js';
+import { event } from '../events/catalog.js';
+import type { Logger } from '../shared/logger.js';
+import type { Clock } from '../shared/clock.js';
+import { errorMessage } from '../shared/errors.js';
+import type { Metrics } from '../metrics/metrics.js';
+import {
+  SagaStepFailure,
+  compensationOrder,
+  type SagaContext,
+  type SagaDefinition,
+  type SagaMemo,
+  type SagaType,
+  type StepInput,
+} from './saga.js';
+import {
+  claimWaitingSaga,
+  completedStepIndexes,
+  completeStepAndAdvance,
+  findSaga,
+  finishStep,
+  updateSaga,
+  updateSagaStatement,
+  type SagaRow,
+} from './saga-sql.js';
+import { createStepProgress } from './step-progress.js';
+
+export interface SagaRunnerOptions {
+  db: Db;
+  outbox: OutboxWriter;
+  logger: Logger;
+  clock: Clock;
+  metrics?: Metrics;
+  definition: (type: SagaType) => SagaDefinition;
+}
+
+export interface SagaRunner {
+  /** Runs the saga once from where it is (IN_PROGRESS: its steps; COMPENSATING: compensation).
+   * `loaded` is its row when the caller has just read or written it (one read less). */
+  runOnce(
+    id: string,
+    wake: StepInput<SagaContext>['wake'],
+    loaded: SagaRow | undefined,
+  ): Promise<void>;
+}
+
+export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
+  const { db, outbox, logger, clock, metrics, definition } = options;
+
+  async function finishSaga(
+    saga: SagaRow,
+    from: 'IN_PROGRESS' | 'COMPENSATING',
+    state: 'COMPLETED' | 'COMPENSATED' | 'FAILED',
+    context: SagaContext,
+    currentStep: number,
+    error = '',
+  ): Promise<void> {
+    const ref = { sagaId: saga.id, sagaType: saga.saga_type };
+    const done =
+      state === 'COMPLETED'
+        ? event('SagaCompleted', saga.id, saga.correlation_id, ref)
+        : state === 'COMPENSATED'
+          ? event('SagaCompensated', saga.id, saga.correlation_id, { ...ref, error })
+          : event('SagaFailed', saga.id, saga.correlation_id, { ...ref, error });
+    // One statement: the saga's final state and its event, or nothing if it had moved on.
+    const [changed] = await outbox.changeWithEvents(
+      db,
+      updateSagaStatement({ id: saga.id, from, state, currentStep, context, error }),
+      [done],
+    );
+    if (changed) metrics?.sagas.inc({ type: saga.saga_type, outcome: state.toLowerCase() });
+  }
+
+  async function compensate(
+    saga: SagaRow,
+    failedIndex: number,
+    context: SagaContext,
+    error: string,
+  ): Promise<void> {
+    const def = definition(saga.saga_type);
+    const log = logger.child({ sagaId: saga.id, correlationId: saga.correlation_id });
+    const completed = await completedStepIndexes(db, saga.id);
+    for (const index of compensationOrder(def.steps, failedIndex, completed)) {
+      const step = def.steps[index];
+      if (!step?.compensate) continue;
+      try {
+        await step.compensate({
+          sagaId: saga.id,
+          correlationId: saga.correlation_id,
+          context,
+          memo: {},
+        });
+        await finishStep(db, {
+          sagaId: saga.id,
+          index,
+          name: step.name,
+          correlationId: saga.correlation_id,
+          state: 'COMPENSATED',
+        });
+      } catch (caught) {
+        const message = `compensation of ${step.name} failed: ${errorMessage(caught)}`;
+        log.error({ step: step.name, error: errorMessage(caught) }, 'saga compensation failed');
+        await finishSaga(saga, 'COMPENSATING', 'FAILED', context, failedIndex, message);
+        return;
+      }
+    }
+    log.info({ sagaType: saga.saga_type, error }, 'saga compensated');
+    await finishSaga(saga, 'COMPENSATING', 'COMPENSATED', context, failedIndex, error);
+  }
+
+  async function advance(saga: SagaRow, firstWake: StepInput<SagaContext>['wake']): Promise<void> {
+    const def = definition(saga.saga_type);
+    const log = logger.child({
+      sagaId: saga.id,
+      sagaType: saga.saga_type,
+      correlationId: saga.correlation_id,
+    });
+    let context = saga.context;
+    let index = saga.current_step;
+    let wake = firstWake;
+    let recheckedAt = -1;
+    let memo: SagaMemo = {};
+    const progress = createStepProgress();
+    while (index < def.steps.length) {
+      // A background record found the saga moved on (or failed): stop here.
+      if (progress.halted) {
+        await progress.settled();
+        return;
+      }
+      const step = def.steps[index];
+      if (!step) break;
+      const stepRef = {
+        sagaId: saga.id,
+        index,
+        name: step.name,
+        correlationId: saga.correlation_id,
+      };
+      let outcome;
+      try {
+        outcome = await step.execute({
+          sagaId: saga.id,
+          correlationId: saga.correlation_id,
+          context,
+          wake,
+          memo,
+        });
+      } catch (caught) {
+        if (!(caught instanceof SagaStepFailure)) {
+          await progress.settled().catch(() => false);
+          throw caught;
+        }
+        if (!(await progress.settled())) return;
+        log.warn({ step: step.name, error: caught.message }, 'saga step failed; compensating');
+        await finishStep(db, { ...stepRef, state: 'FAILED', error: caught.message });
+        await updateSaga(db, {
+          id: saga.id,
+          from: 'IN_PROGRESS',
+          state: 'COMPENSATING',
+          currentStep: index,
+          context,
+          error: caught.message,
+        });
+        await compensate(saga, index, context, caught.message);
+        return;
+      }
+      wake = undefined;
+      context = { ...context, ...outcome.context };
+      if (outcome.kind === 'wait') {
+        if (!(await progress.settled())) return;
+        await updateSaga(db, {
+          id: saga.id,
+          from: 'IN_PROGRESS',
+          state: 'WAITING',
+          currentStep: index,
+          context,
+          waitKey: outcome.key,
+          waitDeadline: new Date(clock.now() + outcome.deadlineMs),
+        });
+        // The awaited event may have come between the step's check and the WAITING row: look
+        // once more now that any later wake-up would find the row.
+        if (recheckedAt !== index && (await claimWaitingSaga(db, saga.id))) {
+          recheckedAt = index;
+          wake = 'recheck';
+          memo = {};
+          continue;
+        }
+        return;
+      }
+      if (outcome.kind === 'finish' || index === def.steps.length - 1) {
+        if (!(await progress.settled())) return;
+        await finishStep(db, { ...stepRef, state: 'COMPLETED', output: outcome.output });
+        await finishSaga(saga, 'IN_PROGRESS', 'COMPLETED', context, index + 1);
+        return;
+      }
+      const record = { ...stepRef, output: outcome.output, context };
+      progress.record(() => completeStepAndAdvance(db, record));
+      index += 1;
+    }
+    await progress.settled();
+  }
+
+  async function runOnce(
+    id: string,
+    wake: StepInput<SagaContext>['wake'],
+    loaded: SagaRow | undefined,
+  ): Promise<void> {
+    const saga = loaded ?? (await findSaga(db, id));
+    if (!saga) return;
+    if (saga.state === 'IN_PROGRESS') await advance(saga, wake);
+    else if (saga.state === 'COMPENSATING')
+      await compensate(saga, saga.current_step, saga.context, saga.error);
+  }
+
+  return { runOnce };
+}
