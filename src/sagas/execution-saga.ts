@@ -1,17 +1,27 @@
 // ExecutionSaga (DESIGN §5.4): ValidateJobState → ReserveWorker → UpdateJobToAssigned →
 // SendRunJobCommand. The only path from PENDING to a running command.
+//
+// A dispatch is never left half done. Any step may run again — its record is written in the
+// background (step-progress.ts) and a crash can lose it, a redelivery or a stale-saga resume can
+// repeat it — so each step first looks at how far the dispatch got: the worker already BUSY for
+// the job is the one reserved (no second claim), and a job already ASSIGNED at this attempt goes on
+// to its RUN. If the RUN cannot be sent (the worker has no stream here, as after a restart) or is
+// not acknowledged within `dispatchAckTimeoutMs` (a WAITING deadline, re-armed from the database
+// after a restart), compensation requeues the job (attempt + 1, or FAILED when attempts are used
+// up) and terminates its worker in one transaction, so the next attempt never finds it BUSY.
 import { event } from '../events/catalog.js';
 import { findJob, assignJobStatement, requeueJob } from '../jobs/job-sql.js';
 import type { JobRecord } from '../jobs/job.js';
-import {
-  claimReadyWorker,
-  countLiveWorkers,
-  releaseWorker,
-  terminateWorker,
-} from '../workers/worker-sql.js';
+import { claimWorkerForJob, countLiveWorkers } from '../workers/worker-sql.js';
 import { isTerminalJobState } from '../jobs/job-state.js';
+import { HodeiError } from '../shared/errors.js';
 import { SagaStepFailure, type SagaDefinition, type SagaMemo, type SagaStep } from './saga.js';
 import { WORKER_READY_KEY, jobStartedKey, type SagaDeps } from './saga-deps.js';
+import {
+  destroyDispatchWorker,
+  giveBackDispatchWorker,
+  terminateDispatchWorker,
+} from './dispatch-worker.js';
 
 export interface ExecutionContext extends Record<string, unknown> {
   jobId: string;
@@ -29,21 +39,44 @@ interface ExecutionMemo extends SagaMemo {
 
 type Step = SagaStep<ExecutionContext, ExecutionMemo>;
 
+/** Another run of this saga, at the same time, assigned the job to the worker it reserved. This
+ * run gave its own worker back and stops; the other goes on. Not a step failure: there is
+ * nothing to compensate, the dispatch is the other run's. */
+export class DispatchTakenError extends HodeiError {
+  constructor(ref: { jobId: string; attempt: number; workerId: string; assignedTo: string }) {
+    super(
+      'JOB_ILLEGAL_TRANSITION',
+      `job ${ref.jobId} attempt ${ref.attempt} was assigned to worker ${ref.assignedTo} by another run of its saga`,
+      ref,
+    );
+  }
+}
+
+/** The job is this attempt's and ASSIGNED: only this saga (its id is derived from the job and the
+ * attempt) assigns it, so an earlier run got that far before its step records were lost. */
+function assignedHere(job: JobRecord, attempt: number): boolean {
+  return job.attempt === attempt && job.state === 'ASSIGNED' && job.workerId !== null;
+}
+
 function validateJobState(deps: SagaDeps): Step {
   return {
     name: 'ValidateJobState',
     async execute({ context, memo }) {
       const job = await findJob(deps.db, context.jobId);
-      if (!job || job.attempt !== context.attempt || job.state !== 'PENDING') {
-        return {
-          kind: 'finish',
-          output: {
-            skipped: job ? `job is ${job.state} (attempt ${job.attempt})` : 'job not found',
-          },
-        };
+      if (
+        job &&
+        (assignedHere(job, context.attempt) ||
+          (job.attempt === context.attempt && job.state === 'PENDING'))
+      ) {
+        memo.job = job;
+        return { kind: 'next' };
       }
-      memo.job = job;
-      return { kind: 'next' };
+      return {
+        kind: 'finish',
+        output: {
+          skipped: job ? `job is ${job.state} (attempt ${job.attempt})` : 'job not found',
+        },
+      };
     },
   };
 }
@@ -53,10 +86,15 @@ function reserveWorker(deps: SagaDeps): Step {
     name: 'ReserveWorker',
     async execute({ context, correlationId, wake, memo }) {
       const job = memo.job ?? (await findJob(deps.db, context.jobId));
+      if (job?.workerId && assignedHere(job, context.attempt)) {
+        const workerId = job.workerId;
+        return { kind: 'next', context: { workerId }, output: { workerId, reserved: 'before' } };
+      }
       if (!job || job.attempt !== context.attempt || job.state !== 'PENDING') {
         return { kind: 'finish', output: { skipped: `job is ${job?.state ?? 'gone'}` } };
       }
-      const worker = await claimReadyWorker(deps.db, context.jobId);
+      // The worker held for the job if an earlier run reserved one, else a READY one.
+      const worker = await claimWorkerForJob(deps.db, context.jobId);
       if (worker)
         return { kind: 'next', context: { workerId: worker.id }, output: { workerId: worker.id } };
       // No free worker: ask for one while under the cap (the ProvisioningSaga enforces the cap
@@ -85,33 +123,16 @@ function reserveWorker(deps: SagaDeps): Step {
         context: { provisionRequests: requests },
       };
     },
+    // Runs when the job was not assigned (cancelled meanwhile), or after UpdateJobToAssigned's
+    // compensation, which has already terminated the worker (then this finds nothing to do).
     async compensate({ context, correlationId }) {
       if (!context.workerId) return;
-      const workerId = context.workerId;
-      if (deps.sessions.has(workerId)) {
-        await deps.db.transaction(async (tx) => {
-          if (await releaseWorker(tx, workerId, context.jobId)) {
-            await deps.outbox.append(tx, [
-              event('WorkerReady', workerId, correlationId, { workerId }),
-            ]);
-          }
-        });
-        return;
-      }
-      // The worker has no stream: it cannot be trusted with another job.
-      const before = await deps.db.transaction(async (tx) => {
-        const was = await terminateWorker(tx, workerId, 'no stream during dispatch');
-        if (was) {
-          await deps.outbox.append(tx, [
-            event('WorkerTerminated', workerId, was.correlationId, {
-              workerId,
-              reason: 'no stream during dispatch',
-            }),
-          ]);
-        }
-        return was;
+      await giveBackDispatchWorker(deps, {
+        workerId: context.workerId,
+        jobId: context.jobId,
+        correlationId,
+        runSent: context.runSent === true,
       });
-      if (before?.externalId) await deps.provider.destroy(before.externalId);
     },
   };
 }
@@ -128,39 +149,49 @@ function updateJobToAssigned(deps: SagaDeps): Step {
         assignJobStatement(jobId, attempt, workerId),
         [event('JobAssigned', jobId, correlationId, { jobId, attempt, workerId })],
       );
-      if (assigned) memo.job = assigned;
-      else {
-        const job = await findJob(deps.db, jobId);
-        if (job?.state === 'ASSIGNED' && job.workerId === workerId && job.attempt === attempt) {
-          memo.job = job;
-          return { kind: 'next' }; // this step ran before a crash; nothing to redo
-        }
-        throw new SagaStepFailure(
-          'UpdateJobToAssigned',
-          `job is ${job?.state ?? 'gone'}, no longer PENDING`,
-        );
+      if (assigned) {
+        memo.job = assigned;
+        return { kind: 'next' };
       }
-      return { kind: 'next' };
+      const job = await findJob(deps.db, jobId);
+      if (job && job.attempt === attempt && job.workerId === workerId) {
+        memo.job = job;
+        return { kind: 'next' }; // this step ran before a crash; SendRunJobCommand takes it on
+      }
+      if (job?.workerId && job.attempt === attempt && job.state !== 'PENDING') {
+        // Two runs of this saga overlapped and each claimed a worker (worker-sql.ts,
+        // claimWorkerForJob); the job row let only the other one assign.
+        await giveBackDispatchWorker(deps, { workerId, jobId, correlationId, runSent: false });
+        throw new DispatchTakenError({ jobId, attempt, workerId, assignedTo: job.workerId });
+      }
+      throw new SagaStepFailure(
+        'UpdateJobToAssigned',
+        `job is ${job?.state ?? 'gone'}, no longer PENDING`,
+      );
     },
+    // The RUN was not sent or not acknowledged in time: the job goes back to PENDING (or FAILED)
+    // and its worker is terminated, in one transaction, so that when JobRequeued starts the next
+    // attempt no worker is BUSY for the job any more (the next claim must not find this one).
     async compensate({ context, correlationId }) {
-      await deps.db.transaction(async (tx) => {
-        const job = await requeueJob(
-          tx,
-          context.jobId,
-          context.attempt,
-          'dispatch to the worker failed',
-        );
-        if (!job) return;
+      const { jobId, attempt, workerId } = context;
+      const reason = 'dispatch to the worker failed';
+      const terminated = await deps.db.transaction(async (tx) => {
+        const job = await requeueJob(tx, jobId, attempt, reason);
+        // Not this attempt's any more (finished, cancelled, or requeued by a RecoverySaga).
+        if (!job) return undefined;
         const ref = { jobId: job.id, attempt: job.attempt };
+        const undone = workerId
+          ? await terminateDispatchWorker(tx, { workerId, jobId, reason })
+          : undefined;
         await deps.outbox.append(tx, [
           job.state === 'PENDING'
-            ? event('JobRequeued', job.id, correlationId, {
-                ...ref,
-                reason: 'dispatch to the worker failed',
-              })
+            ? event('JobRequeued', job.id, correlationId, { ...ref, reason })
             : event('JobFailed', job.id, correlationId, { ...ref, error: job.error }),
+          ...(undone ? [undone.event] : []),
         ]);
+        return undone?.worker;
       });
+      if (terminated) await destroyDispatchWorker(deps, terminated, reason);
     },
   };
 }
@@ -185,6 +216,8 @@ function sendRunJobCommand(deps: SagaDeps): Step {
         );
       }
       if (!context.runSent) {
+        // Fails at once when the worker has no stream in this process (after a restart none
+        // has): compensation requeues the job rather than leave it ASSIGNED.
         try {
           deps.sessions.sendRun(job.workerId ?? '', job);
         } catch (error) {

@@ -115,17 +115,58 @@ export async function activateWorker(q: Queryable, id: string): Promise<WorkerRe
   return first(result.rows);
 }
 
-/** READY → BUSY for the job, taking the longest-idle READY worker; returns it or undefined. */
-export async function claimReadyWorker(
+/**
+ * Reserves a worker for the job: returns the worker already BUSY for it (reserved by an earlier
+ * run of the step whose record was lost), else makes the longest-idle READY worker BUSY for it and
+ * returns that one, else undefined. One statement, one round trip, as the plain claim was.
+ *
+ * Why it is safe. Sagas of different jobs: the READY row is taken with FOR UPDATE SKIP LOCKED,
+ * which re-checks `state = 'READY'` on the row's latest version once locked, so each claim gets
+ * its own worker and none waits for another. When a worker is held for the job the claim does not
+ * run at all (a one-time filter gates it), so nothing is locked. Runs of the same job's saga one
+ * after the other (a crash lost the step's record, a redelivery, a stale-saga resume) see the
+ * held worker: the claim committed before the next statement took its snapshot. Two runs whose
+ * statements overlap cannot see each other's uncommitted claim (READ COMMITTED, one snapshot per
+ * statement), so both may claim; closing that here would take a lock before the snapshot, i.e. a
+ * transaction and three more round trips on every dispatch. It is closed one step later: the job
+ * row goes PENDING → ASSIGNED once (assignJobStatement), and the run that finds it assigned to
+ * another worker gives its own back (releaseWorker / terminateReservedWorker, guarded by this job)
+ * and stops. So at most one worker ends up reserved for a job.
+ */
+export async function claimWorkerForJob(
   q: Queryable,
   jobId: string,
 ): Promise<WorkerRecord | undefined> {
   const result = await q.query<WorkerRow>(
-    `UPDATE workers SET state = 'BUSY', current_job_id = $1, ready_since = NULL
-     WHERE id = (SELECT id FROM workers WHERE state = 'READY'
-                 ORDER BY ready_since LIMIT 1 FOR UPDATE SKIP LOCKED)
-     RETURNING ${COLUMNS}`,
+    `WITH held AS (
+       SELECT ${COLUMNS} FROM workers WHERE state = 'BUSY' AND current_job_id = $1
+       ORDER BY created_at LIMIT 1
+     ), claimed AS (
+       UPDATE workers SET state = 'BUSY', current_job_id = $1, ready_since = NULL
+       WHERE NOT EXISTS (SELECT 1 FROM held)
+         AND id = (SELECT id FROM workers WHERE state = 'READY'
+                   ORDER BY ready_since LIMIT 1 FOR UPDATE SKIP LOCKED)
+       RETURNING ${COLUMNS}
+     )
+     SELECT * FROM held UNION ALL SELECT * FROM claimed`,
     [jobId],
+  );
+  return first(result.rows);
+}
+
+/** BUSY for the job → TERMINATED (a dispatch undone); returns the worker, or undefined when it
+ * is not BUSY for that job any more (released, terminated, or reserved for another job). */
+export async function terminateReservedWorker(
+  q: Queryable,
+  id: string,
+  jobId: string,
+  reason: string,
+): Promise<WorkerRecord | undefined> {
+  const result = await q.query<WorkerRow>(
+    `UPDATE workers SET state = 'TERMINATED', terminated_at = now(), termination_reason = $3
+     WHERE id = $1 AND state = 'BUSY' AND current_job_id = $2
+     RETURNING ${COLUMNS}`,
+    [id, jobId, reason],
   );
   return first(result.rows);
 }
