@@ -1,7 +1,7 @@
 // The `hodei` binary as a user meets it, without a server: help, usage errors (exit 2, nothing
 // sent) and an unreachable server (exit 1, one sentence, no stack trace). Runs dist/ (npm test
 // builds first).
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -108,7 +108,25 @@ describe('hodei CLI usage', () => {
   it('worker without its environment fails with a clear sentence', async () => {
     const { code, stderr } = await hodei(['worker'], { HODEI_URL: 'http://127.0.0.1:1' });
     expect(code).toBe(2);
-    expect(stderr).toMatch(/HODEI_WORKER_ID, HODEI_WORKER_OTP/);
+    expect(stderr).toMatch(/needs HODEI_WORKER_ID in its environment/);
+    expect(stderr).not.toMatch(NO_STACK);
+  });
+
+  it('worker without a one-time password on stdin fails with a clear sentence', () => {
+    // stdin is /dev/null: empty at once. The password is never taken from the environment.
+    const { status, stderr } = spawnSync(process.execPath, [BIN, 'worker'], {
+      env: {
+        ...process.env,
+        HODEI_URL: 'http://127.0.0.1:1',
+        HODEI_WORKER_ID: '00000000-0000-4000-8000-000000000001',
+        HODEI_WORKER_OTP: 'ignored',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(status).toBe(2);
+    expect(stderr).toMatch(/one-time password from the first line of stdin.*stdin is empty/);
     expect(stderr).not.toMatch(NO_STACK);
   });
 });

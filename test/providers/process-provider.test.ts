@@ -1,6 +1,7 @@
-// The process provider with real children: workers lead process groups of their own, destroy
-// takes the whole tree (including job groups the worker detached, found by HODEI_WORKER_ID in
-// /proc), and a worker that exits by itself is reported to onExit.
+// The process provider with real children: each worker runs under its reaper, which leads a
+// process group of its own; the worker gets a minimal environment and its one-time password on
+// stdin only; destroy takes the whole tree (including job groups the worker detached), with the
+// reaper and without it; a worker that exits by itself is reported to onExit.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,12 +11,26 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createProcessProvider } from '../../src/providers/process/process-provider.js';
+import { findReaper, isReaperCommandLine } from '../../src/providers/process/reaper.js';
+import { INHERITED_VARIABLES } from '../../src/providers/process/worker-environment.js';
 import type { Provider, WorkerExit } from '../../src/providers/provider.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { isAlive, waitFor } from '../helpers/procs.js';
 
 const IDLE = [process.execPath, '-e', 'setInterval(() => {}, 1000)'];
 const dir = mkdtempSync(join(tmpdir(), 'hodei-provider-'));
+const hasReaper = 'perl' in findReaper();
+
+/** A worker that writes the first line of its stdin to `file`, then idles. */
+function readsStdin(file: string): string[] {
+  const script = `
+    require('node:readline').createInterface({ input: process.stdin }).once('line', (line) => {
+      require('node:fs').writeFileSync(${JSON.stringify(file)}, line);
+    });
+    setInterval(() => {}, 1000);
+  `;
+  return [process.execPath, '-e', script];
+}
 
 /** A worker that starts a detached "job" (its own group, same environment) and writes its pid. */
 function withGrandchild(pidFile: string, exitAfterMs?: number): string[] {
@@ -40,6 +55,16 @@ function launchSpec() {
   };
 }
 
+/** The reaper's only child: the worker process itself (once the reaper has forked it). */
+async function workerUnder(reaper: number): Promise<number> {
+  const children = await waitFor(
+    'the reaper to start the worker',
+    () => readFileSync(`/proc/${reaper}/task/${reaper}/children`, 'utf8').trim() || undefined,
+  );
+  expect(children.split(' ')).toHaveLength(1);
+  return Number(children);
+}
+
 function readEnvironment(pid: number): Map<string, string> {
   const entries = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
   return new Map(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
@@ -53,8 +78,18 @@ function processGroup(pid: number): number {
 const strays: number[] = [];
 const providers: Provider[] = [];
 
-function provider(command: string[], logger = silentLogger()): Provider {
-  const made = createProcessProvider({ command, logger, maxWorkers: 4, env: { HODEI_X: 'y' } });
+function provider(
+  command: string[],
+  logger = silentLogger(),
+  options: { reaper?: boolean } = {},
+): Provider {
+  const made = createProcessProvider({
+    command,
+    logger,
+    maxWorkers: 4,
+    env: { HODEI_X: 'y' },
+    ...options,
+  });
   providers.push(made);
   return made;
 }
@@ -75,41 +110,79 @@ afterEach(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('process provider', () => {
-  it('create starts a worker in its own group with the launch environment; exists and list see it', async () => {
-    const p = provider(IDLE);
-    const spec = launchSpec();
-    const { externalId } = await p.create(spec);
-    const pid = Number(externalId);
-    expect(await p.exists(externalId)).toBe(true);
-    expect(await p.list()).toEqual([externalId]);
-    expect(processGroup(pid)).toBe(pid);
-    const env = readEnvironment(pid);
-    expect(env.get('HODEI_URL')).toBe(spec.serverUrl);
-    expect(env.get('HODEI_WORKER_ID')).toBe(spec.workerId);
-    expect(env.get('HODEI_WORKER_OTP')).toBe(spec.otp);
-    expect(env.get('HODEI_CORRELATION_ID')).toBe(spec.correlationId);
-    expect(env.get('HODEI_X')).toBe('y');
-    expect(env.get('PATH')).toBe(process.env.PATH);
-    expect(await p.capacity()).toEqual({ maxWorkers: 4 });
+  it.runIf(hasReaper)(
+    'create starts the worker under its reaper, leading a group; exists and list see it',
+    async () => {
+      const p = provider(IDLE);
+      const { externalId } = await p.create(launchSpec());
+      const pid = Number(externalId);
+      expect(await p.exists(externalId)).toBe(true);
+      expect(await p.list()).toEqual([externalId]);
+      expect(processGroup(pid)).toBe(pid);
+      expect(isReaperCommandLine(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'))).toBe(
+        true,
+      );
+      const worker = await workerUnder(pid);
+      expect(processGroup(worker)).toBe(pid);
+      const env = readEnvironment(worker);
+      expect(env.get('HODEI_REAPER_PID')).toBe(externalId);
+      expect(env.get('HODEI_REAPER_SUBREAPER')).toBe('1');
+      expect(await p.capacity()).toEqual({ maxWorkers: 4 });
+    },
+  );
+
+  it("the worker's environment is a small base, never the server's; its OTP comes on stdin", async () => {
+    const marker = `HODEI_TEST_SERVER_ONLY_${randomUUID().slice(0, 8)}`;
+    process.env[marker] = 'server secret';
+    try {
+      const otpFile = join(dir, `${randomUUID()}.otp`);
+      const p = provider(readsStdin(otpFile));
+      const spec = launchSpec();
+      const { externalId } = await p.create(spec);
+      expect(await waitFor('the OTP read from stdin', () => readPid(otpFile))).toBe(spec.otp);
+      const worker = hasReaper ? await workerUnder(Number(externalId)) : Number(externalId);
+      for (const pid of new Set([Number(externalId), worker])) {
+        const env = readEnvironment(pid);
+        expect(env.get('HODEI_URL')).toBe(spec.serverUrl);
+        expect(env.get('HODEI_WORKER_ID')).toBe(spec.workerId);
+        expect(env.get('HODEI_CORRELATION_ID')).toBe(spec.correlationId);
+        expect(env.get('HODEI_X')).toBe('y');
+        expect(env.get('PATH')).toBe(process.env.PATH);
+        expect(env.has(marker)).toBe(false);
+        expect(env.has('HODEI_WORKER_OTP')).toBe(false);
+        expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(spec.otp);
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(spec.otp);
+      }
+      const names = [...readEnvironment(worker).keys()].filter((n) => !n.startsWith('HODEI_'));
+      expect(names.every((n) => (INHERITED_VARIABLES as readonly string[]).includes(n))).toBe(true);
+    } finally {
+      delete process.env[marker];
+    }
   });
 
-  it('destroy kills the worker and the detached job group it started; twice is fine', async () => {
-    const pidFile = join(dir, `${randomUUID()}.pid`);
-    const p = provider(withGrandchild(pidFile));
-    const { externalId } = await p.create(launchSpec());
-    const job = Number(await waitFor('grandchild pid', () => readPid(pidFile)));
-    strays.push(job);
-    expect(processGroup(job)).toBe(job); // a group of its own: killing the worker's misses it
-    expect(isAlive(job)).toBe(true);
+  it.each([
+    ['with', true],
+    ['without', false],
+  ])(
+    'destroy %s the reaper kills the worker and the detached job group it started; twice is fine',
+    async (_, reaper) => {
+      const pidFile = join(dir, `${randomUUID()}.pid`);
+      const p = provider(withGrandchild(pidFile), silentLogger(), { reaper });
+      const { externalId } = await p.create(launchSpec());
+      const job = Number(await waitFor('grandchild pid', () => readPid(pidFile)));
+      strays.push(job);
+      expect(processGroup(job)).toBe(job); // a group of its own: killing the worker's misses it
+      expect(isAlive(job)).toBe(true);
 
-    await p.destroy(externalId);
-    expect(await p.exists(externalId)).toBe(false);
-    expect(await p.list()).toEqual([]);
-    expect(isAlive(Number(externalId))).toBe(false);
-    await waitFor('job gone', () => !isAlive(job) || undefined, 2000, 10);
-    await p.destroy(externalId);
-    await p.destroy('999999999');
-  });
+      await p.destroy(externalId);
+      expect(await p.exists(externalId)).toBe(false);
+      expect(await p.list()).toEqual([]);
+      expect(isAlive(Number(externalId))).toBe(false);
+      await waitFor('job gone', () => !isAlive(job) || undefined, 2000, 10);
+      await p.destroy(externalId);
+      await p.destroy('999999999');
+    },
+  );
 
   it('onExit reports a worker that exits by itself, and its leftover job is killed', async () => {
     const pidFile = join(dir, `${randomUUID()}.pid`);

@@ -1,35 +1,45 @@
-// `hodei worker`: the worker agent a provider starts with HODEI_URL, HODEI_WORKER_ID and
-// HODEI_WORKER_OTP. Its start-up counts in the cold-start budget, so it loads only the agent.
+// `hodei worker`: the worker agent a provider starts with HODEI_URL and HODEI_WORKER_ID in its
+// environment and its one-time password as the first line of its stdin (never the environment:
+// see agent/otp-input.ts). Its start-up counts in the cold-start budget, so it loads only the
+// agent.
 import type { Command } from 'commander';
 import { usageError } from '../cli-error.js';
 import type { CliContext } from '../context.js';
 
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+/** A provider writes the OTP as soon as it starts the worker: 10 s means something is wrong. */
+const OTP_WAIT_MS = 10_000;
 
 export function registerWorker(program: Command, ctx: CliContext): void {
   program
     .command('worker')
     .description(
-      'run a worker agent (started by a provider; reads HODEI_URL, HODEI_WORKER_ID, HODEI_WORKER_OTP)',
+      'run a worker agent (started by a provider; reads HODEI_URL, HODEI_WORKER_ID and its one-time password from the first line of stdin)',
     )
     .action(async () => {
       const serverUrl = ctx.givenUrl();
       const workerId = process.env.HODEI_WORKER_ID?.trim();
-      const otp = process.env.HODEI_WORKER_OTP?.trim();
       const missing = [
         serverUrl ? undefined : 'HODEI_URL',
         workerId ? undefined : 'HODEI_WORKER_ID',
-        otp ? undefined : 'HODEI_WORKER_OTP',
       ].filter((name) => name !== undefined);
-      if (!serverUrl || !workerId || !otp) {
+      if (!serverUrl || !workerId) {
         throw usageError(
           `the worker needs ${missing.join(', ')} in its environment (the provider that starts a worker sets them)`,
         );
       }
-      const [{ createLogger }, { runAgent }] = await Promise.all([
+      const [{ readOtpLine }, { createLogger }, { runAgent }] = await Promise.all([
+        import('../../agent/otp-input.js'),
         import('../../shared/logger.js'),
         import('../../agent/run-agent.js'),
       ]);
+      const input = await readOtpLine(process.stdin, OTP_WAIT_MS);
+      if ('problem' in input) {
+        throw usageError(
+          `the worker reads its one-time password from the first line of stdin (the provider that starts a worker writes it): ${input.problem}`,
+        );
+      }
+      const { otp } = input;
       const controller = new AbortController();
       const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
         if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal]);

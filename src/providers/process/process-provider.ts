@@ -1,37 +1,53 @@
-// The process provider: each worker is a child process (`hodei worker`) leading a process group
-// of its own. Destroy SIGKILLs that group and then the job groups the worker started, which live
-// in groups of their own and so survive it; they are found by the HODEI_WORKER_ID they inherit.
+// The process provider: each worker is a child process (`hodei worker`) started under a small
+// per-worker reaper (reaper.ts), a child subreaper that leads a process group of its own. Every
+// process a job orphans is reparented to the reaper, so destroy needs one SIGTERM to it: it kills
+// the agent and everything below it, then exits. Where the reaper cannot run (no perl, not
+// Linux) the worker is started directly and destroy kills its group and the descendants it sees.
+// The worker gets a minimal environment (worker-environment.ts) and its one-time password on
+// stdin, never in its environment or command line.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Provider, WorkerExit, WorkerLaunchSpec } from '../provider.js';
 import type { Logger } from '../../shared/logger.js';
 import { ConfigError, HodeiError, errorMessage } from '../../shared/errors.js';
+import { WORKER_ID_VARIABLE } from '../../shared/reaper-env.js';
 import {
-  WORKER_ID_VARIABLE,
+  commandLine,
+  descendantsOf,
   environmentValue,
   isRunning,
   killGroup,
-  killMarkedGroups,
+  killSurvivors,
+  signalPid,
 } from './process-tree.js';
+import { findReaper, isReaperCommandLine, reaperArgv, type Reaper } from './reaper.js';
+import { workerEnvironment } from './worker-environment.js';
 
 export interface ProcessProviderOptions {
   /** argv of the worker, e.g. [process.execPath, '/…/bin/hodei.js', 'worker']. */
   command: readonly string[];
-  /** Added to the server's own environment for every worker. */
+  /** Added to the worker's minimal environment (worker-environment.ts). */
   env?: Record<string, string>;
   logger: Logger;
   maxWorkers?: number;
+  /** false starts workers directly, without the reaper (tests of the fallback). Default true. */
+  reaper?: boolean;
+  /** Where the inherited variables come from; default process.env. */
+  parentEnv?: Readonly<Record<string, string | undefined>>;
 }
 
 interface Child {
   child: ChildProcess;
   workerId: string;
+  viaReaper: boolean;
   exited: Promise<void>;
 }
 
-/** How long destroy waits for a SIGKILLed worker to be reaped before it returns anyway. */
+/** How long destroy waits for a stopped worker to exit before it kills what is left itself. */
 const REAP_WAIT_MS = 2000;
+/** How often destroy looks whether a worker it did not start (a previous server's) is gone. */
+const EXIT_POLL_MS = 20;
 
 const PINO_LEVELS = {
   10: 'trace',
@@ -70,16 +86,45 @@ function pipeLines(stream: Readable | null, log: Logger, name: 'stdout' | 'stder
   );
 }
 
-async function within(promise: Promise<void>, ms: number): Promise<void> {
+/** Whether `promise` settled within `ms`. */
+async function within(promise: Promise<void>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  const settled = await Promise.race([
+    promise.then(() => true),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+  ]);
   clearTimeout(timer);
+  return settled;
+}
+
+/** Whether a process that is not our child (so no exit event) is gone within `ms`. */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (await isRunning(pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, EXIT_POLL_MS));
+  }
+  return true;
+}
+
+/** The reaper to start workers under, or undefined (with a warning) when there is none. */
+function chooseReaper(options: ProcessProviderOptions): Reaper | undefined {
+  if (options.reaper === false) return undefined;
+  const found = findReaper(options.parentEnv?.PATH ?? process.env.PATH);
+  if ('perl' in found) return found;
+  options.logger.warn(
+    { reason: found.unavailable },
+    'workers start without their reaper: processes a job leaves behind (setsid, double fork) can outlive it',
+  );
+  return undefined;
 }
 
 export function createProcessProvider(options: ProcessProviderOptions): Provider {
   const { logger } = options;
   const [program, ...baseArgs] = options.command;
   if (!program) throw new ConfigError('worker command', 'must not be empty');
+  const reaper = chooseReaper(options);
+  const parentEnv = options.parentEnv ?? process.env;
   const children = new Map<string, Child>();
   const listeners = new Set<(exit: WorkerExit) => void>();
   let closed = false;
@@ -99,22 +144,21 @@ export function createProcessProvider(options: ProcessProviderOptions): Provider
   async function workerIdOf(externalId: string): Promise<string | undefined> {
     const known = children.get(externalId);
     if (known) return known.workerId;
+    // The reaper's environment (and the agent's) holds the worker id; a job's does not.
     return environmentValue(Number(externalId), WORKER_ID_VARIABLE);
   }
 
   async function create(spec: WorkerLaunchSpec): Promise<{ externalId: string }> {
-    const child = spawn(program!, baseArgs, {
+    const [file, args] = reaper ? reaperArgv(reaper, options.command) : [program!, baseArgs];
+    const child = spawn(file, args, {
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        ...options.env,
-        HODEI_URL: spec.serverUrl,
-        [WORKER_ID_VARIABLE]: spec.workerId,
-        HODEI_WORKER_OTP: spec.otp,
-        HODEI_CORRELATION_ID: spec.correlationId,
-      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: workerEnvironment(parentEnv, spec, options.env),
     });
+    // The one-time password travels down a pipe only this worker holds, then the pipe closes.
+    // A worker that dies before reading it makes the write fail with EPIPE: nothing to do then.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(`${spec.otp}\n`);
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid!));
       child.once('error', (error) =>
@@ -135,20 +179,15 @@ export function createProcessProvider(options: ProcessProviderOptions): Provider
     const exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
         children.delete(externalId);
+        // Under the reaper, code is the agent's (128 + n when a signal ended it), and the
+        // reaper has killed everything the worker's jobs left behind before it exited.
         log.info({ code, signal }, 'worker process exited');
-        // A worker that died by itself leaves its job groups behind: end them too.
-        void killMarkedGroups(spec.workerId)
-          .catch((error: unknown) =>
-            log.warn({ error: errorMessage(error) }, 'could not clean up job processes'),
-          )
-          .finally(() => {
-            notifyExit({ externalId, code, signal });
-            resolve();
-          });
+        notifyExit({ externalId, code, signal });
+        resolve();
       });
     });
-    children.set(externalId, { child, workerId: spec.workerId, exited });
-    log.info({ command: options.command }, 'worker process started');
+    children.set(externalId, { child, workerId: spec.workerId, viaReaper: !!reaper, exited });
+    log.info({ command: options.command, reaper: !!reaper }, 'worker process started');
     return { externalId };
   }
 
@@ -159,8 +198,26 @@ export function createProcessProvider(options: ProcessProviderOptions): Provider
     const workerId = await workerIdOf(externalId);
     // A pid we neither started nor can tell is a worker may belong to anyone now: leave it.
     if (!entry && !workerId) return;
+    const viaReaper = entry ? entry.viaReaper : isReaperCommandLine(await commandLine(pid));
+    // What runs below the worker now, in case the last resort below is needed.
+    const seen = await descendantsOf(pid);
+    const exited = () =>
+      entry ? within(entry.exited, REAP_WAIT_MS) : goneWithin(pid, REAP_WAIT_MS);
+    if (viaReaper) {
+      // ESRCH means it exited already, having cleaned up as it does on SIGTERM.
+      signalPid(pid, 'SIGTERM');
+      if (await exited()) {
+        // The reaper killed the agent and every descendant; make sure of what we saw.
+        await killSurvivors(seen);
+        return;
+      }
+    }
+    // No reaper, or one that did not answer: its group, then every descendant seen.
     killGroup(pid);
-    if (workerId) await killMarkedGroups(workerId);
+    const killed = await killSurvivors([...seen, ...(await descendantsOf(pid))]);
+    if (viaReaper) {
+      logger.warn({ workerId, pid, killed }, 'worker reaper did not stop; killed its tree');
+    }
     if (entry) await within(entry.exited, REAP_WAIT_MS);
   }
 

@@ -1,10 +1,16 @@
-// Finding and killing process groups on this machine (Linux /proc). A job the agent started runs
-// in a process group of its own, which survives a SIGKILL of the agent's group; it inherits
-// HODEI_WORKER_ID from the agent's environment, which is how a destroyed worker's leftovers are
-// found. Reads are asynchronous: this runs inside the control plane's event loop.
-import { readdir, readFile } from 'node:fs/promises';
-
-export const WORKER_ID_VARIABLE = 'HODEI_WORKER_ID';
+// Finding and killing a worker's processes on this machine (Linux /proc), for the process
+// provider. Under the reaper (reaper.ts) the reaper does the real work; these are what destroy
+// falls back on when it does not answer: its process group, and the descendants seen before.
+// Reads are asynchronous: this runs inside the control plane's event loop.
+import { readFile } from 'node:fs/promises';
+import {
+  descendantsIn,
+  isZombie,
+  killPid,
+  readProcStat,
+  readProcTable,
+  type ProcStat,
+} from '../../shared/proc.js';
 
 /** SIGKILLs the process group `pgid`; false when nobody was left in it (ESRCH). */
 export function killGroup(pgid: number): boolean {
@@ -17,19 +23,14 @@ export function killGroup(pgid: number): boolean {
   }
 }
 
-interface ProcStat {
-  state: string;
-  pgid: number;
-}
-
-async function readStat(pid: string): Promise<ProcStat | undefined> {
+/** Sends `signal` to one process; false when it is gone. */
+export function signalPid(pid: number, signal: NodeJS.Signals): boolean {
+  if (!Number.isInteger(pid) || pid <= 1) return false;
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so cut at the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0] ?? '?', pgid: Number(fields[2]) };
+    process.kill(pid, signal);
+    return true;
   } catch {
-    return undefined;
+    return false;
   }
 }
 
@@ -47,11 +48,20 @@ export async function environmentValue(pid: number, name: string): Promise<strin
   }
 }
 
+/** A process's command line (/proc/<pid>/cmdline, split); empty when it is gone. */
+export async function commandLine(pid: number): Promise<string[]> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+  } catch {
+    return [];
+  }
+}
+
 /** Alive and not a zombie (a killed child stays a zombie until its parent reaps it). */
 export async function isRunning(pid: number): Promise<boolean> {
   if (!Number.isInteger(pid) || pid <= 1) return false;
-  const stat = await readStat(String(pid));
-  if (stat) return stat.state !== 'Z' && stat.state !== 'X';
+  const stat = await readProcStat(pid);
+  if (stat) return !isZombie(stat);
   if (process.platform === 'linux') return false;
   try {
     process.kill(pid, 0);
@@ -61,44 +71,22 @@ export async function isRunning(pid: number): Promise<boolean> {
   }
 }
 
-/** Process group ids of live processes whose environment holds `name=value`. */
-export async function groupsWithEnvironment(name: string, value: string): Promise<number[]> {
-  let entries: string[];
-  try {
-    entries = await readdir('/proc');
-  } catch {
-    return []; // not Linux: leftovers cannot be found this way
-  }
-  const wanted = `${name}=${value}`;
-  const ownGroup = (await readStat('self'))?.pgid ?? process.pid;
-  const groups = new Set<number>();
-  await Promise.all(
-    entries
-      .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
-      .map(async (entry) => {
-        try {
-          const environ = await readFile(`/proc/${entry}/environ`, 'utf8');
-          if (!environ.split('\0').includes(wanted)) return;
-          const stat = await readStat(entry);
-          if (stat && stat.pgid > 1 && stat.pgid !== ownGroup) groups.add(stat.pgid);
-        } catch {
-          // ended while we looked, or not ours to read
-        }
-      }),
-  );
-  return [...groups];
+/** Every live descendant of `pid` now: what to kill later should `pid` not clean up itself. */
+export async function descendantsOf(pid: number): Promise<ProcStat[]> {
+  return descendantsIn(await readProcTable(), [pid]).filter((p) => !isZombie(p));
 }
 
 /**
- * Kills every group holding a process marked with this worker id. Repeats while it finds some
- * (at most a few rounds): a process forked during one scan is caught by the next.
+ * SIGKILLs the processes of an earlier `descendantsOf` that still run — the same processes, by
+ * pid and start time, so a pid reused since by someone else is left alone. Returns how many.
  */
-export async function killMarkedGroups(workerId: string, rounds = 3): Promise<number> {
+export async function killSurvivors(seen: readonly ProcStat[]): Promise<number> {
   let killed = 0;
-  for (let round = 0; round < rounds; round += 1) {
-    const groups = await groupsWithEnvironment(WORKER_ID_VARIABLE, workerId);
-    if (groups.length === 0) break;
-    for (const pgid of groups) if (killGroup(pgid)) killed += 1;
+  for (const before of seen) {
+    const now = await readProcStat(before.pid);
+    if (now && !isZombie(now) && now.startTime === before.startTime && killPid(before.pid)) {
+      killed += 1;
+    }
   }
   return killed;
 }

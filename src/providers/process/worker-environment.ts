@@ -1,0 +1,47 @@
+// The environment a worker process starts with: a small documented base, never the server's own
+// (the server holds HODEI_DATABASE_URL and whatever else its operator set; a worker runs jobs,
+// which are untrusted relative to the control plane, DESIGN §11). The one-time password is not
+// here: it goes down the worker's stdin (process-provider.ts).
+import type { WorkerLaunchSpec } from '../provider.js';
+import { WORKER_ID_VARIABLE } from '../../shared/reaper-env.js';
+
+/**
+ * Taken from the server's environment when set: what a process needs to find programs, a home,
+ * its locale and time zone, and the agent's own log settings. NODE_OPTIONS is deliberately not
+ * passed: it is the server's (an `--inspect` there would make every worker fight for the
+ * debugger's port, a `--require` would load the server's hooks); put Node flags for workers in
+ * HODEI_WORKER_COMMAND instead.
+ */
+export const INHERITED_VARIABLES = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+  'TZ',
+  'HODEI_LOG_LEVEL',
+  'HODEI_LOG_FORMAT',
+] as const;
+
+/** PATH when the server has none. */
+const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+export function workerEnvironment(
+  parent: Readonly<Record<string, string | undefined>>,
+  spec: WorkerLaunchSpec,
+  extra: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED_VARIABLES) {
+    const value = parent[name];
+    if (value !== undefined) env[name] = value;
+  }
+  env.PATH ??= DEFAULT_PATH;
+  return {
+    ...env,
+    ...extra,
+    HODEI_URL: spec.serverUrl,
+    [WORKER_ID_VARIABLE]: spec.workerId,
+    HODEI_CORRELATION_ID: spec.correlationId,
+  };
+}
