@@ -18,6 +18,7 @@ import { InvalidArgumentError, errorMessage } from '../shared/errors.js';
 import { isUuid } from '../shared/ids.js';
 import { findWorker, recordHeartbeat } from '../workers/worker-sql.js';
 import type { WorkerReports, RunOutcome as Outcome } from '../workers/worker-reports.js';
+import type { WorkerRegistration } from '../workers/worker-registration.js';
 import type { WorkerSessions, WorkerSession } from '../workers/worker-sessions.js';
 import type { WorkerMonitor } from '../workers/worker-monitor.js';
 import { specToPb } from './convert.js';
@@ -28,6 +29,7 @@ import { mapErrors } from './error-mapping.js';
 export interface WorkerAgentDeps {
   db: Db;
   reports: WorkerReports;
+  registration: WorkerRegistration;
   sessions: WorkerSessions;
   monitor: WorkerMonitor;
   tokens: SessionTokens;
@@ -107,8 +109,8 @@ export function workerAgentServiceImpl(
       mapErrors(logger, async () => {
         if (!isUuid(req.workerId))
           throw new InvalidArgumentError('worker_id', 'must be a worker id (a UUID)');
-        if (req.otp === '') throw new InvalidArgumentError('otp', 'must not be empty');
-        await reports.register(req.workerId, req.otp);
+        // Any other refusal, an empty password included, is the one UNAUTHENTICATED error.
+        await deps.registration.register(req.workerId, req.otp);
         logger.info(
           { workerId: req.workerId, pid: req.pid, hostname: req.hostname },
           'worker registered',

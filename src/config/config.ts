@@ -2,6 +2,7 @@
 // Every variable and its default is documented in docs/operations.md.
 import { ConfigError } from '../shared/errors.js';
 import { parseDuration } from '../shared/duration.js';
+import { DEFAULT_OTP_TTL_MS } from '../workers/otp.js';
 
 export interface ServerConfig {
   /** PostgreSQL connection string; undefined means the embedded PGlite database. */
@@ -17,6 +18,8 @@ export interface ServerConfig {
   readonly heartbeatIntervalMs: number;
   readonly missedHeartbeats: number;
   readonly provisioningTimeoutMs: number;
+  /** How long a new worker's one-time password is valid. */
+  readonly workerOtpTtlMs: number;
   readonly dispatchAckTimeoutMs: number;
   readonly sagaSweepIntervalMs: number;
   readonly relayFallbackPollMs: number;
@@ -83,6 +86,7 @@ export function loadServerConfig(
     heartbeatIntervalMs: durationVar(env, 'HODEI_HEARTBEAT_INTERVAL', 2_000),
     missedHeartbeats: intVar(env, 'HODEI_MISSED_HEARTBEATS', 3, 1),
     provisioningTimeoutMs: durationVar(env, 'HODEI_PROVISIONING_TIMEOUT', 30_000),
+    workerOtpTtlMs: durationVar(env, 'HODEI_WORKER_OTP_TTL', DEFAULT_OTP_TTL_MS),
     dispatchAckTimeoutMs: durationVar(env, 'HODEI_DISPATCH_ACK_TIMEOUT', 10_000),
     sagaSweepIntervalMs: durationVar(env, 'HODEI_SAGA_SWEEP_INTERVAL', 1_000),
     relayFallbackPollMs: durationVar(env, 'HODEI_RELAY_FALLBACK_POLL', 2_000),

@@ -10,7 +10,8 @@ import {
   setWorkerExternalId,
   terminateWorker,
 } from '../workers/worker-sql.js';
-import { hashOtp, newOtp } from '../workers/otp.js';
+import { setWorkerOtp } from '../workers/worker-otp-sql.js';
+import { DEFAULT_OTP_TTL_MS, hashOtp, newOtp } from '../workers/otp.js';
 import { SagaStepFailure, type SagaDefinition, type SagaStep } from './saga.js';
 import { workerRegisteredKey, type SagaDeps } from './saga-deps.js';
 
@@ -74,10 +75,13 @@ function createInfrastructure(deps: SagaDeps): SagaStep<ProvisioningContext> {
       }
       // Re-run after a crash: whatever the first run started is replaced, with a fresh OTP.
       if (worker.externalId) await deps.provider.destroy(worker.externalId);
+      // The password and its expiry are set together; the worker must register before it.
       const otp = newOtp();
-      await deps.db.query(
-        "UPDATE workers SET otp_hash = $2 WHERE id = $1 AND state = 'CREATING' AND NOT otp_used",
-        [workerId, hashOtp(otp)],
+      await setWorkerOtp(
+        deps.db,
+        workerId,
+        hashOtp(otp),
+        deps.settings.workerOtpTtlMs ?? DEFAULT_OTP_TTL_MS,
       );
       let externalId: string;
       try {

@@ -16,6 +16,8 @@ export interface SagaDeps {
   settings: {
     maxWorkers: number;
     provisioningTimeoutMs: number;
+    /** How long a new worker's one-time password is valid; default DEFAULT_OTP_TTL_MS (60 s). */
+    workerOtpTtlMs?: number;
     dispatchAckTimeoutMs: number;
     /** How long an execution saga waits for a free worker before it looks again. */
     workerWaitMs: number;

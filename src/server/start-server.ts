@@ -16,6 +16,7 @@ import { countJobsByState } from '../jobs/job-sql.js';
 import { createWorkerSessions } from '../workers/worker-sessions.js';
 import { createWorkerMonitor } from '../workers/worker-monitor.js';
 import { createWorkerReports } from '../workers/worker-reports.js';
+import { createWorkerRegistration } from '../workers/worker-registration.js';
 import { countWorkersByState, listLiveWorkers } from '../workers/worker-sql.js';
 import { countFailedEvents } from '../deadletter/failed-events-sql.js';
 import { createSagaEngine } from '../sagas/saga-engine.js';
@@ -103,6 +104,7 @@ export async function startServer(
       settings: {
         maxWorkers: config.maxWorkers,
         provisioningTimeoutMs: config.provisioningTimeoutMs,
+        workerOtpTtlMs: config.workerOtpTtlMs,
         dispatchAckTimeoutMs: config.dispatchAckTimeoutMs,
         workerWaitMs: Math.max(1000, Math.min(config.provisioningTimeoutMs, 5000)),
       },
@@ -134,6 +136,10 @@ export async function startServer(
           workerAgentServiceImpl({
             db,
             reports,
+            registration: createWorkerRegistration({
+              db,
+              logger: logger.child({ component: 'worker-registration' }),
+            }),
             sessions,
             monitor,
             tokens: createSessionTokens(),

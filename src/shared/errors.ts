@@ -6,8 +6,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'JOB_ILLEGAL_TRANSITION'
   | 'WORKER_ILLEGAL_TRANSITION'
-  | 'WORKER_OTP_INVALID'
-  | 'WORKER_OTP_REUSED'
+  | 'WORKER_REGISTRATION_REFUSED'
   | 'WORKER_NOT_CONNECTED'
   | 'SAGA_STEP_FAILED'
   | 'SAGA_DEADLINE_EXCEEDED'
@@ -56,6 +55,23 @@ export class IllegalTransitionError extends HodeiError {
     readonly to: string,
   ) {
     super(code, `illegal transition ${from} -> ${to}`, { from, to });
+  }
+}
+
+/**
+ * A worker registration refused for any reason (unknown worker, wrong, used or expired one-time
+ * password, worker no longer CREATING). The message is the same for all of them, so a caller
+ * cannot tell a worker id that exists from one that does not; `reason` is for the server's log.
+ */
+export class RegistrationRefusedError extends HodeiError {
+  static readonly MESSAGE =
+    'registration refused: unknown worker, or a wrong, used or expired one-time password';
+
+  constructor(
+    workerId: string,
+    readonly reason: string,
+  ) {
+    super('WORKER_REGISTRATION_REFUSED', RegistrationRefusedError.MESSAGE, { workerId, reason });
   }
 }
 

@@ -1,16 +1,15 @@
-// What the control plane does with what a worker reports over its stream: registration, run
-// acknowledgements, results and log lines. Each state change commits with its events.
+// What the control plane does with what a worker reports over its stream (registration is in
+// worker-registration.ts): run acknowledgements, results and log lines. Each state change
+// commits with its events.
 import type { Db } from '../db/db.js';
 import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { HodeiError, NotFoundError } from '../shared/errors.js';
 import { event, type NewEvent } from '../events/catalog.js';
 import { finishJob, markJobRunningStatement } from '../jobs/job-sql.js';
 import { appendLogLines, type NewLogLine } from '../jobs/job-log-sql.js';
-import { activateWorker, findWorkerOtp, releaseWorker, spendWorkerOtp } from './worker-sql.js';
+import { activateWorker, releaseWorker } from './worker-sql.js';
 import type { WorkerRecord } from './worker.js';
-import { otpMatches } from './otp.js';
 import type { JobWatch } from '../jobs/job-watch.js';
 
 export type RunOutcome = 'EXITED' | 'TIMED_OUT' | 'CANCELLED' | 'START_FAILED';
@@ -33,30 +32,6 @@ export interface WorkerReportsDeps {
 
 export function createWorkerReports(deps: WorkerReportsDeps) {
   const { db, outbox, logger } = deps;
-
-  /** Spends the worker's one-time password (once; the worker is READY only when its stream opens). */
-  async function register(workerId: string, otp: string): Promise<void> {
-    await db.transaction(async (tx) => {
-      const found = await findWorkerOtp(tx, workerId);
-      if (!found) throw new NotFoundError('worker', workerId);
-      if (!otpMatches(otp, found.otpHash)) {
-        throw new HodeiError(
-          'WORKER_OTP_INVALID',
-          `invalid one-time password for worker ${workerId}`,
-          { workerId },
-        );
-      }
-      if (found.otpUsed || found.state !== 'CREATING' || !(await spendWorkerOtp(tx, workerId))) {
-        throw new HodeiError(
-          'WORKER_OTP_REUSED',
-          `the one-time password of worker ${workerId} was already used`,
-          {
-            workerId,
-          },
-        );
-      }
-    });
-  }
 
   /** The registered worker opened its stream: CREATING → READY, WorkerRegistered and WorkerReady
    * (the latter wakes a job waiting for a worker at once, one bus hop before the
@@ -163,7 +138,7 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
     deps.jobWatch.notify(jobId);
   }
 
-  return { register, activate, acknowledge, recordResult, storeLogs };
+  return { activate, acknowledge, recordResult, storeLogs };
 }
 
 export type WorkerReports = ReturnType<typeof createWorkerReports>;

@@ -81,29 +81,6 @@ export async function findWorker(q: Queryable, id: string): Promise<WorkerRecord
   return first(result.rows);
 }
 
-/** Returns the worker's OTP state for registration checks, or undefined. */
-export async function findWorkerOtp(
-  q: Queryable,
-  id: string,
-): Promise<{ otpHash: string; otpUsed: boolean; state: WorkerState } | undefined> {
-  const result = await q.query<{ otp_hash: string; otp_used: boolean; state: WorkerState }>(
-    'SELECT otp_hash, otp_used, state FROM workers WHERE id = $1 FOR UPDATE',
-    [id],
-  );
-  const row = result.rows[0];
-  return row ? { otpHash: row.otp_hash, otpUsed: row.otp_used, state: row.state } : undefined;
-}
-
-/** Spends the OTP of a CREATING worker; returns whether it was still unspent. */
-export async function spendWorkerOtp(q: Queryable, id: string): Promise<boolean> {
-  const result = await q.query(
-    `UPDATE workers SET otp_used = true, registered_at = now()
-     WHERE id = $1 AND state = 'CREATING' AND NOT otp_used`,
-    [id],
-  );
-  return result.rowCount === 1;
-}
-
 /** CREATING → READY once the registered worker has opened its stream; returns it or undefined. */
 export async function activateWorker(q: Queryable, id: string): Promise<WorkerRecord | undefined> {
   const result = await q.query<WorkerRow>(

@@ -1,0 +1,147 @@
+// Worker registration against a real control plane (in this process, on PostgreSQL): every
+// refusal — an unknown worker, a wrong, spent or expired one-time password, a worker that is no
+// longer CREATING — is one UNAUTHENTICATED error with one message, while the server logs the
+// specific reason; a valid password registers once; and the provisioning saga gives a new worker
+// a password that expires after HODEI_WORKER_OTP_TTL.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { waitFor } from '../helpers/procs.js';
+import { loadServerConfig } from '../../src/config/config.js';
+import { startServer } from '../../src/server/start-server.js';
+import type { RunningServer } from '../../src/server/running-server.js';
+import { JobService } from '../../src/gen/hodei/v1/job_pb.js';
+import { WorkerAgentService } from '../../src/gen/hodei/v1/worker_pb.js';
+import { insertWorker, terminateWorker } from '../../src/workers/worker-sql.js';
+import { setWorkerOtp } from '../../src/workers/worker-otp-sql.js';
+import { hashOtp, newOtp } from '../../src/workers/otp.js';
+import { RegistrationRefusedError } from '../../src/shared/errors.js';
+import { newId } from '../../src/shared/ids.js';
+
+const suffix = randomBytes(4).toString('hex');
+let t: TestDatabase;
+let server: RunningServer;
+let agents: Client<typeof WorkerAgentService>;
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  const config = loadServerConfig(
+    { HODEI_LISTEN: '127.0.0.1:0', HODEI_WORKER_OTP_TTL: '45s' },
+    {
+      databaseUrl: t.url,
+      natsUrl: undefined, // the PostgreSQL-table bus: nothing to clean up in NATS
+      subjectPrefix: `treg${suffix}.events`,
+      consumerName: `treg-${suffix}`,
+      // Room for the hand-made CREATING rows below and one provisioned worker.
+      maxWorkers: 50,
+      // A worker that exits at once: provisioning runs its steps, nothing registers.
+      workerCommand: ['false'],
+    },
+  );
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void logLines.push(line) });
+  server = await startServer(config, { logger, mode: 'server' });
+  agents = createClient(WorkerAgentService, createGrpcTransport({ baseUrl: server.url }));
+});
+afterAll(async () => {
+  await server?.stop();
+  await t?.drop();
+});
+
+/** A CREATING worker row with a password valid for `ttlMs` (negative: expired already). */
+async function creatingWorker(ttlMs = 60_000): Promise<{ workerId: string; otp: string }> {
+  const workerId = newId();
+  const otp = newOtp();
+  await insertWorker(t.db, { id: workerId, provider: 'process', otpHash: '!', correlationId: 'r' });
+  expect(await setWorkerOtp(t.db, workerId, hashOtp(otp), ttlMs)).toBe(true);
+  return { workerId, otp };
+}
+
+/** The error a registration got; fails the test when it succeeded. */
+async function refusal(workerId: string, otp: string): Promise<ConnectError> {
+  const error = await agents.register({ workerId, otp }).then(
+    () => undefined,
+    (e: unknown) => ConnectError.from(e),
+  );
+  if (!error) throw new Error(`registration of ${workerId} was accepted`);
+  return error;
+}
+
+/** The reason the server logged for refusing this worker. */
+function loggedReason(workerId: string): string | undefined {
+  const line = logLines.find(
+    (l) => l.includes(workerId) && l.includes('worker registration refused'),
+  );
+  return line ? (JSON.parse(line) as { reason?: string }).reason : undefined;
+}
+
+function expectTheOneRefusal(error: ConnectError): void {
+  expect(error.code).toBe(Code.Unauthenticated);
+  expect(error.rawMessage).toBe(RegistrationRefusedError.MESSAGE);
+}
+
+describe('worker registration', () => {
+  it('an unknown worker and a wrong password get the same error; the log says which', async () => {
+    const unknown = newId();
+    const { workerId } = await creatingWorker();
+    const a = await refusal(unknown, newOtp());
+    const b = await refusal(workerId, newOtp());
+    expectTheOneRefusal(a);
+    expectTheOneRefusal(b);
+    expect(a.message).toBe(b.message);
+    expect(loggedReason(unknown)).toBe('unknown worker');
+    expect(loggedReason(workerId)).toBe('wrong one-time password');
+  });
+
+  it('a valid password registers once; the spent one is refused the same way', async () => {
+    const { workerId, otp } = await creatingWorker();
+    const first = await agents.register({ workerId, otp });
+    expect(first.sessionToken).not.toBe('');
+    expectTheOneRefusal(await refusal(workerId, otp));
+    expect(loggedReason(workerId)).toBe('one-time password already used');
+  });
+
+  it('an expired password is refused the same way', async () => {
+    const { workerId, otp } = await creatingWorker(-1000);
+    expectTheOneRefusal(await refusal(workerId, otp));
+    expect(loggedReason(workerId)).toBe('one-time password expired');
+    const row = await t.db.query<{ otp_used: boolean }>(
+      'SELECT otp_used FROM workers WHERE id = $1',
+      [workerId],
+    );
+    expect(row.rows[0]?.otp_used).toBe(false);
+  });
+
+  it('a worker that is no longer CREATING is refused the same way', async () => {
+    const { workerId, otp } = await creatingWorker();
+    await terminateWorker(t.db, workerId, 'test');
+    expectTheOneRefusal(await refusal(workerId, otp));
+    expect(loggedReason(workerId)).toBe('worker is TERMINATED, not CREATING');
+  });
+
+  it('an empty password is one more wrong password; a malformed worker id is INVALID_ARGUMENT', async () => {
+    const { workerId } = await creatingWorker();
+    expectTheOneRefusal(await refusal(workerId, ''));
+    const malformed = await refusal('not-a-uuid', 'x');
+    expect(malformed.code).toBe(Code.InvalidArgument);
+    expect(malformed.rawMessage).toMatch(/^worker_id:/);
+  });
+
+  it('provisioning gives a new worker a password that expires after HODEI_WORKER_OTP_TTL', async () => {
+    const jobs = createClient(JobService, createGrpcTransport({ baseUrl: server.url }));
+    await jobs.queueJob({ spec: { command: 'true' }, correlationId: `otp-ttl-${suffix}` });
+    const row = await waitFor('a provisioned worker with a password', async () => {
+      const result = await t.db.query<{ ttl_ms: number }>(
+        `SELECT extract(epoch FROM otp_expires_at - now()) * 1000 AS ttl_ms FROM workers
+         WHERE correlation_id = $1 AND otp_expires_at IS NOT NULL`,
+        [`otp-ttl-${suffix}`],
+      );
+      return result.rows[0];
+    });
+    expect(Number(row.ttl_ms)).toBeGreaterThan(40_000);
+    expect(Number(row.ttl_ms)).toBeLessThanOrEqual(45_000);
+  });
+});
