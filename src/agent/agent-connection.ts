@@ -1,5 +1,7 @@
 // The agent's side of WorkerAgentService: one HTTP/2 connection, one Register call, then one
 // bidirectional Connect stream whose outgoing side is a queue anyone in the agent can push to.
+// The queue is flow-controlled (outgoing-queue.ts): output waits for a slow server, heartbeats
+// go ahead of it.
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
 import { Http2SessionManager, createGrpcTransport } from '@connectrpc/connect-node';
@@ -11,7 +13,7 @@ import {
   type ServerMessage,
   type WorkerMessage,
 } from '../gen/hodei/v1/worker_pb.js';
-import { createAsyncQueue } from '../shared/async-queue.js';
+import { createOutgoingQueue } from './outgoing-queue.js';
 
 /** Must match the server's SESSION_HEADER (api/worker-agent-service.ts). */
 export const SESSION_HEADER = 'x-hodei-session';
@@ -37,6 +39,14 @@ export interface AgentConnection {
   open(sessionToken: string): AsyncIterable<ServerMessage>;
   /** Queues a message for the stream (dropped once the connection is closed). */
   send(body: WorkerMessageBody): void;
+  /** Queues a message ahead of any waiting output (heartbeats). */
+  sendUrgent(body: WorkerMessageBody): void;
+  /** Queues output of `bytes` bytes; it counts in the backlog until the stream takes it. */
+  sendOutput(body: WorkerMessageBody, bytes: number): void;
+  /** Bytes of output queued and not yet taken by the stream. */
+  backlogBytes(): number;
+  /** Calls `listener` each time the backlog falls to `bytes` or below; returns an unsubscribe. */
+  onBacklogBelow(bytes: number, listener: () => void): () => void;
   /** Ends the stream and the connection; idempotent. */
   close(): void;
 }
@@ -53,7 +63,7 @@ export function createAgentConnection(serverUrl: string, correlationId = ''): Ag
     WorkerAgentService,
     createGrpcTransport({ baseUrl: serverUrl, sessionManager }),
   );
-  const outgoing = createAsyncQueue<WorkerMessage>();
+  const outgoing = createOutgoingQueue<WorkerMessage>();
   const streamCall = new AbortController();
   let closed = false;
 
@@ -68,6 +78,14 @@ export function createAgentConnection(serverUrl: string, correlationId = ''): Ag
     send(body) {
       outgoing.push(create(WorkerMessageSchema, { body }));
     },
+    sendUrgent(body) {
+      outgoing.pushUrgent(create(WorkerMessageSchema, { body }));
+    },
+    sendOutput(body, bytes) {
+      outgoing.push(create(WorkerMessageSchema, { body }), bytes);
+    },
+    backlogBytes: () => outgoing.backlogBytes,
+    onBacklogBelow: (bytes, listener) => outgoing.onBacklogBelow(bytes, listener),
     close() {
       if (closed) return;
       closed = true;

@@ -1,29 +1,30 @@
 // Runs one job's command: argv without a shell, stdin ignored, in a process group of its own so
 // that a timeout, a cancel or the agent's own end reaches the whole tree (SIGTERM to the group,
-// SIGKILL 500 ms later if anything is left). Output is split into lines as it arrives.
-import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+// SIGKILL 500 ms later if anything is left). Output is handed on as the bytes read from the
+// pipes; the caller can pause reading (the job then blocks on write, as on a slow terminal).
+// When the command ends, whatever it left running is killed before the run is reported done.
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { createLineSplitter } from './line-splitter.js';
 import { groupAlive, signalExitCode, signalGroup } from './process-group.js';
+import { killJobLeftovers } from './job-containment.js';
+import { startFailure, workingDirProblem, type StartFailure } from './start-failure.js';
 
 export type StopReason = 'TIMED_OUT' | 'CANCELLED';
+export type OutputStream = 'stdout' | 'stderr';
 
 export type RunEnd =
-  | { outcome: 'EXITED' | StopReason; exitCode: number; signal: string }
-  | { outcome: 'START_FAILED'; exitCode: number; error: string };
+  { outcome: 'EXITED' | StopReason; exitCode: number; signal: string } | StartFailure;
 
 export interface RunSpec {
   command: string;
   args: readonly string[];
-  env: Readonly<Record<string, string | undefined>>;
+  /** The job's whole environment (nothing is inherited from the agent). */
+  env: Readonly<Record<string, string>>;
   /** Empty: the agent's own working directory. */
   workingDir: string;
   /** Zero: no timeout. */
   timeoutMs: number;
 }
-
-export type OutputStream = 'stdout' | 'stderr';
 
 export interface RunningCommand {
   readonly pid: number | undefined;
@@ -33,88 +34,81 @@ export interface RunningCommand {
   cancel(): void;
   /** SIGKILL to the group at once: the agent is going away. */
   kill(): void;
+  /** Stops reading the job's pipes (its writes block once the pipe is full). */
+  pause(): void;
+  resume(): void;
 }
 
 export const KILL_GRACE_MS = 500;
-/** How long output pipes may stay open after the group was killed (held by an escaped process). */
-const PIPE_DRAIN_MS = 1000;
+/**
+ * After the command ended, a pipe still open with nothing coming through for this long is held by
+ * a process that escaped the group (only without the subreaper): stop waiting for it.
+ */
+const PIPE_IDLE_MS = 1000;
 
-/** Start failures in the words an operator needs, with the shell's exit codes (127, 126). */
-export function startFailure(code: string | undefined, spec: RunSpec): RunEnd {
-  switch (code) {
-    case 'ENOENT':
-      return {
-        outcome: 'START_FAILED',
-        exitCode: 127,
-        error: `command not found: ${spec.command}`,
-      };
-    case 'EACCES':
-    case 'EISDIR':
-      return {
-        outcome: 'START_FAILED',
-        exitCode: 126,
-        error: `permission denied: ${spec.command}`,
-      };
-    case 'ENOEXEC':
-      return { outcome: 'START_FAILED', exitCode: 126, error: `not executable: ${spec.command}` };
-    default:
-      return {
-        outcome: 'START_FAILED',
-        exitCode: 126,
-        error: `cannot start ${spec.command}: ${code ?? 'unknown error'}`,
-      };
-  }
+function notStarted(end: StartFailure): RunningCommand {
+  const nothing = () => {};
+  return {
+    pid: undefined,
+    done: Promise.resolve(end),
+    cancel: nothing,
+    kill: nothing,
+    pause: nothing,
+    resume: nothing,
+  };
 }
 
-/** Node reports a missing working directory as ENOENT of the command, so check it first. */
-function workingDirProblem(dir: string): RunEnd | undefined {
-  if (dir === '') return undefined;
+function startProcess(spec: RunSpec): ChildProcess | StartFailure {
   try {
-    if (statSync(dir).isDirectory()) return undefined;
-  } catch {
-    // missing or unreadable: same answer
-  }
-  return { outcome: 'START_FAILED', exitCode: 126, error: `working directory not found: ${dir}` };
-}
-
-function notStarted(end: RunEnd): RunningCommand {
-  return { pid: undefined, done: Promise.resolve(end), cancel: () => {}, kill: () => {} };
-}
-
-function readLines(
-  input: Readable | null,
-  stream: OutputStream,
-  onLine: (stream: OutputStream, line: string) => void,
-): Promise<void> {
-  return new Promise((resolve) => {
-    if (!input) return resolve();
-    const splitter = createLineSplitter((line) => onLine(stream, line));
-    input.on('data', (chunk: Buffer) => splitter.push(chunk));
-    input.once('close', () => {
-      splitter.end();
-      resolve();
+    return spawn(spec.command, [...spec.args], {
+      cwd: spec.workingDir || undefined,
+      env: spec.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+  } catch (error) {
+    // Node throws at once for some errors (ENAMETOOLONG, E2BIG…) instead of emitting 'error'.
+    return startFailure((error as NodeJS.ErrnoException).code, failureContext(spec));
+  }
+}
+
+function failureContext(spec: RunSpec) {
+  return { command: spec.command, workingDir: spec.workingDir, envPath: spec.env.PATH };
+}
+
+function whenClosed(input: Readable | null): Promise<void> {
+  return new Promise((resolve) => {
+    if (!input || input.destroyed) return resolve();
+    input.once('close', () => resolve());
     input.once('error', () => input.destroy());
   });
 }
 
 export function runCommand(
   spec: RunSpec,
-  onLine: (stream: OutputStream, line: string) => void,
+  onOutput: (stream: OutputStream, data: Buffer) => void,
 ): RunningCommand {
-  if (spec.command === '') return notStarted(startFailure('ENOENT', spec));
+  if (spec.command === '') return notStarted(startFailure('ENOENT', failureContext(spec)));
   const badDir = workingDirProblem(spec.workingDir);
   if (badDir) return notStarted(badDir);
+  const started = startProcess(spec);
+  if ('outcome' in started) return notStarted(started);
+  const child = started;
 
-  const child = spawn(spec.command, [...spec.args], {
-    cwd: spec.workingDir || undefined,
-    env: spec.env,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   let stopReason: StopReason | undefined;
   let exited = false;
+  let paused = false;
+  let bytesRead = 0;
   let graceTimer: NodeJS.Timeout | undefined;
+  const pipes = [child.stdout, child.stderr];
+  child.stdout?.on('data', (data: Buffer) => {
+    bytesRead += data.length;
+    onOutput('stdout', data);
+  });
+  child.stderr?.on('data', (data: Buffer) => {
+    bytesRead += data.length;
+    onOutput('stderr', data);
+  });
 
   const stop = (reason: StopReason) => {
     if (exited || stopReason) return;
@@ -126,10 +120,17 @@ export function runCommand(
   };
   const timeout =
     spec.timeoutMs > 0 ? setTimeout(() => stop('TIMED_OUT'), spec.timeoutMs) : undefined;
-  const readers = [
-    readLines(child.stdout, 'stdout', onLine),
-    readLines(child.stderr, 'stderr', onLine),
-  ];
+
+  /** Waits until both pipes are read to the end (or held open, idle, by an escaped process). */
+  async function drained(): Promise<void> {
+    let seen = bytesRead;
+    const watchdog = setInterval(() => {
+      if (!paused && bytesRead === seen) for (const pipe of pipes) pipe?.destroy();
+      seen = bytesRead;
+    }, PIPE_IDLE_MS);
+    await Promise.all(pipes.map(whenClosed));
+    clearInterval(watchdog);
+  }
 
   const done = new Promise<RunEnd>((resolve) => {
     child.once('error', (error: NodeJS.ErrnoException) => {
@@ -137,30 +138,21 @@ export function runCommand(
       if (child.pid !== undefined) return;
       exited = true;
       clearTimeout(timeout);
-      resolve(startFailure(error.code, spec));
+      for (const pipe of pipes) pipe?.destroy();
+      resolve(startFailure(error.code, failureContext(spec)));
     });
     child.once('exit', (code, signal) => {
       exited = true;
       clearTimeout(timeout);
       clearTimeout(graceTimer);
-      // The leader is gone; whatever it left running in its group goes with it (and so the pipes
-      // those processes hold close).
+      // The leader is gone; whatever it left running goes with it: its group, and (under the
+      // worker's subreaper) processes that left the group with setsid or a double fork.
       signalGroup(child.pid, 'SIGKILL');
-      const drained = new Promise<void>((r) => {
-        const timer = setTimeout(() => {
-          child.stdout?.destroy();
-          child.stderr?.destroy();
-          r();
-        }, PIPE_DRAIN_MS);
-        void Promise.all(readers).then(() => {
-          clearTimeout(timer);
-          r();
-        });
-      });
       const exitCode = code ?? (signal ? signalExitCode(signal) : 0);
-      void drained.then(() =>
-        resolve({ outcome: stopReason ?? 'EXITED', exitCode, signal: signal ?? '' }),
-      );
+      void killJobLeftovers()
+        .catch(() => 0)
+        .then(drained)
+        .then(() => resolve({ outcome: stopReason ?? 'EXITED', exitCode, signal: signal ?? '' }));
     });
   });
 
@@ -174,6 +166,14 @@ export function runCommand(
       if (exited) return;
       stopReason ??= 'CANCELLED';
       signalGroup(child.pid, 'SIGKILL');
+    },
+    pause() {
+      paused = true;
+      for (const pipe of pipes) pipe?.pause();
+    },
+    resume() {
+      paused = false;
+      for (const pipe of pipes) pipe?.resume();
     },
   };
 }

@@ -1,15 +1,18 @@
-// One job on this worker, from RunJob to RunResult: acknowledge at once, run the command, stream
-// its output in batches, and report how it ended (after its last log line). A job abandoned
-// because the agent is going away reports nothing: the control plane treats the lost stream as a
-// lost worker and requeues the job, where a CANCELLED result would end it for good.
+// One job on this worker, from RunJob to RunResult: acknowledge at once, run the command, send its
+// output in batches as the control plane takes them, and report how it ended (after its last
+// byte). When the control plane falls behind, the agent stops reading the job's pipes until the
+// backlog drains, so neither the agent's memory nor the server's grows with the output. A job
+// abandoned because the agent is going away reports nothing: the control plane treats the lost
+// stream as a lost worker and requeues the job, where a CANCELLED result would end it for good.
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { LogStream } from '../gen/hodei/v1/job_pb.js';
 import { RunOutcome, type RunJob } from '../gen/hodei/v1/worker_pb.js';
 import type { Logger } from '../shared/logger.js';
-import type { WorkerMessageBody } from './agent-connection.js';
+import type { AgentConnection } from './agent-connection.js';
 import { runCommand, type RunEnd, type RunningCommand } from './command-runner.js';
 import { durationMs } from './duration.js';
-import { createLogBatcher } from './log-batcher.js';
+import { createOutputBatcher } from './output-batcher.js';
+import { shortName } from './start-failure.js';
 
 export interface JobRun {
   readonly jobId: string;
@@ -24,9 +27,13 @@ export interface JobRun {
 }
 
 export interface JobRunDeps {
-  send: (body: WorkerMessageBody) => void;
+  connection: Pick<AgentConnection, 'send' | 'sendOutput' | 'backlogBytes' | 'onBacklogBelow'>;
   logger: Logger;
 }
+
+/** Output backlog at which the agent stops reading the job's pipes, and where it resumes. */
+export const PAUSE_BACKLOG_BYTES = 1024 * 1024;
+export const RESUME_BACKLOG_BYTES = 256 * 1024;
 
 const OUTCOME: Record<RunEnd['outcome'], RunOutcome> = {
   EXITED: RunOutcome.EXITED,
@@ -35,17 +42,35 @@ const OUTCOME: Record<RunEnd['outcome'], RunOutcome> = {
   START_FAILED: RunOutcome.START_FAILED,
 };
 
-/** The agent's environment for the job, minus its one-time password (spent, but still a secret). */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * A job's whole environment (DESIGN §11): a small documented base taken from the agent (PATH,
+ * HOME, LANG, TZ), the job's own `env` over it, and the platform's variables last. Nothing else
+ * of the agent's or the server's environment reaches the job.
+ */
 export function jobEnvironment(
-  overrides: Record<string, string>,
-): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = { ...process.env, ...overrides };
-  delete env.HODEI_WORKER_OTP;
-  return env;
+  job: { jobId: string; attempt: number; correlationId: string },
+  specEnv: Readonly<Record<string, string>>,
+  agentEnv: Readonly<Record<string, string | undefined>> = process.env,
+): Record<string, string> {
+  const base: Record<string, string> = {
+    PATH: agentEnv.PATH || DEFAULT_PATH,
+    HOME: agentEnv.HOME || '/',
+    LANG: agentEnv.LANG || 'C.UTF-8',
+  };
+  if (agentEnv.TZ) base.TZ = agentEnv.TZ;
+  return {
+    ...base,
+    ...specEnv,
+    HODEI_JOB_ID: job.jobId,
+    HODEI_ATTEMPT: String(job.attempt),
+    HODEI_CORRELATION_ID: job.correlationId,
+  };
 }
 
 export function startJobRun(job: RunJob, deps: JobRunDeps): JobRun {
-  const { send } = deps;
+  const { connection } = deps;
   const ref = { jobId: job.jobId, attempt: job.attempt };
   const log = deps.logger.child({
     jobId: job.jobId,
@@ -54,42 +79,56 @@ export function startJobRun(job: RunJob, deps: JobRunDeps): JobRun {
   });
   const spec = job.spec;
   let abandoned = false;
+  let stopResuming: (() => void) | undefined;
 
-  const batcher = createLogBatcher((lines) =>
-    send({
-      case: 'logs',
-      value: {
-        ...ref,
-        lines: lines.map((l) => ({
-          stream: l.stream === 'stderr' ? LogStream.STDERR : LogStream.STDOUT,
-          line: l.line,
-          at: timestampFromDate(l.at),
-        })),
+  const batcher = createOutputBatcher((chunks, bytes) => {
+    connection.sendOutput(
+      {
+        case: 'output',
+        value: {
+          ...ref,
+          chunks: chunks.map((c) => ({
+            stream: c.stream === 'stderr' ? LogStream.STDERR : LogStream.STDOUT,
+            data: c.data,
+            at: timestampFromDate(c.at),
+          })),
+        },
       },
-    }),
-  );
+      bytes,
+    );
+    if (!stopResuming && connection.backlogBytes() >= PAUSE_BACKLOG_BYTES) {
+      // Output only arrives once runCommand below has returned, so `command` is set by now.
+      command.pause();
+      stopResuming = connection.onBacklogBelow(RESUME_BACKLOG_BYTES, () => {
+        stopResuming?.();
+        stopResuming = undefined;
+        command.resume();
+      });
+    }
+  });
 
-  send({ case: 'ack', value: ref });
+  connection.send({ case: 'ack', value: ref });
   const command: RunningCommand = runCommand(
     {
       command: spec?.command ?? '',
       args: spec?.args ?? [],
-      env: jobEnvironment(spec?.env ?? {}),
+      env: jobEnvironment(job, spec?.env ?? {}),
       workingDir: spec?.workingDir ?? '',
       timeoutMs: durationMs(spec?.timeout),
     },
-    (stream, line) => batcher.add({ stream, line, at: new Date() }),
+    (stream, data) => batcher.add(stream, data),
   );
-  log.info({ command: spec?.command, pid: command.pid }, 'job started');
+  log.info({ command: shortName(spec?.command ?? ''), jobPid: command.pid }, 'job started');
 
   const done = command.done.then((end) => {
+    stopResuming?.();
     if (abandoned) {
       batcher.discard();
       log.warn({ outcome: end.outcome }, 'job killed: the agent is going away');
       return end;
     }
     batcher.flush();
-    send({
+    connection.send({
       case: 'result',
       value: {
         ...ref,
@@ -114,6 +153,7 @@ export function startJobRun(job: RunJob, deps: JobRunDeps): JobRun {
     },
     abandon() {
       abandoned = true;
+      command.resume();
       command.kill();
     },
     done,

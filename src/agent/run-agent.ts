@@ -5,7 +5,7 @@
 // is on the cold-start path.
 import { hostname } from 'node:os';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import type { RunJob, CancelRun } from '../gen/hodei/v1/worker_pb.js';
+import { RunOutcome, type RunJob, type CancelRun } from '../gen/hodei/v1/worker_pb.js';
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
 import { createAgentConnection } from './agent-connection.js';
@@ -87,7 +87,26 @@ export async function runAgent(options: AgentOptions): Promise<number> {
       logger.warn({ jobId: job.jobId, attempt: job.attempt }, 'RunJob for a finished run ignored');
       return;
     }
-    const run = startJobRun(job, { send: (body) => connection.send(body), logger });
+    let run: JobRun;
+    try {
+      run = startJobRun(job, { connection, logger });
+    } catch (error) {
+      // Nothing a job asks for may end the agent: whatever went wrong is this job's failure.
+      logger.error({ jobId: job.jobId, error: errorMessage(error) }, 'could not start the job');
+      const ref = { jobId: job.jobId, attempt: job.attempt };
+      connection.send({ case: 'ack', value: ref });
+      connection.send({
+        case: 'result',
+        value: {
+          ...ref,
+          outcome: RunOutcome.START_FAILED,
+          exitCode: 126,
+          error: `the worker could not start the job: ${errorMessage(error)}`,
+        },
+      });
+      finished.push(key);
+      return;
+    }
     current = run;
     void run.done.then(() => {
       if (current === run) current = undefined;
@@ -109,8 +128,9 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     run.cancel();
   }
 
+  // Heartbeats go ahead of waiting output: a busy job never delays them.
   const heartbeat = () =>
-    connection.send({ case: 'heartbeat', value: { at: timestampFromDate(new Date()) } });
+    connection.sendUrgent({ case: 'heartbeat', value: { at: timestampFromDate(new Date()) } });
   heartbeat();
   const heartbeatTimer = setInterval(
     heartbeat,

@@ -6,10 +6,10 @@ import {
   JobSpecSchema,
   JobState as PbJobState,
   LogStream,
-  LogLineSchema,
+  OutputChunkSchema,
   type Job,
   type JobSpec,
-  type LogLine,
+  type OutputChunk,
 } from '../gen/hodei/v1/job_pb.js';
 import {
   WorkerSchema,
@@ -18,7 +18,7 @@ import {
 } from '../gen/hodei/v1/worker_pb.js';
 import type { JobRecord } from '../jobs/job.js';
 import type { JobState } from '../jobs/job-state.js';
-import type { StoredLogLine } from '../jobs/job-log-sql.js';
+import type { StoredChunk } from '../jobs/job-output-sql.js';
 import type { WorkerRecord } from '../workers/worker.js';
 import type { RawJobSpec } from '../jobs/validate-job-spec.js';
 
@@ -101,13 +101,13 @@ export function jobToPb(job: JobRecord): Job {
   });
 }
 
-export function logLineToPb(line: StoredLogLine): LogLine {
-  return create(LogLineSchema, {
-    seq: BigInt(line.seq),
-    stream: line.stream === 'stderr' ? LogStream.STDERR : LogStream.STDOUT,
-    line: line.line,
-    at: timestampFromDate(line.at),
-    attempt: line.attempt,
+export function chunkToPb(chunk: StoredChunk): OutputChunk {
+  return create(OutputChunkSchema, {
+    seq: BigInt(chunk.seq),
+    attempt: chunk.attempt,
+    stream: chunk.stream === 'stderr' ? LogStream.STDERR : LogStream.STDOUT,
+    data: chunk.data,
+    at: timestampFromDate(chunk.at),
   });
 }
 

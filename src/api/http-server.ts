@@ -14,6 +14,8 @@ export interface HttpServerOptions {
   port: number;
   routes: (router: ConnectRouter) => void;
   registry: Registry;
+  /** Largest request or stream message read; a bigger one is refused (RESOURCE_EXHAUSTED). */
+  readMaxBytes: number;
   /** Resolves true when the server can take work (database answers). */
   ready: () => Promise<boolean>;
 }
@@ -29,7 +31,7 @@ type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const rpc = connectNodeAdapter({ routes: options.routes });
+  const rpc = connectNodeAdapter({ routes: options.routes, readMaxBytes: options.readMaxBytes });
 
   function handle(req: AnyRequest, res: AnyResponse): void {
     const path = (req.url ?? '').split('?')[0];
@@ -57,10 +59,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
 
   const h1 = http.createServer(handle);
   h1.keepAliveTimeout = 65_000;
-  const h2 = http2.createServer({}, handle);
+  const h2 = http2.createServer({ settings: { initialWindowSize: 1 << 20 } }, handle);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (session) => {
+    session.setLocalWindowSize(8 << 20);
     sessions.add(session);
     session.on('close', () => sessions.delete(session));
   });

@@ -16,12 +16,13 @@ import type { Logger } from '../shared/logger.js';
 import { InvalidArgumentError, NotFoundError } from '../shared/errors.js';
 import { isUuid } from '../shared/ids.js';
 import { findJob, listJobs } from '../jobs/job-sql.js';
-import { readLogLines } from '../jobs/job-log-sql.js';
+import { readOutput } from '../jobs/job-output-sql.js';
+import { planChunks, planJob, shownOf, type WatchItem } from '../jobs/watch-plan.js';
 import { isTerminalJobState, type JobState } from '../jobs/job-state.js';
 import type { JobCommands } from '../jobs/job-commands.js';
 import type { JobWatch } from '../jobs/job-watch.js';
 import { validateJobSpec, validateKey } from '../jobs/validate-job-spec.js';
-import { jobStateFromPb, jobToPb, logLineToPb, specFromPb } from './convert.js';
+import { chunkToPb, jobStateFromPb, jobToPb, specFromPb } from './convert.js';
 import { resolveCorrelationId } from './correlation.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { mapErrors } from './error-mapping.js';
@@ -35,6 +36,9 @@ export interface JobServiceDeps {
   /** Slow re-check of a watched job when no notification came (fallback only). */
   watchFallbackMs?: number;
 }
+
+/** A page of output (GetJobLogs, one WatchJob read) stops at about this many bytes. */
+const PAGE_BYTES = 4 * 1024 * 1024;
 
 function jobId(field: string, value: string): string {
   if (!isUuid(value)) throw new InvalidArgumentError(field, `"${value}" is not a job id (a UUID)`);
@@ -104,49 +108,59 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
         await requireJob(db, req.id);
         if (req.limit < 0 || req.limit > 10_000)
           throw new InvalidArgumentError('limit', 'must be between 0 and 10000');
-        const lines = await readLogLines(db, req.id, Number(req.afterSeq), req.limit || 1000);
-        return create(GetJobLogsResponseSchema, { lines: lines.map(logLineToPb) });
+        if (req.attempt < 0) throw new InvalidArgumentError('attempt', 'must not be negative');
+        if (req.afterSeq < 0n) throw new InvalidArgumentError('after_seq', 'must not be negative');
+        const chunks = await readOutput(db, {
+          jobId: req.id,
+          afterSeq: Number(req.afterSeq),
+          attempt: req.attempt,
+          limit: req.limit || 1000,
+          maxBytes: PAGE_BYTES,
+        });
+        return create(GetJobLogsResponseSchema, { chunks: chunks.map(chunkToPb) });
       }),
 
     async *watchJob(req, ctx) {
       let job = await mapErrors(logger, () => requireJob(db, req.id));
       yield create(WatchJobResponseSchema, { event: { case: 'job', value: jobToPb(job) } });
+      const shown = shownOf(job);
       let wake: (() => void) | undefined;
       let dirty = false;
       const unsubscribe = deps.jobWatch.subscribe(job.id, () => {
         dirty = true;
         wake?.();
       });
+      const toPb = (item: WatchItem): WatchJobResponse =>
+        create(WatchJobResponseSchema, {
+          event:
+            item.kind === 'job'
+              ? { case: 'job', value: jobToPb(item.job) }
+              : { case: 'output', value: chunkToPb(item.chunk) },
+        });
       try {
         let lastSeq = 0;
-        let seen = `${job.state}/${job.attempt}/${job.workerId ?? ''}`;
         for (;;) {
           dirty = false;
-          // State first, then logs: a worker's lines are stored before its result, so once the
-          // state read here is terminal, the log read below holds every line.
+          // The job first, then the output stored since: see jobs/watch-plan.ts for why this
+          // order tells the story right. Pages are bounded in bytes, and each is sent before the
+          // next is read, so a slow watcher holds one page at most.
           const current = await findJob(db, job.id);
           if (current) job = current;
-          const out: WatchJobResponse[] = [];
           for (;;) {
-            const lines = await readLogLines(db, job.id, lastSeq, 1000);
-            for (const line of lines) {
-              out.push(
-                create(WatchJobResponseSchema, {
-                  event: { case: 'log', value: logLineToPb(line) },
-                }),
-              );
-              lastSeq = line.seq;
-            }
-            if (lines.length < 1000) break;
+            const chunks = await readOutput(db, {
+              jobId: job.id,
+              afterSeq: lastSeq,
+              attempt: 0,
+              limit: 1000,
+              maxBytes: PAGE_BYTES,
+            });
+            for (const item of planChunks(job, chunks, shown)) yield toPb(item);
+            const last = chunks.at(-1);
+            if (!last) break;
+            lastSeq = last.seq;
+            if (ctx.signal.aborted) return;
           }
-          const now = `${job.state}/${job.attempt}/${job.workerId ?? ''}`;
-          if (now !== seen) {
-            seen = now;
-            out.push(
-              create(WatchJobResponseSchema, { event: { case: 'job', value: jobToPb(job) } }),
-            );
-          }
-          yield* out;
+          for (const item of planJob(job, shown)) yield toPb(item);
           if (isTerminalJobState(job.state)) return;
           if (ctx.signal.aborted) return;
           if (!dirty) {

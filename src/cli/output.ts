@@ -10,9 +10,23 @@ export function write(stream: OutputStream, text: string): void {
   target(stream).write(text);
 }
 
-/** One log line of a job, exactly as the command wrote it. */
-export function logLine(stream: OutputStream, line: string): void {
-  target(stream).write(`${line}\n`);
+/**
+ * Bytes of a job's output, exactly as the command wrote them. Resolves once the terminal or pipe
+ * has taken them (at once unless it is slow), so a slow reader slows the job, not our memory.
+ */
+export function writeBytes(stream: OutputStream, data: Uint8Array): Promise<void> {
+  if (data.length === 0) return Promise.resolve();
+  const out = target(stream);
+  if (out.write(data)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      out.off('close', done);
+      resolve();
+    };
+    out.once('drain', done);
+    out.once('close', done);
+  });
 }
 
 export function out(text: string): void {

@@ -2,8 +2,8 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
-import { JobSchema, JobState, LogLineSchema, LogStream } from '../gen/hodei/v1/job_pb.js';
-import { jobFields, jobRow, jobView, logLineView, shellQuote } from './render.js';
+import { JobSchema, JobState } from '../gen/hodei/v1/job_pb.js';
+import { jobFields, jobRow, jobView, shellQuote } from './render.js';
 
 const finished = create(JobSchema, {
   id: '6f1c',
@@ -81,23 +81,5 @@ describe('text output', () => {
     expect(keys).toContain('exit code');
     expect(keys).not.toContain('error');
     expect(keys).not.toContain('started');
-  });
-});
-
-describe('logLineView', () => {
-  it('names the stream and turns seq into a number', () => {
-    const line = create(LogLineSchema, {
-      seq: 7n,
-      stream: LogStream.STDERR,
-      line: 'x',
-      attempt: 2,
-    });
-    expect(logLineView(line)).toEqual({
-      seq: 7,
-      attempt: 2,
-      stream: 'stderr',
-      at: null,
-      line: 'x',
-    });
   });
 });

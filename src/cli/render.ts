@@ -1,7 +1,7 @@
 // How jobs, workers and log lines look to a reader: JSON views with readable field names, states
 // without their enum prefix and ISO timestamps, plus the rows and fields of the text output.
 import { timestampDate, type Duration, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { JobState, LogStream, type Job, type LogLine } from '../gen/hodei/v1/job_pb.js';
+import { JobState, LogStream, type Job } from '../gen/hodei/v1/job_pb.js';
 import { WorkerState, type Worker } from '../gen/hodei/v1/worker_pb.js';
 
 /** The proto says zero or absent max_attempts means 3. */
@@ -72,16 +72,6 @@ export function workerView(worker: Worker) {
 
 export function logStreamName(stream: LogStream): 'stdout' | 'stderr' {
   return stream === LogStream.STDERR ? 'stderr' : 'stdout';
-}
-
-export function logLineView(line: LogLine) {
-  return {
-    seq: Number(line.seq),
-    attempt: line.attempt,
-    stream: logStreamName(line.stream),
-    at: isoTime(line.at),
-    line: line.line,
-  };
 }
 
 /** An argument as a shell would need it typed, for showing command lines. */

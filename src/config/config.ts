@@ -3,6 +3,7 @@
 import { ConfigError } from '../shared/errors.js';
 import { parseDuration } from '../shared/duration.js';
 import { DEFAULT_OTP_TTL_MS } from '../workers/otp.js';
+import { parseSize } from '../shared/size.js';
 
 export interface ServerConfig {
   /** PostgreSQL connection string; undefined means the embedded PGlite database. */
@@ -28,6 +29,10 @@ export interface ServerConfig {
   readonly consumerName: string;
   readonly maxDeliver: number;
   readonly ackWaitMs: number;
+  /** Most output bytes stored per job attempt; the rest is dropped with a marker line. */
+  readonly maxJobOutputBytes: number;
+  /** Largest request or stream message the server reads (Connect readMaxBytes). */
+  readonly maxMessageBytes: number;
   readonly logLevel: string;
   readonly logPretty: boolean;
   /** Command that starts a worker process; default: this package's own `hodei worker`. */
@@ -52,6 +57,19 @@ function durationVar(env: Env, name: string, fallback: number): number {
   const value = parseDuration(raw);
   if (value === undefined) {
     throw new ConfigError(name, `expected a duration such as 500ms, 30s or 2m, got "${raw}"`);
+  }
+  return value;
+}
+
+function sizeVar(env: Env, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = parseSize(raw);
+  if (value === undefined || value < min) {
+    throw new ConfigError(
+      name,
+      `expected a size of at least ${min} bytes such as 64MiB or 512KiB, got "${raw}"`,
+    );
   }
   return value;
 }
@@ -95,6 +113,9 @@ export function loadServerConfig(
     consumerName: nonEmpty(env, 'HODEI_CONSUMER') ?? 'saga-processor',
     maxDeliver: intVar(env, 'HODEI_MAX_DELIVER', 3, 1),
     ackWaitMs: durationVar(env, 'HODEI_ACK_WAIT', 30_000),
+    maxJobOutputBytes: sizeVar(env, 'HODEI_MAX_JOB_OUTPUT', 64 * 1024 * 1024, 0),
+    // The agent sends output in messages of at most 256 KiB; a QueueJob is at most ~330 KiB.
+    maxMessageBytes: sizeVar(env, 'HODEI_MAX_MESSAGE_BYTES', 4 * 1024 * 1024, 1024 * 1024),
     logLevel: nonEmpty(env, 'HODEI_LOG_LEVEL') ?? 'info',
     logPretty: (env.HODEI_LOG_FORMAT ?? '') === 'pretty',
     workerCommand: workerCommand ? workerCommand.split(/\s+/) : undefined,

@@ -17,6 +17,8 @@ export interface Metrics {
   readonly sagas: Counter<'type' | 'outcome'>;
   readonly eventsPublished: Counter;
   readonly deadLetters: Counter<'consumer'>;
+  readonly outputStoredBytes: Counter;
+  readonly outputDroppedBytes: Counter;
   /** Wires the scrape-time gauges to their sources. */
   bindSources(sources: MetricsSources): void;
 }
@@ -58,6 +60,16 @@ export function createMetrics(): Metrics {
     name: 'hodei_dead_letters_total',
     help: 'Events written to failed_events after their last delivery failed.',
     labelNames: ['consumer'] as const,
+    registers: [registry],
+  });
+  const outputStoredBytes = new Counter({
+    name: 'hodei_job_output_stored_bytes_total',
+    help: 'Bytes of job output stored.',
+    registers: [registry],
+  });
+  const outputDroppedBytes = new Counter({
+    name: 'hodei_job_output_dropped_bytes_total',
+    help: 'Bytes of job output dropped because an attempt passed its output limit.',
     registers: [registry],
   });
   new Gauge({
@@ -107,6 +119,8 @@ export function createMetrics(): Metrics {
     sagas,
     eventsPublished,
     deadLetters,
+    outputStoredBytes,
+    outputDroppedBytes,
     bindSources(next) {
       sources = next;
     },

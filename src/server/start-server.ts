@@ -15,6 +15,7 @@ import { createJobCommands } from '../jobs/job-commands.js';
 import { countJobsByState } from '../jobs/job-sql.js';
 import { createWorkerSessions } from '../workers/worker-sessions.js';
 import { createWorkerMonitor } from '../workers/worker-monitor.js';
+import { createWorkerLiveness } from '../workers/worker-liveness.js';
 import { createWorkerReports } from '../workers/worker-reports.js';
 import { createWorkerRegistration } from '../workers/worker-registration.js';
 import { countWorkersByState, listLiveWorkers } from '../workers/worker-sql.js';
@@ -85,10 +86,12 @@ export async function startServer(
 
     let serving = true;
     let serverUrl = '';
+    const liveness = createWorkerLiveness(systemClock);
     const monitor = createWorkerMonitor({
       db,
       outbox,
       provider,
+      liveness,
       logger: logger.child({ component: 'worker-monitor' }),
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       missedHeartbeats: config.missedHeartbeats,
@@ -125,6 +128,7 @@ export async function startServer(
       host: config.host,
       port: config.port,
       registry: metrics.registry,
+      readMaxBytes: config.maxMessageBytes,
       ready: async () => (await db.query('SELECT 1')).rowCount === 1,
       routes: (router) => {
         router.service(
@@ -142,6 +146,9 @@ export async function startServer(
             }),
             sessions,
             monitor,
+            liveness,
+            metrics,
+            maxJobOutputBytes: config.maxJobOutputBytes,
             tokens: createSessionTokens(),
             logger: logger.child({ component: 'worker-agent' }),
             heartbeatIntervalMs: config.heartbeatIntervalMs,

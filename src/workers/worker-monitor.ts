@@ -2,6 +2,9 @@
 // or that missed its heartbeats is marked TERMINATED and its infrastructure destroyed, with
 // WorkerLost in the same transaction; the RecoverySaga requeues its job. Idle READY workers past
 // their TTL are retired. The monitor only marks, destroys and emits events (invariant 2).
+// Silence of a worker whose stream is here is judged from memory (worker-liveness.ts), recorded
+// as it arrives; the database keeps a copy (written once per interval for all workers), which is
+// what judges workers whose stream is not here (left over from a previous server process).
 import type { Db } from '../db/db.js';
 import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Provider } from '../providers/provider.js';
@@ -13,14 +16,17 @@ import {
   findIdleWorkers,
   findLiveWorkerByExternalId,
   findSilentWorkers,
+  recordLastSeen,
   retireIdleWorker,
   terminateWorker,
 } from './worker-sql.js';
+import type { WorkerLiveness } from './worker-liveness.js';
 
 export interface WorkerMonitorOptions {
   db: Db;
   outbox: OutboxWriter;
   provider: Provider;
+  liveness: WorkerLiveness;
   logger: Logger;
   heartbeatIntervalMs: number;
   missedHeartbeats: number;
@@ -59,6 +65,7 @@ export function createWorkerMonitor(options: WorkerMonitorOptions): WorkerMonito
       ]);
       return was;
     });
+    options.liveness.forget(workerId);
     if (!before) return false;
     logger.warn({ workerId, reason, jobId: before.currentJobId }, 'worker lost; terminated');
     if (before.externalId) await provider.destroy(before.externalId);
@@ -82,8 +89,12 @@ export function createWorkerMonitor(options: WorkerMonitorOptions): WorkerMonito
 
   async function check(): Promise<void> {
     const silentMs = options.heartbeatIntervalMs * options.missedHeartbeats;
+    const reason = `missed ${options.missedHeartbeats} heartbeats`;
+    const { alive, silent } = options.liveness.check(silentMs);
+    for (const workerId of silent) await workerLost(workerId, reason);
+    await recordLastSeen(db, alive);
     for (const worker of await findSilentWorkers(db, silentMs)) {
-      await workerLost(worker.id, `missed ${options.missedHeartbeats} heartbeats`);
+      if (!options.liveness.isTracked(worker.id)) await workerLost(worker.id, reason);
     }
     for (const worker of await findIdleWorkers(db, options.idleTtlMs)) await retire(worker.id);
   }

@@ -1,13 +1,13 @@
 // What the control plane does with what a worker reports over its stream (registration is in
-// worker-registration.ts): run acknowledgements, results and log lines. Each state change
-// commits with its events.
+// worker-registration.ts): run acknowledgements, results and output. Each state change commits
+// with its events.
 import type { Db } from '../db/db.js';
 import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { event, type NewEvent } from '../events/catalog.js';
 import { finishJob, markJobRunningStatement } from '../jobs/job-sql.js';
-import { appendLogLines, type NewLogLine } from '../jobs/job-log-sql.js';
+import { appendOutput, type NewChunk } from '../jobs/job-output-sql.js';
 import { activateWorker, releaseWorker } from './worker-sql.js';
 import type { WorkerRecord } from './worker.js';
 import type { JobWatch } from '../jobs/job-watch.js';
@@ -127,18 +127,22 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
     }
   }
 
-  /** Stores log lines and wakes the job's watchers. */
-  async function storeLogs(
-    jobId: string,
-    attempt: number,
-    correlationId: string,
-    lines: NewLogLine[],
-  ): Promise<void> {
-    await appendLogLines(db, { jobId, attempt, correlationId, lines });
-    deps.jobWatch.notify(jobId);
+  /**
+   * Stores output of the attempt the worker runs and wakes the job's watchers; returns false when
+   * it was refused (the attempt is no longer RUNNING on this worker: requeued, cancelled, ended).
+   */
+  async function storeOutput(
+    workerId: string,
+    run: { jobId: string; attempt: number },
+    chunks: readonly NewChunk[],
+    options: { fromPlatform?: boolean } = {},
+  ): Promise<boolean> {
+    const stored = await appendOutput(db, { ...run, workerId, chunks, ...options });
+    if (stored > 0) deps.jobWatch.notify(run.jobId);
+    return stored > 0;
   }
 
-  return { activate, acknowledge, recordResult, storeLogs };
+  return { activate, acknowledge, recordResult, storeOutput };
 }
 
 export type WorkerReports = ReturnType<typeof createWorkerReports>;

@@ -17,7 +17,8 @@ export class WorkerNotConnectedError extends HodeiError {
 }
 
 export interface WorkerSessions {
-  add(session: WorkerSession): void;
+  /** Adds the worker's stream; false (and nothing changes) when it already has a live one. */
+  tryAdd(session: WorkerSession): boolean;
   remove(session: WorkerSession): void;
   get(workerId: string): WorkerSession | undefined;
   has(workerId: string): boolean;
@@ -29,9 +30,11 @@ export interface WorkerSessions {
 export function createWorkerSessions(): WorkerSessions {
   const sessions = new Map<string, WorkerSession>();
   return {
-    add(session) {
-      sessions.get(session.workerId)?.close('replaced by a new stream');
+    tryAdd(session) {
+      // One stream per worker (DESIGN §11): a second Connect never replaces the live one.
+      if (sessions.has(session.workerId)) return false;
       sessions.set(session.workerId, session);
+      return true;
     },
     remove(session) {
       if (sessions.get(session.workerId) === session) sessions.delete(session.workerId);

@@ -177,11 +177,17 @@ export async function terminateWorker(
   return first(result.rows);
 }
 
-/** Records a heartbeat from a live worker. */
-export async function recordHeartbeat(q: Queryable, id: string): Promise<void> {
+/** Records when each live worker was last heard from (one statement for them all). */
+export async function recordLastSeen(
+  q: Queryable,
+  seen: ReadonlyArray<{ workerId: string; lastSeen: Date }>,
+): Promise<void> {
+  if (seen.length === 0) return;
   await q.query(
-    "UPDATE workers SET last_heartbeat_at = now() WHERE id = $1 AND state <> 'TERMINATED'",
-    [id],
+    `UPDATE workers w SET last_heartbeat_at = GREATEST(w.last_heartbeat_at, v.at)
+     FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at)
+     WHERE w.id = v.id AND w.state <> 'TERMINATED'`,
+    [seen.map((s) => s.workerId), seen.map((s) => s.lastSeen.toISOString())],
   );
 }
 

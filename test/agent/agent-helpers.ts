@@ -2,7 +2,7 @@
 // back what it reported, and find a job's processes by an environment marker (/proc).
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { OutputLine, RunResult } from '../../src/gen/hodei/v1/worker_pb.js';
+import type { RunOutputChunk, RunResult } from '../../src/gen/hodei/v1/worker_pb.js';
 import { LogStream } from '../../src/gen/hodei/v1/job_pb.js';
 import { runAgent } from '../../src/agent/run-agent.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -84,15 +84,23 @@ export function acks(stream: WorkerStream, jobId: string): number {
     .length;
 }
 
-export function logLines(stream: WorkerStream, jobId: string): OutputLine[] {
+export function outputChunks(stream: WorkerStream, jobId: string): RunOutputChunk[] {
   return stream.received.flatMap((m) =>
-    m.body.case === 'logs' && m.body.value.jobId === jobId ? m.body.value.lines : [],
+    m.body.case === 'output' && m.body.value.jobId === jobId ? m.body.value.chunks : [],
   );
 }
 
-export function textOf(lines: OutputLine[], which: 'stdout' | 'stderr'): string[] {
+/** Every byte the job wrote to one of its pipes, joined. */
+export function bytesOf(chunks: RunOutputChunk[], which: 'stdout' | 'stderr'): Buffer {
   const wanted = which === 'stdout' ? LogStream.STDOUT : LogStream.STDERR;
-  return lines.filter((l) => l.stream === wanted).map((l) => l.line);
+  return Buffer.concat(chunks.filter((c) => c.stream === wanted).map((c) => c.data));
+}
+
+/** The lines of one pipe's output (a last line without newline included). */
+export function textOf(chunks: RunOutputChunk[], which: 'stdout' | 'stderr'): string[] {
+  const text = bytesOf(chunks, which).toString();
+  if (text === '') return [];
+  return (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
 }
 
 /** Pids of live (non-zombie) processes whose environment holds MARK=mark. */

@@ -12,7 +12,8 @@ import { waitFor } from '../helpers/procs.js';
 import { startFakeControlPlane, type FakeControlPlane } from './fake-control-plane.js';
 import {
   acks,
-  logLines,
+  bytesOf,
+  outputChunks,
   markedProcesses,
   pushJob,
   results,
@@ -85,25 +86,25 @@ describe('registration', () => {
 });
 
 describe('running a command', () => {
-  it('echo hello: ack, a stdout batch with "hello", then EXITED 0 after the logs', async () => {
+  it('echo hello: ack, a stdout batch with "hello", then EXITED 0 after the output', async () => {
     const { stream } = await agent();
     const { jobId } = pushJob(stream, { command: 'echo', args: ['hello'] });
     const result = await waitForResult(stream, jobId);
     expect(acks(stream, jobId)).toBe(1);
-    expect(textOf(logLines(stream, jobId), 'stdout')).toEqual(['hello']);
+    expect(textOf(outputChunks(stream, jobId), 'stdout')).toEqual(['hello']);
     expect(result.outcome).toBe(RunOutcome.EXITED);
     expect(result.exitCode).toBe(0);
     const kinds = stream.received
       .filter((m) => m.body.case !== 'heartbeat')
       .map((m) => m.body.case);
-    expect(kinds).toEqual(['ack', 'logs', 'result']);
+    expect(kinds).toEqual(['ack', 'output', 'result']);
   });
 
   it('stderr lines are reported as stderr and the exit code is kept', async () => {
     const { stream } = await agent();
     const { jobId } = pushJob(stream, { command: 'sh', args: ['-c', 'echo err >&2; exit 3'] });
     const result = await waitForResult(stream, jobId);
-    expect(textOf(logLines(stream, jobId), 'stderr')).toEqual(['err']);
+    expect(textOf(outputChunks(stream, jobId), 'stderr')).toEqual(['err']);
     expect(result.outcome).toBe(RunOutcome.EXITED);
     expect(result.exitCode).toBe(3);
   });
@@ -112,18 +113,49 @@ describe('running a command', () => {
     const { stream } = await agent();
     const { jobId } = pushJob(stream, { command: 'printf', args: ['%s|', '$HOME', 'a b', '*'] });
     await waitForResult(stream, jobId);
-    expect(textOf(logLines(stream, jobId), 'stdout')).toEqual(['$HOME|a b|*|']);
+    expect(textOf(outputChunks(stream, jobId), 'stdout')).toEqual(['$HOME|a b|*|']);
   });
 
-  it('spec.env and working_dir apply; the spent OTP is not passed on', async () => {
+  it("the job's environment is its spec.env over a small base, never the agent's", async () => {
+    process.env.HODEI_AGENT_ONLY_MARK = 'agent-secret';
+    try {
+      const { stream } = await agent();
+      const { jobId, mark } = pushJob(stream, { command: 'env', workingDir: '/tmp', attempt: 2 });
+      await waitForResult(stream, jobId);
+      const env = Object.fromEntries(
+        textOf(outputChunks(stream, jobId), 'stdout').map((line) => [
+          line.slice(0, line.indexOf('=')),
+          line.slice(line.indexOf('=') + 1),
+        ]),
+      );
+      expect(Object.keys(env).sort()).toEqual(
+        [
+          'HODEI_ATTEMPT',
+          'HODEI_CORRELATION_ID',
+          'HODEI_JOB_ID',
+          'HODEI_TEST_JOB_MARK',
+          'HOME',
+          'LANG',
+          'PATH',
+          ...(process.env.TZ ? ['TZ'] : []),
+        ].sort(),
+      );
+      expect(env).toMatchObject({
+        HODEI_TEST_JOB_MARK: mark,
+        HODEI_JOB_ID: jobId,
+        HODEI_ATTEMPT: '2',
+        HODEI_CORRELATION_ID: `corr-${jobId}`,
+      });
+    } finally {
+      delete process.env.HODEI_AGENT_ONLY_MARK;
+    }
+  });
+
+  it('working_dir applies', async () => {
     const { stream } = await agent();
-    const { jobId, mark } = pushJob(stream, {
-      command: 'sh',
-      args: ['-c', 'pwd; echo "$HODEI_TEST_JOB_MARK"; echo "otp=$HODEI_WORKER_OTP"'],
-      workingDir: '/tmp',
-    });
+    const { jobId } = pushJob(stream, { command: 'pwd', workingDir: '/tmp' });
     await waitForResult(stream, jobId);
-    expect(textOf(logLines(stream, jobId), 'stdout')).toEqual(['/tmp', mark, 'otp=']);
+    expect(textOf(outputChunks(stream, jobId), 'stdout')).toEqual(['/tmp']);
   });
 
   it('a missing command is START_FAILED with a clear message and exit code 127', async () => {
@@ -166,27 +198,34 @@ describe('running a command', () => {
     expect(result.exitCode).toBe(137);
   });
 
-  it('many lines arrive in order, in batches of at most 100', async () => {
+  it('output arrives byte for byte, in order, in messages of at most 256 KiB', async () => {
     const { stream } = await agent();
-    const { jobId } = pushJob(stream, { command: 'seq', args: ['1', '250'] });
+    const { jobId } = pushJob(stream, { command: 'seq', args: ['1', '200000'] });
     await waitForResult(stream, jobId);
-    const batches = stream.received.flatMap((m) =>
-      m.body.case === 'logs' && m.body.value.jobId === jobId ? [m.body.value.lines.length] : [],
+    const sizes = stream.received.flatMap((m) =>
+      m.body.case === 'output' && m.body.value.jobId === jobId
+        ? [m.body.value.chunks.reduce((n, c) => n + c.data.length, 0)]
+        : [],
     );
-    expect(Math.max(...batches)).toBeLessThanOrEqual(100);
-    const lines = textOf(logLines(stream, jobId), 'stdout');
-    expect(lines).toEqual(Array.from({ length: 250 }, (_, i) => String(i + 1)));
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(256 * 1024);
+    const expected = Array.from({ length: 200_000 }, (_, i) => `${i + 1}\n`).join('');
+    expect(bytesOf(outputChunks(stream, jobId), 'stdout').toString()).toBe(expected);
   });
 
-  it('a line longer than 64 KiB is split into pieces of 64 KiB', async () => {
+  it('a 150,000-byte line and bytes that are not UTF-8 come back exactly', async () => {
     const { stream } = await agent();
     const { jobId } = pushJob(stream, {
       command: process.execPath,
-      args: ['-e', "process.stdout.write('x'.repeat(150000) + '\\nend\\n')"],
+      args: [
+        '-e',
+        "process.stdout.write('x'.repeat(150000)); process.stdout.write(Buffer.from([0xff, 0xfe, 0, 10]))",
+      ],
     });
     await waitForResult(stream, jobId);
-    const lines = textOf(logLines(stream, jobId), 'stdout');
-    expect(lines.map((l) => l.length)).toEqual([65536, 65536, 150000 - 2 * 65536, 3]);
+    const out = bytesOf(outputChunks(stream, jobId), 'stdout');
+    expect(out.length).toBe(150_004);
+    expect(out.subarray(0, 150_000).toString()).toBe('x'.repeat(150_000));
+    expect([...out.subarray(150_000)]).toEqual([0xff, 0xfe, 0, 10]);
   });
 
   it('a duplicate RunJob is ignored, and so is another job while busy', async () => {
@@ -241,7 +280,7 @@ describe('stopping a command', () => {
     expect(Date.now() - cancelledAt).toBeLessThan(2000);
     expect(result.outcome).toBe(RunOutcome.CANCELLED);
     expect(markedProcesses(mark)).toEqual([]);
-    expect(textOf(logLines(stream, jobId), 'stdout')).toEqual([]);
+    expect(textOf(outputChunks(stream, jobId), 'stdout')).toEqual([]);
   });
 
   it('a CancelRun for another job or attempt changes nothing', async () => {

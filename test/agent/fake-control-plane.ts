@@ -27,6 +27,11 @@ export interface WorkerStream {
   /** Ends the server side of the stream (as the control plane does for a lost worker). */
   end(): void;
   readonly ended: boolean;
+  /** Stops reading the worker's messages (a slow control plane) until `resume`. */
+  pause(): void;
+  resume(): void;
+  /** When each message arrived (Date.now()), parallel to `received`. */
+  readonly arrivals: number[];
 }
 
 export interface FakeControlPlane {
@@ -71,19 +76,36 @@ export async function startFakeControlPlane(): Promise<FakeControlPlane> {
         correlationHeaders.push(ctx.requestHeader.get('x-correlation-id') ?? '');
         const outgoing: AsyncQueue<ServerMessage> = createAsyncQueue();
         const received: WorkerMessage[] = [];
+        const arrivals: number[] = [];
+        let paused: { promise: Promise<void>; resolve: () => void } | undefined;
         const stream: WorkerStream = {
           workerId,
           received,
+          arrivals,
           push: (body) => outgoing.push(create(ServerMessageSchema, { body })),
           end: () => outgoing.close(),
           get ended() {
             return outgoing.closed;
           },
+          pause() {
+            if (paused) return;
+            let resolve!: () => void;
+            const promise = new Promise<void>((r) => (resolve = r));
+            paused = { promise, resolve };
+          },
+          resume() {
+            paused?.resolve();
+            paused = undefined;
+          },
         };
         streams.set(workerId, stream);
         void (async () => {
           try {
-            for await (const message of requests) received.push(message);
+            for await (const message of requests) {
+              received.push(message);
+              arrivals.push(Date.now());
+              if (paused) await paused.promise;
+            }
           } catch {
             // the agent went away
           } finally {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import { createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { NATS_URL, deleteStream } from '../helpers/env.js';
@@ -52,6 +52,7 @@ afterAll(async () => {
 /** Registers a worker row with a known OTP, registers with it and opens the stream. */
 async function handDrivenWorker(): Promise<{
   connection: AgentConnection;
+  sessionToken: string;
   next: () => Promise<ServerMessage>;
 }> {
   const workerId = newId();
@@ -70,6 +71,7 @@ async function handDrivenWorker(): Promise<{
   })().catch(() => undefined);
   return {
     connection,
+    sessionToken,
     next: () => waitFor('a message from the server', async () => received.shift()),
   };
 }
@@ -100,7 +102,7 @@ describe('worker stream', () => {
       );
       expect(started.rows).toEqual([{ aggregate_id: jobId, correlation_id: 'stream-corr' }]);
       expect(
-        logLines.some((l) => l.includes('ignored an ack for a job not sent on this stream')),
+        logLines.some((l) => l.includes('ignored ack for a run not sent on this stream')),
       ).toBe(true);
       expect(logLines.find((l) => l.includes(stray))).toBeDefined();
 
@@ -115,5 +117,90 @@ describe('worker stream', () => {
     } finally {
       worker.connection.close();
     }
+  });
+
+  it('a second Connect with a stolen session token is refused; the live stream finishes its job', async () => {
+    const jobs = createClient(JobService, createGrpcTransport({ baseUrl: server.url }));
+    const worker = await handDrivenWorker();
+    const thief = createAgentConnection(server.url);
+    try {
+      const { job } = await jobs.queueJob({ spec: { command: 'true' } });
+      const jobId = job?.id ?? '';
+      expect((await worker.next()).body.case).toBe('run');
+      const stolen = (async () => {
+        for await (const message of thief.open(worker.sessionToken)) void message;
+      })();
+      await expect(stolen).rejects.toMatchObject({ code: Code.AlreadyExists });
+      worker.connection.send({ case: 'ack', value: { jobId, attempt: 1 } });
+      worker.connection.send({
+        case: 'result',
+        value: { jobId, attempt: 1, outcome: RunOutcome.EXITED, exitCode: 0 },
+      });
+      const done = await waitFor('the job to succeed', async () => {
+        const { job: current } = await jobs.getJob({ id: jobId });
+        return current?.state === JobState.SUCCEEDED ? current : undefined;
+      });
+      expect(done.attempt).toBe(1);
+    } finally {
+      thief.close();
+      worker.connection.close();
+    }
+  });
+
+  it('output is stored only for the run sent on this stream, and only while it runs', async () => {
+    const jobs = createClient(JobService, createGrpcTransport({ baseUrl: server.url }));
+    const worker = await handDrivenWorker();
+    try {
+      const { job } = await jobs.queueJob({ spec: { command: 'true' } });
+      const jobId = job?.id ?? '';
+      expect((await worker.next()).body.case).toBe('run');
+      const { job: other } = await jobs.queueJob({ spec: { command: 'true', name: 'other' } });
+      const chunk = (text: string) => ({ stream: 1, data: Buffer.from(text) });
+      worker.connection.send({ case: 'ack', value: { jobId, attempt: 1 } });
+      // Another job, another attempt: not this stream's run.
+      worker.connection.send({
+        case: 'output',
+        value: { jobId: other?.id ?? '', attempt: 1, chunks: [chunk('not mine\n')] },
+      });
+      worker.connection.send({
+        case: 'output',
+        value: { jobId, attempt: 2, chunks: [chunk('wrong attempt\n')] },
+      });
+      worker.connection.send({
+        case: 'output',
+        value: { jobId, attempt: 1, chunks: [chunk('mine\n')] },
+      });
+      worker.connection.send({
+        case: 'result',
+        value: { jobId, attempt: 1, outcome: RunOutcome.EXITED, exitCode: 0 },
+      });
+      // After the result the run is over: late output is refused.
+      worker.connection.send({
+        case: 'output',
+        value: { jobId, attempt: 1, chunks: [chunk('late\n')] },
+      });
+      await waitFor('the job to succeed', async () => {
+        const { job: current } = await jobs.getJob({ id: jobId });
+        return current?.state === JobState.SUCCEEDED ? current : undefined;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      const stored = await t.db.query<{ job_id: string; text: string }>(
+        "SELECT job_id, convert_from(data, 'UTF8') AS text FROM job_output ORDER BY seq",
+      );
+      expect(stored.rows).toEqual([{ job_id: jobId, text: 'mine\n' }]);
+      await jobs.cancelJob({ id: other?.id ?? '' });
+    } finally {
+      worker.connection.close();
+    }
+  });
+
+  it('a request bigger than the message limit is refused whole', async () => {
+    const response = await fetch(`${server.url}/hodei.v1.JobService/QueueJob`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ spec: { command: 'true', args: ['x'.repeat(5 * 1024 * 1024)] } }),
+    });
+    expect(response.status).toBe(429);
+    expect(((await response.json()) as { code: string }).code).toBe('resource_exhausted');
   });
 });

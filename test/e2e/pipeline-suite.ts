@@ -101,7 +101,7 @@ export function pipelineSuite(deployment: Deployment): void {
       );
       expect(jobs.map((j) => j.state).filter((s) => s !== JobState.SUCCEEDED)).toEqual([]);
       const logs = await server.jobs.getJobLogs({ id: queued[7]?.job?.id ?? '' });
-      expect(logs.lines.map((l) => l.line)).toEqual(['job-7']);
+      expect(Buffer.concat(logs.chunks.map((c) => c.data)).toString()).toBe('job-7\n');
       const workers = (await server.ops.listWorkers({})).workers.filter(
         (w) => w.state !== WorkerState.TERMINATED,
       );

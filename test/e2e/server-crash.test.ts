@@ -51,7 +51,8 @@ for (const deployment of ['embedded', 'postgres+nats'] as Deployment[]) {
         expect(succeeded.rows).toHaveLength(JOBS);
         expect(succeeded.rows.filter((r) => r.n !== 1)).toEqual([]);
         const logs = await db.query<{ n: number }>(
-          `SELECT count(DISTINCT job_id)::int AS n FROM job_logs WHERE line LIKE 'job-%'`,
+          `SELECT count(DISTINCT job_id)::int AS n FROM job_output
+           WHERE convert_from(data, 'UTF8') LIKE 'job-%'`,
         );
         expect(logs.rows[0]?.n).toBe(JOBS);
       } finally {

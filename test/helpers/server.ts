@@ -156,7 +156,52 @@ export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** stdout exactly as written (a job's output need not be text). */
+  stdoutBytes: Buffer;
   ms: number;
+}
+
+export interface CliProcess {
+  proc: ChildProcess;
+  /** stderr so far. */
+  stderr(): string;
+  /** Resolves when the CLI exits. */
+  done: Promise<CliResult>;
+}
+
+/** Starts the `hodei` CLI as a real process; `done` resolves with what it printed. */
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): CliProcess {
+  const started = Date.now();
+  const proc = spawn(process.execPath, [HODEI_BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out: Buffer[] = [];
+  let stderr = '';
+  proc.stdout.on('data', (c: Buffer) => out.push(c));
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<CliResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`hodei ${args.join(' ').slice(0, 200)} timed out:\n${stderr}`));
+    }, timeoutMs);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      const stdoutBytes = Buffer.concat(out);
+      resolve({
+        code,
+        stdout: stdoutBytes.toString(),
+        stderr,
+        stdoutBytes,
+        ms: Date.now() - started,
+      });
+    });
+  });
+  return { proc, stderr: () => stderr, done };
 }
 
 /** Runs the `hodei` CLI as a real process. */
@@ -165,23 +210,5 @@ export function runCli(
   env: Record<string, string> = {},
   timeoutMs = 60_000,
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const proc = spawn(process.execPath, [HODEI_BIN, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`hodei ${args.join(' ')} timed out:\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+  return startCli(args, env, timeoutMs).done;
 }

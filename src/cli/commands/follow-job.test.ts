@@ -18,7 +18,10 @@ const jobMsg = (state: JobState) =>
   });
 const logMsg = (seq: number, line: string) =>
   create(WatchJobResponseSchema, {
-    event: { case: 'log', value: { seq: BigInt(seq), line, attempt: 1 } },
+    event: {
+      case: 'output',
+      value: { seq: BigInt(seq), data: Buffer.from(`${line}\n`), attempt: 1 },
+    },
   });
 
 /** A JobClient whose WatchJob plays one scripted stream per call; an Error ends it badly. */
@@ -60,7 +63,10 @@ describe('followJob', () => {
       ],
     ]);
     const lines: string[] = [];
-    const done = await followJob(jobs, 'j1', { onLog: (l) => lines.push(l.line), sleep: noSleep });
+    const done = await followJob(jobs, 'j1', {
+      onOutput: (c) => void lines.push(Buffer.from(c.data).toString().trimEnd()),
+      sleep: noSleep,
+    });
     expect(done.state).toBe(JobState.SUCCEEDED);
     expect(lines).toEqual(['a', 'b', 'c']);
     expect(opened()).toBe(2);
@@ -72,7 +78,10 @@ describe('followJob', () => {
       [jobMsg(JobState.FAILED), logMsg(1, 'late')],
     ]);
     const lines: string[] = [];
-    const done = await followJob(jobs, 'j1', { onLog: (l) => lines.push(l.line), sleep: noSleep });
+    const done = await followJob(jobs, 'j1', {
+      onOutput: (c) => void lines.push(Buffer.from(c.data).toString().trimEnd()),
+      sleep: noSleep,
+    });
     expect(done.state).toBe(JobState.FAILED);
     expect(lines).toEqual(['late']);
     expect(opened()).toBe(2);
@@ -80,7 +89,7 @@ describe('followJob', () => {
 
   it('fails at once when the job does not exist', async () => {
     const { jobs, opened } = fakeJobs([[new ConnectError('job j1 not found', Code.NotFound)]]);
-    await expect(followJob(jobs, 'j1', { onLog: () => {}, sleep: noSleep })).rejects.toThrow(
+    await expect(followJob(jobs, 'j1', { onOutput: () => {}, sleep: noSleep })).rejects.toThrow(
       /not found/,
     );
     expect(opened()).toBe(1);
@@ -92,7 +101,7 @@ describe('followJob', () => {
     ]);
     const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms / 20));
     await expect(
-      followJob(jobs, 'j1', { onLog: () => {}, sleep, maxOutageMs: 50, serverSeen: true }),
+      followJob(jobs, 'j1', { onOutput: () => {}, sleep, maxOutageMs: 50, serverSeen: true }),
     ).rejects.toThrow(/ECONNREFUSED/);
     expect(opened()).toBeGreaterThan(1);
   });
@@ -101,7 +110,7 @@ describe('followJob', () => {
     const { jobs, opened } = fakeJobs([
       [new ConnectError('connect ECONNREFUSED', Code.Unavailable)],
     ]);
-    await expect(followJob(jobs, 'j1', { onLog: () => {}, sleep: noSleep })).rejects.toThrow(
+    await expect(followJob(jobs, 'j1', { onOutput: () => {}, sleep: noSleep })).rejects.toThrow(
       /ECONNREFUSED/,
     );
     expect(opened()).toBe(1);

@@ -1,13 +1,17 @@
-// Follows a job through WatchJob: hands over its log lines as they come and returns the job once
-// it has finished and the server has sent every line (the stream ends after the last one). A
-// broken stream (server restart) is opened again and lines already handed over are skipped by seq.
+// Follows a job through WatchJob: hands over its output chunks and state changes as they come and
+// returns the job once it has finished and the server has sent all its output (the stream ends
+// after the last chunk). A broken stream (server restart) is opened again and chunks already
+// handed over are skipped by seq. The next message is read only once `onOutput` has resolved, so
+// a slow reader of the CLI's output slows the server's sending, not the CLI's memory.
 import { Code, ConnectError } from '@connectrpc/connect';
-import type { Job, LogLine } from '../../gen/hodei/v1/job_pb.js';
+import type { Job, OutputChunk } from '../../gen/hodei/v1/job_pb.js';
 import type { JobClient } from '../client.js';
 import { isTerminal } from '../exit-status.js';
 
 export interface FollowOptions {
-  onLog(line: LogLine): void;
+  onOutput(chunk: OutputChunk): void | Promise<void>;
+  /** Each state of the job the server sends (the first is the job as it was when followed). */
+  onJob?(job: Job): void | Promise<void>;
   /** Give up once the server has been out of reach this long (default 60 s). */
   maxOutageMs?: number;
   /** The server has answered already (QueueJob), so even a first failed open is retried. */
@@ -45,9 +49,10 @@ export async function followJob(jobs: JobClient, id: string, options: FollowOpti
         contact = true;
         if (event.case === 'job') {
           job = event.value;
-        } else if (event.case === 'log' && event.value.seq > lastSeq) {
+          await options.onJob?.(event.value);
+        } else if (event.case === 'output' && event.value.seq > lastSeq) {
           lastSeq = event.value.seq;
-          options.onLog(event.value);
+          await options.onOutput(event.value);
         }
       }
       // A finished job's stream ends after its last line; any other end is the server leaving.

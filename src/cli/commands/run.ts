@@ -1,5 +1,6 @@
-// `hodei run -- CMD ARGS…`: queue the command, print its output live (stdout to stdout, stderr
-// to stderr) and exit as the command did. Ctrl-C cancels the job and waits for it to end; a
+// `hodei run -- CMD ARGS…`: queue the command, print its output live, byte for byte (stdout to
+// stdout, stderr to stderr; a notice on stderr when a lost worker makes it start again) and exit
+// as the command did. Ctrl-C cancels the job and waits for it to end; a
 // second Ctrl-C leaves at once.
 import type { Command } from 'commander';
 import { CliError } from '../cli-error.js';
@@ -22,15 +23,21 @@ Examples:
 }
 
 async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise<void> {
-  const [{ toQueueRequest }, { connectTo, explainRpcError }, { followJob }, exit, output, render] =
-    await Promise.all([
-      import('../parse.js'),
-      import('../client.js'),
-      import('./follow-job.js'),
-      import('../exit-status.js'),
-      import('../output.js'),
-      import('../render.js'),
-    ]);
+  const [
+    { toQueueRequest },
+    { connectTo, explainRpcError },
+    { followJob },
+    { createOutputPrinter },
+    exit,
+    output,
+  ] = await Promise.all([
+    import('../parse.js'),
+    import('../client.js'),
+    import('./follow-job.js'),
+    import('./output-printer.js'),
+    import('../exit-status.js'),
+    import('../output.js'),
+  ]);
   const request = toQueueRequest(argv, flags);
   const rpc = connectTo(ctx.serverUrl());
 
@@ -64,16 +71,11 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
     const id = jobId;
     let done;
     try {
-      let attempt = 0;
+      const printer = createOutputPrinter(output, id);
       done = await followJob(rpc.jobs, id, {
         serverSeen: true,
-        onLog: (line) => {
-          if (attempt > 0 && line.attempt > attempt) {
-            output.say(`job ${id}: attempt ${line.attempt} (the previous worker was lost)`);
-          }
-          attempt = Math.max(attempt, line.attempt);
-          output.logLine(render.logStreamName(line.stream), line.line);
-        },
+        onJob: (job) => printer.onJob(job),
+        onOutput: (chunk) => printer.onOutput(chunk),
       });
     } catch (error) {
       const explained = explainRpcError(error, rpc.url, id);

@@ -15,6 +15,15 @@ CREATE TABLE job_output (
   PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX job_output_attempt_idx ON job_output (job_id, attempt, seq);
+-- pglz, the default, cost about half the insert time of 27 MB of output on this machine; lz4 is
+-- as fast as no compression and still shrinks text logs. Builds without lz4 keep the default.
+DO $$
+BEGIN
+  ALTER TABLE job_output ALTER COLUMN data SET COMPRESSION lz4;
+EXCEPTION WHEN OTHERS THEN
+  NULL;
+END
+$$;
 
 INSERT INTO job_output (job_id, seq, attempt, stream, data, correlation_id, at)
 SELECT job_id, seq, attempt, stream, convert_to(line || E'\n', 'UTF8'), correlation_id, at

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/v1/job.proto.
  */
 export const file_hodei_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChJob2RlaS92MS9qb2IucHJvdG8SCGhvZGVpLnYxItICCgdKb2JTcGVjEgwKBG5hbWUYASABKAkSDwoHY29tbWFuZBgCIAEoCRIMCgRhcmdzGAMgAygJEicKA2VudhgEIAMoCzIaLmhvZGVpLnYxLkpvYlNwZWMuRW52RW50cnkSEwoLd29ya2luZ19kaXIYBSABKAkSKgoHdGltZW91dBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfYXR0ZW1wdHMYByABKAUSLQoGbGFiZWxzGAggAygLMh0uaG9kZWkudjEuSm9iU3BlYy5MYWJlbHNFbnRyeRIQCghwcm92aWRlchgJIAEoCRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEioQMKA0pvYhIKCgJpZBgBIAEoCRIfCgRzcGVjGAIgASgLMhEuaG9kZWkudjEuSm9iU3BlYxIhCgVzdGF0ZRgDIAEoDjISLmhvZGVpLnYxLkpvYlN0YXRlEg8KB2F0dGVtcHQYBCABKAUSFgoJZXhpdF9jb2RlGAUgASgFSACIAQESDQoFZXJyb3IYBiABKAkSFgoOY29ycmVsYXRpb25faWQYByABKAkSEQoJd29ya2VyX2lkGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPaWRlbXBvdGVuY3lfa2V5GA0gASgJQgwKCl9leGl0X2NvZGUiggEKB0xvZ0xpbmUSCwoDc2VxGAEgASgDEiMKBnN0cmVhbRgCIAEoDjITLmhvZGVpLnYxLkxvZ1N0cmVhbRIMCgRsaW5lGAMgASgJEiYKAmF0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdhdHRlbXB0GAUgASgFImMKD1F1ZXVlSm9iUmVxdWVzdBIfCgRzcGVjGAEgASgLMhEuaG9kZWkudjEuSm9iU3BlYxIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkSFgoOY29ycmVsYXRpb25faWQYAyABKAkiLgoQUXVldWVKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5ob2RlaS52MS5Kb2IiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIsCg5HZXRKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5ob2RlaS52MS5Kb2IiXAoPTGlzdEpvYnNSZXF1ZXN0EiIKBnN0YXRlcxgBIAMoDjISLmhvZGVpLnYxLkpvYlN0YXRlEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIkgKEExpc3RKb2JzUmVzcG9uc2USGwoEam9icxgBIAMoCzINLmhvZGVpLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiHgoQQ2FuY2VsSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIvChFDYW5jZWxKb2JSZXNwb25zZRIaCgNqb2IYASABKAsyDS5ob2RlaS52MS5Kb2IiHQoPV2F0Y2hKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIlsKEFdhdGNoSm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg0uaG9kZWkudjEuSm9iSAASIAoDbG9nGAIgASgLMhEuaG9kZWkudjEuTG9nTGluZUgAQgcKBWV2ZW50IkEKEUdldEpvYkxvZ3NSZXF1ZXN0EgoKAmlkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAxINCgVsaW1pdBgDIAEoBSI2ChJHZXRKb2JMb2dzUmVzcG9uc2USIAoFbGluZXMYASADKAsyES5ob2RlaS52MS5Mb2dMaW5lKswBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUEVORElORxABEhYKEkpPQl9TVEFURV9BU1NJR05FRBACEhUKEUpPQl9TVEFURV9SVU5OSU5HEAMSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAEEhQKEEpPQl9TVEFURV9GQUlMRUQQBRIXChNKT0JfU1RBVEVfVElNRURfT1VUEAYSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAHKlUKCUxvZ1N0cmVhbRIaChZMT0dfU1RSRUFNX1VOU1BFQ0lGSUVEEAASFQoRTE9HX1NUUkVBTV9TVERPVVQQARIVChFMT0dfU1RSRUFNX1NUREVSUhACMqMDCgpKb2JTZXJ2aWNlEkEKCFF1ZXVlSm9iEhkuaG9kZWkudjEuUXVldWVKb2JSZXF1ZXN0GhouaG9kZWkudjEuUXVldWVKb2JSZXNwb25zZRI7CgZHZXRKb2ISFy5ob2RlaS52MS5HZXRKb2JSZXF1ZXN0GhguaG9kZWkudjEuR2V0Sm9iUmVzcG9uc2USQQoITGlzdEpvYnMSGS5ob2RlaS52MS5MaXN0Sm9ic1JlcXVlc3QaGi5ob2RlaS52MS5MaXN0Sm9ic1Jlc3BvbnNlEkQKCUNhbmNlbEpvYhIaLmhvZGVpLnYxLkNhbmNlbEpvYlJlcXVlc3QaGy5ob2RlaS52MS5DYW5jZWxKb2JSZXNwb25zZRJDCghXYXRjaEpvYhIZLmhvZGVpLnYxLldhdGNoSm9iUmVxdWVzdBoaLmhvZGVpLnYxLldhdGNoSm9iUmVzcG9uc2UwARJHCgpHZXRKb2JMb2dzEhsuaG9kZWkudjEuR2V0Sm9iTG9nc1JlcXVlc3QaHC5ob2RlaS52MS5HZXRKb2JMb2dzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJob2RlaS92MS9qb2IucHJvdG8SCGhvZGVpLnYxItICCgdKb2JTcGVjEgwKBG5hbWUYASABKAkSDwoHY29tbWFuZBgCIAEoCRIMCgRhcmdzGAMgAygJEicKA2VudhgEIAMoCzIaLmhvZGVpLnYxLkpvYlNwZWMuRW52RW50cnkSEwoLd29ya2luZ19kaXIYBSABKAkSKgoHdGltZW91dBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfYXR0ZW1wdHMYByABKAUSLQoGbGFiZWxzGAggAygLMh0uaG9kZWkudjEuSm9iU3BlYy5MYWJlbHNFbnRyeRIQCghwcm92aWRlchgJIAEoCRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEioQMKA0pvYhIKCgJpZBgBIAEoCRIfCgRzcGVjGAIgASgLMhEuaG9kZWkudjEuSm9iU3BlYxIhCgVzdGF0ZRgDIAEoDjISLmhvZGVpLnYxLkpvYlN0YXRlEg8KB2F0dGVtcHQYBCABKAUSFgoJZXhpdF9jb2RlGAUgASgFSACIAQESDQoFZXJyb3IYBiABKAkSFgoOY29ycmVsYXRpb25faWQYByABKAkSEQoJd29ya2VyX2lkGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPaWRlbXBvdGVuY3lfa2V5GA0gASgJQgwKCl9leGl0X2NvZGUihgEKC091dHB1dENodW5rEgsKA3NlcRgBIAEoAxIPCgdhdHRlbXB0GAIgASgFEiMKBnN0cmVhbRgDIAEoDjITLmhvZGVpLnYxLkxvZ1N0cmVhbRIMCgRkYXRhGAQgASgMEiYKAmF0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJjCg9RdWV1ZUpvYlJlcXVlc3QSHwoEc3BlYxgBIAEoCzIRLmhvZGVpLnYxLkpvYlNwZWMSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAMgASgJIi4KEFF1ZXVlSm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uaG9kZWkudjEuSm9iIhsKDUdldEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLAoOR2V0Sm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uaG9kZWkudjEuSm9iIlwKD0xpc3RKb2JzUmVxdWVzdBIiCgZzdGF0ZXMYASADKA4yEi5ob2RlaS52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5ob2RlaS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIh4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLwoRQ2FuY2VsSm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uaG9kZWkudjEuSm9iIh0KD1dhdGNoSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSJtChBXYXRjaEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzINLmhvZGVpLnYxLkpvYkgAEicKBm91dHB1dBgDIAEoCzIVLmhvZGVpLnYxLk91dHB1dENodW5rSABCBwoFZXZlbnRKBAgCEANSA2xvZyJSChFHZXRKb2JMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMSDQoFbGltaXQYAyABKAUSDwoHYXR0ZW1wdBgEIAEoBSJIChJHZXRKb2JMb2dzUmVzcG9uc2USJQoGY2h1bmtzGAIgAygLMhUuaG9kZWkudjEuT3V0cHV0Q2h1bmtKBAgBEAJSBWxpbmVzKswBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUEVORElORxABEhYKEkpPQl9TVEFURV9BU1NJR05FRBACEhUKEUpPQl9TVEFURV9SVU5OSU5HEAMSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAEEhQKEEpPQl9TVEFURV9GQUlMRUQQBRIXChNKT0JfU1RBVEVfVElNRURfT1VUEAYSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAHKlUKCUxvZ1N0cmVhbRIaChZMT0dfU1RSRUFNX1VOU1BFQ0lGSUVEEAASFQoRTE9HX1NUUkVBTV9TVERPVVQQARIVChFMT0dfU1RSRUFNX1NUREVSUhACMqMDCgpKb2JTZXJ2aWNlEkEKCFF1ZXVlSm9iEhkuaG9kZWkudjEuUXVldWVKb2JSZXF1ZXN0GhouaG9kZWkudjEuUXVldWVKb2JSZXNwb25zZRI7CgZHZXRKb2ISFy5ob2RlaS52MS5HZXRKb2JSZXF1ZXN0GhguaG9kZWkudjEuR2V0Sm9iUmVzcG9uc2USQQoITGlzdEpvYnMSGS5ob2RlaS52MS5MaXN0Sm9ic1JlcXVlc3QaGi5ob2RlaS52MS5MaXN0Sm9ic1Jlc3BvbnNlEkQKCUNhbmNlbEpvYhIaLmhvZGVpLnYxLkNhbmNlbEpvYlJlcXVlc3QaGy5ob2RlaS52MS5DYW5jZWxKb2JSZXNwb25zZRJDCghXYXRjaEpvYhIZLmhvZGVpLnYxLldhdGNoSm9iUmVxdWVzdBoaLmhvZGVpLnYxLldhdGNoSm9iUmVzcG9uc2UwARJHCgpHZXRKb2JMb2dzEhsuaG9kZWkudjEuR2V0Sm9iTG9nc1JlcXVlc3QaHC5ob2RlaS52MS5HZXRKb2JMb2dzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message hodei.v1.JobSpec
@@ -159,40 +159,44 @@ export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_hodei_v1_job, 1);
 
 /**
- * @generated from message hodei.v1.LogLine
+ * A piece of a job's output, byte for byte as the command wrote it to one of its pipes. Chunks
+ * of a job are numbered by seq in the order they were stored; concatenating one stream's chunks
+ * of one attempt gives exactly what the command wrote there. Lines are a view: split on "\n".
+ *
+ * @generated from message hodei.v1.OutputChunk
  */
-export type LogLine = Message<"hodei.v1.LogLine"> & {
+export type OutputChunk = Message<"hodei.v1.OutputChunk"> & {
   /**
    * @generated from field: int64 seq = 1;
    */
   seq: bigint;
 
   /**
-   * @generated from field: hodei.v1.LogStream stream = 2;
+   * @generated from field: int32 attempt = 2;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: hodei.v1.LogStream stream = 3;
    */
   stream: LogStream;
 
   /**
-   * @generated from field: string line = 3;
+   * @generated from field: bytes data = 4;
    */
-  line: string;
+  data: Uint8Array;
 
   /**
-   * @generated from field: google.protobuf.Timestamp at = 4;
+   * @generated from field: google.protobuf.Timestamp at = 5;
    */
   at?: Timestamp;
-
-  /**
-   * @generated from field: int32 attempt = 5;
-   */
-  attempt: number;
 };
 
 /**
- * Describes the message hodei.v1.LogLine.
- * Use `create(LogLineSchema)` to create a new message.
+ * Describes the message hodei.v1.OutputChunk.
+ * Use `create(OutputChunkSchema)` to create a new message.
  */
-export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
+export const OutputChunkSchema: GenMessage<OutputChunk> = /*@__PURE__*/
   messageDesc(file_hodei_v1_job, 2);
 
 /**
@@ -386,7 +390,8 @@ export type WatchJobResponse = Message<"hodei.v1.WatchJobResponse"> & {
    */
   event: {
     /**
-     * The job as it is now; the first message, then once per state change.
+     * The job as it is now; the first message, then once per state change. A job with a new
+     * attempt comes before any output of that attempt, and after all output of earlier ones.
      *
      * @generated from field: hodei.v1.Job job = 1;
      */
@@ -394,10 +399,10 @@ export type WatchJobResponse = Message<"hodei.v1.WatchJobResponse"> & {
     case: "job";
   } | {
     /**
-     * @generated from field: hodei.v1.LogLine log = 2;
+     * @generated from field: hodei.v1.OutputChunk output = 3;
      */
-    value: LogLine;
-    case: "log";
+    value: OutputChunk;
+    case: "output";
   } | { case: undefined; value?: undefined };
 };
 
@@ -418,18 +423,26 @@ export type GetJobLogsRequest = Message<"hodei.v1.GetJobLogsRequest"> & {
   id: string;
 
   /**
-   * Return lines with seq greater than this.
+   * Return chunks with seq greater than this.
    *
    * @generated from field: int64 after_seq = 2;
    */
   afterSeq: bigint;
 
   /**
-   * Zero means 1000; at most 10000.
+   * Most chunks to return: zero means 1000; at most 10000. A page also stops at about 4 MiB of
+   * data (it always holds at least one chunk).
    *
    * @generated from field: int32 limit = 3;
    */
   limit: number;
+
+  /**
+   * Only this attempt's output; zero means every attempt.
+   *
+   * @generated from field: int32 attempt = 4;
+   */
+  attempt: number;
 };
 
 /**
@@ -444,9 +457,9 @@ export const GetJobLogsRequestSchema: GenMessage<GetJobLogsRequest> = /*@__PURE_
  */
 export type GetJobLogsResponse = Message<"hodei.v1.GetJobLogsResponse"> & {
   /**
-   * @generated from field: repeated hodei.v1.LogLine lines = 1;
+   * @generated from field: repeated hodei.v1.OutputChunk chunks = 2;
    */
-  lines: LogLine[];
+  chunks: OutputChunk[];
 };
 
 /**

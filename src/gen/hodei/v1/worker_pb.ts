@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/v1/worker.proto.
  */
 export const file_hodei_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("ChVob2RlaS92MS93b3JrZXIucHJvdG8SCGhvZGVpLnYxIqUCCgZXb3JrZXISCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSEwoLZXh0ZXJuYWxfaWQYAyABKAkSJAoFc3RhdGUYBCABKA4yFS5ob2RlaS52MS5Xb3JrZXJTdGF0ZRIWCg5jdXJyZW50X2pvYl9pZBgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RlcmVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFsYXN0X2hlYXJ0YmVhdF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIam9ic19ydW4YCSABKAUiYQoPUmVnaXN0ZXJSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRILCgNvdHAYAiABKAkSEAoIaG9zdG5hbWUYAyABKAkSCwoDcGlkGAQgASgFEg8KB3ZlcnNpb24YBSABKAkiSAoQUmVnaXN0ZXJSZXNwb25zZRIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoBSIzCglIZWFydGJlYXQSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKBlJ1bkFjaxIOCgZqb2JfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBSJnCgpPdXRwdXRMaW5lEiMKBnN0cmVhbRgBIAEoDjITLmhvZGVpLnYxLkxvZ1N0cmVhbRIMCgRsaW5lGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJQCghMb2dCYXRjaBIOCgZqb2JfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBRIjCgVsaW5lcxgDIAMoCzIULmhvZGVpLnYxLk91dHB1dExpbmUimAEKCVJ1blJlc3VsdBIOCgZqb2JfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBRIlCgdvdXRjb21lGAMgASgOMhQuaG9kZWkudjEuUnVuT3V0Y29tZRIWCglleGl0X2NvZGUYBCABKAVIAIgBARINCgVlcnJvchgFIAEoCRIOCgZzaWduYWwYBiABKAlCDAoKX2V4aXRfY29kZSKtAQoNV29ya2VyTWVzc2FnZRIoCgloZWFydGJlYXQYASABKAsyEy5ob2RlaS52MS5IZWFydGJlYXRIABIfCgNhY2sYAiABKAsyEC5ob2RlaS52MS5SdW5BY2tIABIiCgRsb2dzGAMgASgLMhIuaG9kZWkudjEuTG9nQmF0Y2hIABIlCgZyZXN1bHQYBCABKAsyEy5ob2RlaS52MS5SdW5SZXN1bHRIAEIGCgRib2R5ImIKBlJ1bkpvYhIOCgZqb2JfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBRIWCg5jb3JyZWxhdGlvbl9pZBgDIAEoCRIfCgRzcGVjGAQgASgLMhEuaG9kZWkudjEuSm9iU3BlYyIsCglDYW5jZWxSdW4SDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUiXwoNU2VydmVyTWVzc2FnZRIfCgNydW4YASABKAsyEC5ob2RlaS52MS5SdW5Kb2JIABIlCgZjYW5jZWwYAiABKAsyEy5ob2RlaS52MS5DYW5jZWxSdW5IAEIGCgRib2R5IhQKEkxpc3RXb3JrZXJzUmVxdWVzdCI4ChNMaXN0V29ya2Vyc1Jlc3BvbnNlEiEKB3dvcmtlcnMYASADKAsyEC5ob2RlaS52MS5Xb3JrZXIqkgEKC1dvcmtlclN0YXRlEhwKGFdPUktFUl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVdPUktFUl9TVEFURV9DUkVBVElORxABEhYKEldPUktFUl9TVEFURV9SRUFEWRACEhUKEVdPUktFUl9TVEFURV9CVVNZEAMSGwoXV09SS0VSX1NUQVRFX1RFUk1JTkFURUQQBCqVAQoKUnVuT3V0Y29tZRIbChdSVU5fT1VUQ09NRV9VTlNQRUNJRklFRBAAEhYKElJVTl9PVVRDT01FX0VYSVRFRBABEhkKFVJVTl9PVVRDT01FX1RJTUVEX09VVBACEhkKFVJVTl9PVVRDT01FX0NBTkNFTExFRBADEhwKGFJVTl9PVVRDT01FX1NUQVJUX0ZBSUxFRBAEMpgBChJXb3JrZXJBZ2VudFNlcnZpY2USQQoIUmVnaXN0ZXISGS5ob2RlaS52MS5SZWdpc3RlclJlcXVlc3QaGi5ob2RlaS52MS5SZWdpc3RlclJlc3BvbnNlEj8KB0Nvbm5lY3QSFy5ob2RlaS52MS5Xb3JrZXJNZXNzYWdlGhcuaG9kZWkudjEuU2VydmVyTWVzc2FnZSgBMAEyWAoKT3BzU2VydmljZRJKCgtMaXN0V29ya2VycxIcLmhvZGVpLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBodLmhvZGVpLnYxLkxpc3RXb3JrZXJzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_hodei_v1_job]);
+  fileDesc("ChVob2RlaS92MS93b3JrZXIucHJvdG8SCGhvZGVpLnYxIqUCCgZXb3JrZXISCgoCaWQYASABKAkSEAoIcHJvdmlkZXIYAiABKAkSEwoLZXh0ZXJuYWxfaWQYAyABKAkSJAoFc3RhdGUYBCABKA4yFS5ob2RlaS52MS5Xb3JrZXJTdGF0ZRIWCg5jdXJyZW50X2pvYl9pZBgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCg1yZWdpc3RlcmVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFsYXN0X2hlYXJ0YmVhdF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIam9ic19ydW4YCSABKAUiYQoPUmVnaXN0ZXJSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRILCgNvdHAYAiABKAkSEAoIaG9zdG5hbWUYAyABKAkSCwoDcGlkGAQgASgFEg8KB3ZlcnNpb24YBSABKAkiSAoQUmVnaXN0ZXJSZXNwb25zZRIVCg1zZXNzaW9uX3Rva2VuGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoBSIzCglIZWFydGJlYXQSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIikKBlJ1bkFjaxIOCgZqb2JfaWQYASABKAkSDwoHYXR0ZW1wdBgCIAEoBSJrCg5SdW5PdXRwdXRDaHVuaxIjCgZzdHJlYW0YASABKA4yEy5ob2RlaS52MS5Mb2dTdHJlYW0SDAoEZGF0YRgCIAEoDBImCgJhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVgoJUnVuT3V0cHV0Eg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFEigKBmNodW5rcxgDIAMoCzIYLmhvZGVpLnYxLlJ1bk91dHB1dENodW5rIpgBCglSdW5SZXN1bHQSDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSJQoHb3V0Y29tZRgDIAEoDjIULmhvZGVpLnYxLlJ1bk91dGNvbWUSFgoJZXhpdF9jb2RlGAQgASgFSACIAQESDQoFZXJyb3IYBSABKAkSDgoGc2lnbmFsGAYgASgJQgwKCl9leGl0X2NvZGUivAEKDVdvcmtlck1lc3NhZ2USKAoJaGVhcnRiZWF0GAEgASgLMhMuaG9kZWkudjEuSGVhcnRiZWF0SAASHwoDYWNrGAIgASgLMhAuaG9kZWkudjEuUnVuQWNrSAASJQoGcmVzdWx0GAQgASgLMhMuaG9kZWkudjEuUnVuUmVzdWx0SAASJQoGb3V0cHV0GAUgASgLMhMuaG9kZWkudjEuUnVuT3V0cHV0SABCBgoEYm9keUoECAMQBFIEbG9ncyJiCgZSdW5Kb2ISDgoGam9iX2lkGAEgASgJEg8KB2F0dGVtcHQYAiABKAUSFgoOY29ycmVsYXRpb25faWQYAyABKAkSHwoEc3BlYxgEIAEoCzIRLmhvZGVpLnYxLkpvYlNwZWMiLAoJQ2FuY2VsUnVuEg4KBmpvYl9pZBgBIAEoCRIPCgdhdHRlbXB0GAIgASgFIl8KDVNlcnZlck1lc3NhZ2USHwoDcnVuGAEgASgLMhAuaG9kZWkudjEuUnVuSm9iSAASJQoGY2FuY2VsGAIgASgLMhMuaG9kZWkudjEuQ2FuY2VsUnVuSABCBgoEYm9keSIUChJMaXN0V29ya2Vyc1JlcXVlc3QiOAoTTGlzdFdvcmtlcnNSZXNwb25zZRIhCgd3b3JrZXJzGAEgAygLMhAuaG9kZWkudjEuV29ya2VyKpIBCgtXb3JrZXJTdGF0ZRIcChhXT1JLRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVXT1JLRVJfU1RBVEVfQ1JFQVRJTkcQARIWChJXT1JLRVJfU1RBVEVfUkVBRFkQAhIVChFXT1JLRVJfU1RBVEVfQlVTWRADEhsKF1dPUktFUl9TVEFURV9URVJNSU5BVEVEEAQqlQEKClJ1bk91dGNvbWUSGwoXUlVOX09VVENPTUVfVU5TUEVDSUZJRUQQABIWChJSVU5fT1VUQ09NRV9FWElURUQQARIZChVSVU5fT1VUQ09NRV9USU1FRF9PVVQQAhIZChVSVU5fT1VUQ09NRV9DQU5DRUxMRUQQAxIcChhSVU5fT1VUQ09NRV9TVEFSVF9GQUlMRUQQBDKYAQoSV29ya2VyQWdlbnRTZXJ2aWNlEkEKCFJlZ2lzdGVyEhkuaG9kZWkudjEuUmVnaXN0ZXJSZXF1ZXN0GhouaG9kZWkudjEuUmVnaXN0ZXJSZXNwb25zZRI/CgdDb25uZWN0EhcuaG9kZWkudjEuV29ya2VyTWVzc2FnZRoXLmhvZGVpLnYxLlNlcnZlck1lc3NhZ2UoATABMlgKCk9wc1NlcnZpY2USSgoLTGlzdFdvcmtlcnMSHC5ob2RlaS52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5ob2RlaS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_hodei_v1_job]);
 
 /**
  * @generated from message hodei.v1.Worker
@@ -180,18 +180,20 @@ export const RunAckSchema: GenMessage<RunAck> = /*@__PURE__*/
   messageDesc(file_hodei_v1_worker, 4);
 
 /**
- * @generated from message hodei.v1.OutputLine
+ * Bytes the job wrote to one of its pipes, exactly as read (not necessarily whole lines).
+ *
+ * @generated from message hodei.v1.RunOutputChunk
  */
-export type OutputLine = Message<"hodei.v1.OutputLine"> & {
+export type RunOutputChunk = Message<"hodei.v1.RunOutputChunk"> & {
   /**
    * @generated from field: hodei.v1.LogStream stream = 1;
    */
   stream: LogStream;
 
   /**
-   * @generated from field: string line = 2;
+   * @generated from field: bytes data = 2;
    */
-  line: string;
+  data: Uint8Array;
 
   /**
    * @generated from field: google.protobuf.Timestamp at = 3;
@@ -200,16 +202,20 @@ export type OutputLine = Message<"hodei.v1.OutputLine"> & {
 };
 
 /**
- * Describes the message hodei.v1.OutputLine.
- * Use `create(OutputLineSchema)` to create a new message.
+ * Describes the message hodei.v1.RunOutputChunk.
+ * Use `create(RunOutputChunkSchema)` to create a new message.
  */
-export const OutputLineSchema: GenMessage<OutputLine> = /*@__PURE__*/
+export const RunOutputChunkSchema: GenMessage<RunOutputChunk> = /*@__PURE__*/
   messageDesc(file_hodei_v1_worker, 5);
 
 /**
- * @generated from message hodei.v1.LogBatch
+ * Output of the job this stream was sent, in the order the agent read it. The agent sends the
+ * next batch only as fast as the server takes them (HTTP/2 flow control), and stops reading the
+ * job's pipes meanwhile.
+ *
+ * @generated from message hodei.v1.RunOutput
  */
-export type LogBatch = Message<"hodei.v1.LogBatch"> & {
+export type RunOutput = Message<"hodei.v1.RunOutput"> & {
   /**
    * @generated from field: string job_id = 1;
    */
@@ -221,16 +227,16 @@ export type LogBatch = Message<"hodei.v1.LogBatch"> & {
   attempt: number;
 
   /**
-   * @generated from field: repeated hodei.v1.OutputLine lines = 3;
+   * @generated from field: repeated hodei.v1.RunOutputChunk chunks = 3;
    */
-  lines: OutputLine[];
+  chunks: RunOutputChunk[];
 };
 
 /**
- * Describes the message hodei.v1.LogBatch.
- * Use `create(LogBatchSchema)` to create a new message.
+ * Describes the message hodei.v1.RunOutput.
+ * Use `create(RunOutputSchema)` to create a new message.
  */
-export const LogBatchSchema: GenMessage<LogBatch> = /*@__PURE__*/
+export const RunOutputSchema: GenMessage<RunOutput> = /*@__PURE__*/
   messageDesc(file_hodei_v1_worker, 6);
 
 /**
@@ -296,16 +302,16 @@ export type WorkerMessage = Message<"hodei.v1.WorkerMessage"> & {
     case: "ack";
   } | {
     /**
-     * @generated from field: hodei.v1.LogBatch logs = 3;
-     */
-    value: LogBatch;
-    case: "logs";
-  } | {
-    /**
      * @generated from field: hodei.v1.RunResult result = 4;
      */
     value: RunResult;
     case: "result";
+  } | {
+    /**
+     * @generated from field: hodei.v1.RunOutput output = 5;
+     */
+    value: RunOutput;
+    case: "output";
   } | { case: undefined; value?: undefined };
 };
 

@@ -1,0 +1,103 @@
+// The agent's side of flow control: messages wait here until the stream takes them. The RPC
+// client pulls the next message only once the previous one was written to the HTTP/2 stream,
+// and HTTP/2 holds writes while the server has not read what it has (its flow-control window), so
+// the bytes waiting here are the backlog of a slow control plane. Output producers look at that
+// backlog and stop reading the job's pipes while it is high; urgent messages (heartbeats) go
+// ahead of any waiting output.
+export interface OutgoingQueue<T> extends AsyncIterable<T> {
+  /** Queues a message of `bytes` bytes (0 for small control messages) at the back. */
+  push(item: T, bytes?: number): void;
+  /** Queues a message ahead of everything waiting (it does not count as backlog). */
+  pushUrgent(item: T): void;
+  /** Bytes of queued messages not yet taken by the stream. */
+  readonly backlogBytes: number;
+  /** Calls `listener` each time the backlog falls to `bytes` or below; returns an unsubscribe. */
+  onBacklogBelow(bytes: number, listener: () => void): () => void;
+  /** Ends the iteration once what is queued was taken; later pushes are dropped. */
+  close(): void;
+  readonly closed: boolean;
+}
+
+interface Entry<T> {
+  item: T;
+  bytes: number;
+}
+
+export function createOutgoingQueue<T>(): OutgoingQueue<T> {
+  let entries: Entry<T>[] = [];
+  let head = 0;
+  let backlog = 0;
+  let closed = false;
+  let waiting: (() => void) | undefined;
+  const watchers = new Set<{ bytes: number; listener: () => void }>();
+
+  function take(): Entry<T> | undefined {
+    if (head >= entries.length) return undefined;
+    const entry = entries[head]!;
+    head += 1;
+    // Compact now and then so the array does not grow with everything ever sent.
+    if (head > 1024 && head * 2 > entries.length) {
+      entries = entries.slice(head);
+      head = 0;
+    }
+    return entry;
+  }
+
+  function taken(entry: Entry<T>): void {
+    if (entry.bytes === 0) return;
+    const before = backlog;
+    backlog -= entry.bytes;
+    for (const watcher of watchers) {
+      if (before > watcher.bytes && backlog <= watcher.bytes) watcher.listener();
+    }
+  }
+
+  return {
+    push(item, bytes = 0) {
+      if (closed) return;
+      entries.push({ item, bytes });
+      backlog += bytes;
+      waiting?.();
+    },
+    pushUrgent(item) {
+      if (closed) return;
+      if (head > 0) {
+        head -= 1;
+        entries[head] = { item, bytes: 0 };
+      } else {
+        entries.unshift({ item, bytes: 0 });
+      }
+      waiting?.();
+    },
+    get backlogBytes() {
+      return backlog;
+    },
+    onBacklogBelow(bytes, listener) {
+      const watcher = { bytes, listener };
+      watchers.add(watcher);
+      return () => {
+        watchers.delete(watcher);
+      };
+    },
+    close() {
+      closed = true;
+      waiting?.();
+    },
+    get closed() {
+      return closed;
+    },
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const entry = take();
+        if (entry) {
+          taken(entry);
+          yield entry.item;
+          continue;
+        }
+        if (closed) return;
+        await new Promise<void>((resolve) => (waiting = resolve));
+        waiting = undefined;
+      }
+    },
+  };
+}

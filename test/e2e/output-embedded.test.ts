@@ -1,0 +1,3 @@
+import { outputSuite } from './output-suite.js';
+
+outputSuite('embedded');
