@@ -1,4 +1,6 @@
 // The agent's outgoing queue: urgent messages first, backlog in bytes, a callback once it drains.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createOutgoingQueue } from './outgoing-queue.js';
 
@@ -40,5 +42,23 @@ describe('createOutgoingQueue', () => {
     const taken: string[] = [];
     for await (const item of queue) taken.push(item);
     expect(taken).toEqual([]);
+  });
+
+  it('keeps no reference to a message once the stream took it', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const queue = createOutgoingQueue<{ payload: Buffer }>();
+    const it = queue[Symbol.asyncIterator]();
+    const refs: WeakRef<Buffer>[] = [];
+    for (let i = 0; i < 200; i += 1) {
+      const payload = Buffer.alloc(1024);
+      refs.push(new WeakRef(payload));
+      queue.push({ payload }, 1024);
+      await it.next();
+    }
+    await new Promise((r) => setTimeout(r, 0));
+    gc();
+    // Every message but the last (the iterator's current value may still be on its stack) is gone.
+    expect(refs.slice(0, -1).filter((ref) => ref.deref() !== undefined)).toEqual([]);
   });
 });

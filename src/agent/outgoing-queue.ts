@@ -24,7 +24,9 @@ interface Entry<T> {
 }
 
 export function createOutgoingQueue<T>(): OutgoingQueue<T> {
-  let entries: Entry<T>[] = [];
+  // A taken slot is cleared at once (a message may hold 256 KiB of output), and the array is
+  // compacted once more than half of it is spent.
+  let entries: Array<Entry<T> | undefined> = [];
   let head = 0;
   let backlog = 0;
   let closed = false;
@@ -34,9 +36,9 @@ export function createOutgoingQueue<T>(): OutgoingQueue<T> {
   function take(): Entry<T> | undefined {
     if (head >= entries.length) return undefined;
     const entry = entries[head]!;
+    entries[head] = undefined;
     head += 1;
-    // Compact now and then so the array does not grow with everything ever sent.
-    if (head > 1024 && head * 2 > entries.length) {
+    if (head > 64 && head * 2 > entries.length) {
       entries = entries.slice(head);
       head = 0;
     }

@@ -146,18 +146,27 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
           // next is read, so a slow watcher holds one page at most.
           const current = await findJob(db, job.id);
           if (current) job = current;
-          for (;;) {
-            const chunks = await readOutput(db, {
+          // The next page is read while this one is sent (two pages in memory at most). A page
+          // left unread when the watcher goes away must not become an unhandled rejection.
+          const page = (afterSeq: number) => {
+            const read = readOutput(db, {
               jobId: job.id,
-              afterSeq: lastSeq,
+              afterSeq,
               attempt: 0,
               limit: 1000,
               maxBytes: PAGE_BYTES,
             });
-            for (const item of planChunks(job, chunks, shown)) yield toPb(item);
+            read.catch(() => undefined);
+            return read;
+          };
+          let next = page(lastSeq);
+          for (;;) {
+            const chunks = await next;
             const last = chunks.at(-1);
             if (!last) break;
             lastSeq = last.seq;
+            next = page(lastSeq);
+            for (const item of planChunks(job, chunks, shown)) yield toPb(item);
             if (ctx.signal.aborted) return;
           }
           for (const item of planJob(job, shown)) yield toPb(item);

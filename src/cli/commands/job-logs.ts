@@ -117,16 +117,22 @@ export function registerJobLogs(job: Command, ctx: CliContext): void {
         await output.writeBytes(stream, chunk.data);
       }
 
-      let afterSeq = 0n;
-      for (;;) {
-        const page = await call(
+      // The next page is fetched while this one is printed.
+      const page = (afterSeq: bigint) => {
+        const read = call(
           () => rpc.jobs.getJobLogs({ id, afterSeq, limit: PAGE, attempt: attempt ?? 0 }),
           id,
         );
-        const last = page.chunks.at(-1);
+        read.catch(() => undefined);
+        return read;
+      };
+      let next = page(0n);
+      for (;;) {
+        const { chunks } = await next;
+        const last = chunks.at(-1);
         if (!last) break;
-        afterSeq = last.seq;
-        for (const chunk of page.chunks) await show(chunk);
+        next = page(last.seq);
+        for (const chunk of chunks) await show(chunk);
       }
       if (flags.json) {
         for (const line of lines.end()) showJson(line);
