@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { JobState } from '../../src/gen/hodei/v1/job_pb.js';
+import { WorkerState } from '../../src/gen/hodei/v1/worker_pb.js';
 import { runCli, startTestServer, type Deployment, type TestServer } from '../helpers/server.js';
 import { listProcs, waitFor } from '../helpers/procs.js';
 
@@ -58,7 +59,7 @@ export function isolationSuite(deployment: Deployment): void {
     it("the worker's one-time password is not in its environment or command line", async () => {
       await cli(['run', '--', 'true']);
       const { workers } = await server.ops.listWorkers({});
-      const live = workers.find((w) => w.externalId !== '' && w.state !== 4);
+      const live = workers.find((w) => w.externalId !== '' && w.state !== WorkerState.TERMINATED);
       const root = Number(live?.externalId);
       const tree = listProcs().filter((p) => p.pid === root || p.ppid === root);
       expect(tree.length).toBeGreaterThan(0);
