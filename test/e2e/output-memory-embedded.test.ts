@@ -1,0 +1,3 @@
+import { outputMemorySuite } from './output-memory-suite.js';
+
+outputMemorySuite('embedded');
