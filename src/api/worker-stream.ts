@@ -27,6 +27,7 @@ import type { WorkerMonitor } from '../workers/worker-monitor.js';
 import type { WorkerLiveness } from '../workers/worker-liveness.js';
 import { createRunOutput, type RunOutput } from '../workers/run-output.js';
 import { createAsyncQueue } from '../shared/async-queue.js';
+import { isTransientDbError, retryDelayMs } from '../db/transient-error.js';
 import { specToPb } from './convert.js';
 
 export interface WorkerStreamDeps {
@@ -141,10 +142,35 @@ export async function* serveWorkerStream(
     return undefined;
   }
 
+  /**
+   * Runs a database write again, after a pause, while the database is away (restarting, a killed
+   * connection) and the stream is still open: the worker waits meanwhile (its frames back up to
+   * its job) and counts as alive (it is waiting on us). Every write here may run twice: output
+   * parts are stored once, and the ack and the result are guarded state changes.
+   */
+  async function surely<T>(write: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await write();
+      } catch (error) {
+        if (!isTransientDbError(error) || signal.aborted || outgoing.closed) throw error;
+        if (attempt === 1) {
+          log.warn(
+            { error: errorMessage(error) },
+            "database unavailable; holding the worker's reports until it is back",
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
+      }
+    }
+  }
+
   /** Stores the dropped-output marker of the run, if it has one. */
   async function storeMarker(target: RunOutput): Promise<void> {
-    const marker = target.takeMarker();
-    if (marker) await reports.storeOutput(workerId, target, [marker], { fromPlatform: true });
+    const marker = target.marker();
+    if (marker) {
+      await surely(() => reports.storeOutput(workerId, target, [marker], { fromPlatform: true }));
+    }
   }
 
   async function storeOutput(message: RunOutputMessage): Promise<void> {
@@ -160,7 +186,7 @@ export async function* serveWorkerStream(
     if (dropped > 0) deps.metrics?.outputDroppedBytes.inc(dropped);
     if (keep.length === 0) return;
     const bytes = keep.reduce((sum, c) => sum + c.data.length, 0);
-    if (await reports.storeOutput(workerId, target, keep)) {
+    if (await surely(() => reports.storeOutput(workerId, target, keep))) {
       deps.metrics?.outputStoredBytes.inc(bytes);
     } else {
       target.refund(bytes);
@@ -179,7 +205,7 @@ export async function* serveWorkerStream(
         return; // its arrival was the point
       case 'ack': {
         const target = current(body.value.jobId, body.value.attempt, 'ack');
-        if (target) await reports.acknowledge(workerId, target);
+        if (target) await surely(() => reports.acknowledge(workerId, target));
         return;
       }
       case 'output':
@@ -188,13 +214,14 @@ export async function* serveWorkerStream(
         const target = current(body.value.jobId, body.value.attempt, 'result');
         if (!target) return;
         await storeMarker(target);
-        await reports.recordResult(workerId, {
+        const report = {
           jobId: target.jobId,
           attempt: target.attempt,
           outcome: OUTCOMES[body.value.outcome],
           exitCode: body.value.exitCode ?? null,
           error: body.value.error,
-        });
+        };
+        await surely(() => reports.recordResult(workerId, report));
         run = undefined;
         return;
       }

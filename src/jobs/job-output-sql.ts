@@ -14,7 +14,7 @@ export interface StoredChunk {
   workerId: string | null;
 }
 
-/** The largest chunk stored: bigger ones are cut (appendOutput), so pages are sized in rows. */
+/** The largest chunk stored: the server cuts bigger ones (workers/run-output.ts). */
 export const MAX_STORED_CHUNK_BYTES = 64 * 1024;
 
 /** Cuts chunks bigger than MAX_STORED_CHUNK_BYTES into pieces of that size, in order. */
@@ -27,6 +27,11 @@ export function cutChunks(chunks: readonly NewChunk[]): NewChunk[] {
     }
     return pieces;
   });
+}
+
+/** A chunk with its place in its attempt (see job_output.part). */
+export interface NumberedChunk extends NewChunk {
+  part: number;
 }
 
 export interface NewChunk {
@@ -57,11 +62,12 @@ function base64(data: Uint8Array): string {
 }
 
 /**
- * Appends chunks of one attempt in one statement, in order; returns how many were stored. Stored
- * only while the job is RUNNING that attempt on that worker: the job row is read FOR SHARE, so a
- * requeue or a result waits for this insert, and a chunk that arrives after them is refused. So
- * every chunk of attempt N has a lower seq than any chunk of attempt N + 1. `workerId` null
- * stores a line the platform writes on the worker's behalf (the dropped-output marker).
+ * Stores numbered chunks of one attempt in one statement, in order. Stored only while the job is
+ * RUNNING that attempt on that worker: the job row is read FOR SHARE, so a requeue or a result
+ * waits for this insert, and a chunk that arrives after them is refused. So every chunk of
+ * attempt N has a lower seq than any chunk of attempt N + 1. A chunk whose part is stored already
+ * is skipped (a retry after a lost reply). `fromPlatform` stores a line the platform writes on
+ * the worker's behalf (the dropped-output marker). Returns whether the attempt was running there.
  */
 export async function appendOutput(
   q: Queryable,
@@ -69,29 +75,34 @@ export async function appendOutput(
     jobId: string;
     attempt: number;
     workerId: string;
-    chunks: readonly NewChunk[];
+    chunks: readonly NumberedChunk[];
     fromPlatform?: boolean;
   },
-): Promise<number> {
-  if (entry.chunks.length === 0) return 0;
+): Promise<boolean> {
+  if (entry.chunks.length === 0) return true;
   const params: unknown[] = [entry.jobId, entry.attempt, entry.workerId, !entry.fromPlatform];
-  const values = cutChunks(entry.chunks).map((chunk, i) => {
-    params.push(chunk.stream, base64(chunk.data), chunk.at.toISOString());
+  const values = entry.chunks.map((chunk) => {
+    params.push(chunk.part, chunk.stream, base64(chunk.data), chunk.at.toISOString());
     const n = params.length;
-    return `(${i}, $${n - 2}::text, decode($${n - 1}, 'base64'), $${n}::timestamptz)`;
+    return `($${n - 3}::int, $${n - 2}::text, decode($${n - 1}, 'base64'), $${n}::timestamptz)`;
   });
-  const result = await q.query(
-    `INSERT INTO job_output (job_id, attempt, stream, data, worker_id, correlation_id, at)
-     SELECT j.id, j.attempt, v.stream, v.data, CASE WHEN $4::boolean THEN j.worker_id END,
-            j.correlation_id, v.at
-     FROM (SELECT id, attempt, worker_id, correlation_id FROM jobs
-           WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'RUNNING'
-           FOR SHARE) j
-     CROSS JOIN (VALUES ${values.join(', ')}) AS v(ord, stream, data, at)
-     ORDER BY v.ord`,
+  const result = await q.query<{ running: number }>(
+    `WITH j AS (
+       SELECT id, attempt, worker_id, correlation_id FROM jobs
+       WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state = 'RUNNING'
+       FOR SHARE),
+     stored AS (
+       INSERT INTO job_output (job_id, attempt, part, stream, data, worker_id, correlation_id, at)
+       SELECT j.id, j.attempt, v.part, v.stream, v.data,
+              CASE WHEN $4::boolean THEN j.worker_id END, j.correlation_id, v.at
+       FROM j CROSS JOIN (VALUES ${values.join(', ')}) AS v(part, stream, data, at)
+       ORDER BY v.part
+       ON CONFLICT (job_id, attempt, part) DO NOTHING
+       RETURNING 1)
+     SELECT (SELECT count(*) FROM j)::int AS running, (SELECT count(*) FROM stored)::int AS stored`,
     params,
   );
-  return result.rowCount;
+  return (result.rows[0]?.running ?? 0) > 0;
 }
 
 export interface OutputQuery {
@@ -102,23 +113,23 @@ export interface OutputQuery {
   attempt: number;
   /** Most chunks to return. */
   limit: number;
-  /** The page holds at most about this many bytes (at least one chunk). */
+  /** The page ends once it holds this many bytes (it holds at least one chunk). */
   maxBytes: number;
 }
 
 /** Returns the next chunks of the job in seq order, at most `limit` and `maxBytes`. */
 export async function readOutput(q: Queryable, query: OutputQuery): Promise<StoredChunk[]> {
-  // Chunks hold at most MAX_STORED_CHUNK_BYTES, so a page of maxBytes is a number of rows.
-  const rows = Math.max(
-    1,
-    Math.min(query.limit, Math.floor(query.maxBytes / MAX_STORED_CHUNK_BYTES)),
-  );
+  // The page is cut by bytes over the rows the limit allows (sizes are read from the toast
+  // pointers: only the rows sent are read whole).
   const result = await q.query<ChunkRow>(
-    `SELECT seq, attempt, stream, encode(data, 'base64') AS data, at, worker_id
-     FROM job_output
-     WHERE job_id = $1 AND seq > $2 AND ($3 = 0 OR attempt = $3)
-     ORDER BY seq LIMIT $4`,
-    [query.jobId, query.afterSeq, query.attempt, rows],
+    `SELECT seq, attempt, stream, encode(data, 'base64') AS data, at, worker_id FROM (
+       SELECT page.*, sum(octet_length(data)) OVER (ORDER BY seq) - octet_length(data) AS before
+       FROM (SELECT seq, attempt, stream, data, at, worker_id FROM job_output
+             WHERE job_id = $1 AND seq > $2 AND ($3 = 0 OR attempt = $3)
+             ORDER BY seq LIMIT $4) page) sized
+     WHERE before < $5
+     ORDER BY seq`,
+    [query.jobId, query.afterSeq, query.attempt, query.limit, query.maxBytes],
   );
   return result.rows.map((row) => ({
     seq: Number(row.seq),

@@ -15,7 +15,7 @@ describe('run output limit', () => {
     const { keep, dropped } = output.admit([chunk('abc'), chunk('def', 'stderr')]);
     expect(keep.map((c) => Buffer.from(c.data).toString())).toEqual(['abc', 'def']);
     expect(dropped).toBe(0);
-    expect(output.takeMarker()).toBeUndefined();
+    expect(output.marker()).toBeUndefined();
   });
 
   it('cuts the chunk that crosses the limit and drops what follows, counting every byte', () => {
@@ -31,13 +31,26 @@ describe('run output limit', () => {
 
   it('writes one marker line on stderr naming the bytes dropped, on a line of its own', () => {
     const output = createRunOutput(run, 64 * 1024 * 1024);
-    output.admit([chunk('x'.repeat(64 * 1024 * 1024)), chunk('tail')]);
-    const marker = output.takeMarker();
+    const { keep } = output.admit([chunk('x'.repeat(64 * 1024 * 1024)), chunk('tail')]);
+    const marker = output.marker();
     expect(marker?.stream).toBe('stderr');
     expect(Buffer.from(marker!.data).toString()).toBe(
       '\n… 4 bytes dropped (output passed the limit of 64 MiB per attempt)\n',
     );
-    expect(output.takeMarker()).toBeUndefined();
+    // The same marker (same part) when asked again: storing it twice stores it once.
+    expect(output.marker()).toBe(marker);
+    expect(marker?.part).toBe(keep.length);
+  });
+
+  it('numbers kept chunks in order and cuts them to the stored chunk size', () => {
+    const output = createRunOutput(run, 1024 * 1024);
+    const { keep } = output.admit([chunk('a'.repeat(100_000)), chunk('b')]);
+    expect(keep.map((c) => [c.part, c.data.length])).toEqual([
+      [0, 65_536],
+      [1, 100_000 - 65_536],
+      [2, 1],
+    ]);
+    expect(output.admit([chunk('c')]).keep[0]?.part).toBe(3);
   });
 
   it('refund gives back room for chunks that were not stored', () => {

@@ -2,7 +2,7 @@
 // (HODEI_MAX_JOB_OUTPUT, 64 MiB by default), byte for byte; past it, output is counted and
 // dropped while the job keeps running, and one marker line says how much was dropped (written
 // when the attempt ends, on stderr, so stdout stays a prefix of what the command wrote).
-import type { NewChunk } from '../jobs/job-output-sql.js';
+import { cutChunks, type NewChunk, type NumberedChunk } from '../jobs/job-output-sql.js';
 import { formatSize } from '../shared/size.js';
 
 export interface RunOutput {
@@ -13,12 +13,15 @@ export interface RunOutput {
   readonly storedBytes: number;
   /** Bytes dropped so far. */
   readonly droppedBytes: number;
-  /** The part of `chunks` to store (cut at the limit); the rest is counted as dropped. */
-  admit(chunks: readonly NewChunk[]): { keep: NewChunk[]; dropped: number };
+  /**
+   * The part of `chunks` to store (cut at the limit, in pieces that fit a stored chunk, numbered
+   * in order); the rest is counted as dropped.
+   */
+  admit(chunks: readonly NewChunk[]): { keep: NumberedChunk[]; dropped: number };
   /** Undoes `admit` for chunks that could not be stored (the attempt was over). */
   refund(bytes: number): void;
-  /** The marker line once something was dropped (once: later calls return undefined). */
-  takeMarker(now?: Date): NewChunk | undefined;
+  /** The marker line once something was dropped (the same chunk, part included, every call). */
+  marker(now?: Date): NumberedChunk | undefined;
 }
 
 export function createRunOutput(
@@ -28,7 +31,8 @@ export function createRunOutput(
   let stored = 0;
   let dropped = 0;
   let lastByte = 0x0a;
-  let markerTaken = false;
+  let marker: NumberedChunk | undefined;
+  let nextPart = 0;
   return {
     ...run,
     get storedBytes() {
@@ -38,7 +42,7 @@ export function createRunOutput(
       return dropped;
     },
     admit(chunks) {
-      const keep: NewChunk[] = [];
+      const keep: NumberedChunk[] = [];
       let droppedNow = 0;
       for (const chunk of chunks) {
         const room = limitBytes - stored;
@@ -50,7 +54,10 @@ export function createRunOutput(
         droppedNow += chunk.data.length - data.length;
         stored += data.length;
         if (data.length > 0) {
-          keep.push(data === chunk.data ? chunk : { ...chunk, data });
+          for (const piece of cutChunks([{ ...chunk, data }])) {
+            keep.push({ ...piece, part: nextPart });
+            nextPart += 1;
+          }
           lastByte = data[data.length - 1]!;
         }
       }
@@ -60,13 +67,16 @@ export function createRunOutput(
     refund(bytes) {
       stored -= bytes;
     },
-    takeMarker(now = new Date()) {
-      if (dropped === 0 || markerTaken) return undefined;
-      markerTaken = true;
-      const text =
-        `${lastByte === 0x0a ? '' : '\n'}… ${dropped} bytes dropped ` +
-        `(output passed the limit of ${formatSize(limitBytes)} per attempt)\n`;
-      return { stream: 'stderr', data: Buffer.from(text), at: now };
+    marker(now = new Date()) {
+      if (dropped === 0) return undefined;
+      if (!marker) {
+        const text =
+          `${lastByte === 0x0a ? '' : '\n'}… ${dropped} bytes dropped ` +
+          `(output passed the limit of ${formatSize(limitBytes)} per attempt)\n`;
+        marker = { stream: 'stderr', data: Buffer.from(text), at: now, part: nextPart };
+        nextPart += 1;
+      }
+      return marker;
     },
   };
 }

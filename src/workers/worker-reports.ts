@@ -7,7 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { event, type NewEvent } from '../events/catalog.js';
 import { finishJob, markJobRunningStatement } from '../jobs/job-sql.js';
-import { appendOutput, type NewChunk } from '../jobs/job-output-sql.js';
+import { appendOutput, type NumberedChunk } from '../jobs/job-output-sql.js';
 import { activateWorker, releaseWorker } from './worker-sql.js';
 import type { WorkerRecord } from './worker.js';
 import type { JobWatch } from '../jobs/job-watch.js';
@@ -130,16 +130,17 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
   /**
    * Stores output of the attempt the worker runs and wakes the job's watchers; returns false when
    * it was refused (the attempt is no longer RUNNING on this worker: requeued, cancelled, ended).
+   * Storing the same parts again changes nothing, so a caller may retry.
    */
   async function storeOutput(
     workerId: string,
     run: { jobId: string; attempt: number },
-    chunks: readonly NewChunk[],
+    chunks: readonly NumberedChunk[],
     options: { fromPlatform?: boolean } = {},
   ): Promise<boolean> {
-    const stored = await appendOutput(db, { ...run, workerId, chunks, ...options });
-    if (stored > 0) deps.jobWatch.notify(run.jobId);
-    return stored > 0;
+    const accepted = await appendOutput(db, { ...run, workerId, chunks, ...options });
+    if (accepted) deps.jobWatch.notify(run.jobId);
+    return accepted;
   }
 
   return { activate, acknowledge, recordResult, storeOutput };

@@ -6,6 +6,9 @@ CREATE TABLE job_output (
   job_id          uuid NOT NULL,
   seq             bigserial,
   attempt         integer NOT NULL,
+  -- The chunk's place in its attempt (0, 1, …), numbered by the server: storing it again (a retry
+  -- after a lost reply) changes nothing.
+  part            integer NOT NULL,
   stream          text NOT NULL CHECK (stream IN ('stdout', 'stderr')),
   data            bytea NOT NULL,
   -- The worker that sent the chunk; NULL for a line the platform wrote (the dropped-output marker).
@@ -14,7 +17,7 @@ CREATE TABLE job_output (
   at              timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (job_id, seq)
 );
-CREATE INDEX job_output_attempt_idx ON job_output (job_id, attempt, seq);
+CREATE UNIQUE INDEX job_output_part_idx ON job_output (job_id, attempt, part);
 -- pglz, the default, cost about half the insert time of 27 MB of output on this machine; lz4 is
 -- as fast as no compression and still shrinks text logs. Builds without lz4 keep the default.
 DO $$
@@ -25,8 +28,9 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
-INSERT INTO job_output (job_id, seq, attempt, stream, data, correlation_id, at)
-SELECT job_id, seq, attempt, stream, convert_to(line || E'\n', 'UTF8'), correlation_id, at
+INSERT INTO job_output (job_id, seq, attempt, part, stream, data, correlation_id, at)
+SELECT job_id, seq, attempt, row_number() OVER (PARTITION BY job_id, attempt ORDER BY seq) - 1,
+       stream, convert_to(line || E'\n', 'UTF8'), correlation_id, at
 FROM job_logs ORDER BY job_id, seq;
 SELECT setval(pg_get_serial_sequence('job_output', 'seq'),
               COALESCE((SELECT max(seq) FROM job_output), 0) + 1, false);
