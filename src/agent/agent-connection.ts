@@ -1,6 +1,6 @@
 // The agent's side of WorkerAgentService: one HTTP/2 connection, one Register call, then one
 // bidirectional Connect stream whose outgoing side is a queue anyone in the agent can push to.
-// The queue is flow-controlled (outgoing-queue.ts): output waits for a slow server, heartbeats
+// The queue is flow-controlled (shared/async-queue.ts): output waits for a slow server, heartbeats
 // go ahead of it.
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
@@ -13,7 +13,7 @@ import {
   type ServerMessage,
   type WorkerMessage,
 } from '../gen/hodei/v1/worker_pb.js';
-import { createOutgoingQueue } from './outgoing-queue.js';
+import { createAsyncQueue } from '../shared/async-queue.js';
 
 /** Must match the server's SESSION_HEADER (api/worker-agent-service.ts). */
 export const SESSION_HEADER = 'x-hodei-session';
@@ -63,7 +63,7 @@ export function createAgentConnection(serverUrl: string, correlationId = ''): Ag
     WorkerAgentService,
     createGrpcTransport({ baseUrl: serverUrl, sessionManager }),
   );
-  const outgoing = createOutgoingQueue<WorkerMessage>();
+  const outgoing = createAsyncQueue<WorkerMessage>();
   const streamCall = new AbortController();
   let closed = false;
 

@@ -6,10 +6,48 @@ import type { RunOutputChunk, RunResult } from '../../src/gen/hodei/v1/worker_pb
 import { LogStream } from '../../src/gen/hodei/v1/job_pb.js';
 import { runAgent } from '../../src/agent/run-agent.js';
 import { silentLogger } from '../../src/shared/logger.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { waitFor } from '../helpers/procs.js';
+import { startFakeControlPlane } from './fake-control-plane.js';
 import type { FakeControlPlane, WorkerStream } from './fake-control-plane.js';
 
 export const MARK = 'HODEI_TEST_JOB_MARK';
+
+/**
+ * Registers the hooks of a suite of agent tests: one fake control plane for the file, and every
+ * agent started with `agent()` stopped after its test.
+ */
+export function useAgents(): {
+  agent: (correlationId?: string) => Promise<TestAgent>;
+  plane: () => FakeControlPlane;
+} {
+  let plane: FakeControlPlane | undefined;
+  const agents: TestAgent[] = [];
+  beforeAll(async () => {
+    plane = await startFakeControlPlane();
+  });
+  afterEach(async () => {
+    for (const agent of agents.splice(0)) {
+      agent.controller.abort();
+      await agent.exit;
+    }
+  });
+  afterAll(async () => {
+    await plane?.close();
+  });
+  const current = () => {
+    if (!plane) throw new Error('the fake control plane is not started yet');
+    return plane;
+  };
+  return {
+    plane: current,
+    async agent(correlationId) {
+      const started = await startAgent(current(), correlationId);
+      agents.push(started);
+      return started;
+    },
+  };
+}
 
 export interface TestAgent {
   workerId: string;

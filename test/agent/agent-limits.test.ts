@@ -4,49 +4,30 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunOutcome } from '../../src/gen/hodei/v1/worker_pb.js';
 import { waitFor } from '../helpers/procs.js';
-import {
-  HEARTBEAT_MS,
-  startFakeControlPlane,
-  type FakeControlPlane,
-} from './fake-control-plane.js';
+import { HEARTBEAT_MS } from './fake-control-plane.js';
 import {
   bytesOf,
   markedProcesses,
   outputChunks,
   pushJob,
-  startAgent,
   textOf,
   waitForResult,
+  useAgents,
   type TestAgent,
 } from './agent-helpers.js';
 
-let plane: FakeControlPlane;
-const agents: TestAgent[] = [];
+const { agent } = useAgents();
 let dir: string;
 
-beforeAll(async () => {
-  plane = await startFakeControlPlane();
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'hodei-agent-limits-'));
 });
-afterEach(async () => {
-  for (const agent of agents.splice(0)) {
-    agent.controller.abort();
-    await agent.exit;
-  }
-});
-afterAll(async () => {
-  await plane.close();
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function agent(): Promise<TestAgent> {
-  const started = await startAgent(plane);
-  agents.push(started);
-  return started;
-}
 
 const received = (agentStream: TestAgent['stream'], jobId: string) =>
   outputChunks(agentStream, jobId).reduce((n, c) => n + c.data.length, 0);

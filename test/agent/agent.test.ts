@@ -4,12 +4,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runAgent, AGENT_EXIT } from '../../src/agent/run-agent.js';
 import { RunOutcome } from '../../src/gen/hodei/v1/worker_pb.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { waitFor } from '../helpers/procs.js';
-import { startFakeControlPlane, type FakeControlPlane } from './fake-control-plane.js';
 import {
   acks,
   bytesOf,
@@ -17,47 +16,26 @@ import {
   markedProcesses,
   pushJob,
   results,
-  startAgent,
   textOf,
   waitForResult,
-  type TestAgent,
+  useAgents,
 } from './agent-helpers.js';
 
-let plane: FakeControlPlane;
-const agents: TestAgent[] = [];
-
-beforeAll(async () => {
-  plane = await startFakeControlPlane();
-});
-afterEach(async () => {
-  for (const agent of agents.splice(0)) {
-    agent.controller.abort();
-    await agent.exit;
-  }
-});
-afterAll(async () => {
-  await plane.close();
-});
-
-async function agent(): Promise<TestAgent> {
-  const started = await startAgent(plane);
-  agents.push(started);
-  return started;
-}
+const { agent, plane } = useAgents();
 
 describe('registration', () => {
   it('a wrong one-time password makes runAgent resolve non-zero without a stream', async () => {
-    const { workerId } = plane.issueWorker();
+    const { workerId } = plane().issueWorker();
     const code = await runAgent({
-      serverUrl: plane.url,
+      serverUrl: plane().url,
       workerId,
       otp: 'not-the-otp',
       logger: silentLogger(),
     });
     expect(code).toBe(AGENT_EXIT.REGISTRATION_FAILED);
-    expect(plane.registrations.some((r) => r.workerId === workerId && r.pid === process.pid)).toBe(
-      true,
-    );
+    expect(
+      plane().registrations.some((r) => r.workerId === workerId && r.pid === process.pid),
+    ).toBe(true);
   });
 
   it('an unreachable control plane makes runAgent resolve non-zero', async () => {
@@ -71,10 +49,9 @@ describe('registration', () => {
   });
 
   it('the provisioning correlation id travels as x-correlation-id on Register and Connect', async () => {
-    const before = plane.correlationHeaders.length;
-    const started = await startAgent(plane, 'prov-corr-1');
-    agents.push(started);
-    expect(plane.correlationHeaders.slice(before)).toEqual(['prov-corr-1', 'prov-corr-1']);
+    const before = plane().correlationHeaders.length;
+    await agent('prov-corr-1');
+    expect(plane().correlationHeaders.slice(before)).toEqual(['prov-corr-1', 'prov-corr-1']);
   });
 
   it('heartbeats arrive at once and then every heartbeat_interval_ms', async () => {

@@ -4,14 +4,11 @@
 // specific reason; a valid password registers once; and the provisioning saga gives a new worker
 // a password that expires after HODEI_WORKER_OTP_TTL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
-import { pino } from 'pino';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/procs.js';
-import { loadServerConfig } from '../../src/config/config.js';
-import { startServer } from '../../src/server/start-server.js';
+import type { TestDatabase } from '../helpers/db.js';
+import { startInProcessServer } from '../helpers/in-process-server.js';
 import type { RunningServer } from '../../src/server/running-server.js';
 import { JobService } from '../../src/gen/hodei/v1/job_pb.js';
 import { WorkerAgentService } from '../../src/gen/hodei/v1/worker_pb.js';
@@ -21,34 +18,26 @@ import { hashOtp, newOtp } from '../../src/workers/otp.js';
 import { RegistrationRefusedError } from '../../src/shared/errors.js';
 import { newId } from '../../src/shared/ids.js';
 
-const suffix = randomBytes(4).toString('hex');
 let t: TestDatabase;
 let server: RunningServer;
 let agents: Client<typeof WorkerAgentService>;
-const logLines: string[] = [];
+let logLines: string[];
+let stopServer: () => Promise<void>;
 
 beforeAll(async () => {
-  t = await createTestDatabase();
-  const config = loadServerConfig(
-    { HODEI_LISTEN: '127.0.0.1:0', HODEI_WORKER_OTP_TTL: '45s' },
-    {
-      databaseUrl: t.url,
-      natsUrl: undefined, // the PostgreSQL-table bus: nothing to clean up in NATS
-      subjectPrefix: `treg${suffix}.events`,
-      consumerName: `treg-${suffix}`,
-      // Room for the hand-made CREATING rows below and one provisioned worker.
-      maxWorkers: 50,
-      // A worker that exits at once: provisioning runs its steps, nothing registers.
-      workerCommand: ['false'],
-    },
-  );
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void logLines.push(line) });
-  server = await startServer(config, { logger, mode: 'server' });
+  const started = await startInProcessServer({
+    bus: 'tables', // nothing to clean up in NATS
+    env: { HODEI_WORKER_OTP_TTL: '45s' },
+    // Room for the hand-made CREATING rows below and one provisioned worker; the worker command
+    // exits at once, so provisioning runs its steps and nothing registers.
+    overrides: { maxWorkers: 50 },
+  });
+  ({ t, server, logLines } = started);
+  stopServer = started.stop;
   agents = createClient(WorkerAgentService, createGrpcTransport({ baseUrl: server.url }));
 });
 afterAll(async () => {
-  await server?.stop();
-  await t?.drop();
+  await stopServer?.();
 });
 
 /** A CREATING worker row with a password valid for `ttlMs` (negative: expired already). */
@@ -132,12 +121,13 @@ describe('worker registration', () => {
 
   it('provisioning gives a new worker a password that expires after HODEI_WORKER_OTP_TTL', async () => {
     const jobs = createClient(JobService, createGrpcTransport({ baseUrl: server.url }));
-    await jobs.queueJob({ spec: { command: 'true' }, correlationId: `otp-ttl-${suffix}` });
+    const correlationId = `otp-ttl-${newId()}`;
+    await jobs.queueJob({ spec: { command: 'true' }, correlationId });
     const row = await waitFor('a provisioned worker with a password', async () => {
       const result = await t.db.query<{ ttl_ms: number }>(
         `SELECT extract(epoch FROM otp_expires_at - now()) * 1000 AS ttl_ms FROM workers
          WHERE correlation_id = $1 AND otp_expires_at IS NOT NULL`,
-        [`otp-ttl-${suffix}`],
+        [correlationId],
       );
       return result.rows[0];
     });

@@ -2,49 +2,28 @@
 // it sends output, the server holds the stream and writes again once the database answers, so
 // every byte is stored exactly once and the result is recorded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { pino } from 'pino';
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { NATS_URL, PG_ADMIN_URL, deleteStream } from '../helpers/env.js';
 import { waitFor } from '../helpers/procs.js';
-import { loadServerConfig } from '../../src/config/config.js';
-import { startServer } from '../../src/server/start-server.js';
+import type { TestDatabase } from '../helpers/db.js';
+import { PG_ADMIN_URL } from '../helpers/env.js';
+import { handDrivenWorker, startInProcessServer } from '../helpers/in-process-server.js';
 import type { RunningServer } from '../../src/server/running-server.js';
-import { createAgentConnection } from '../../src/agent/agent-connection.js';
 import { JobService, JobState, LogStream } from '../../src/gen/hodei/v1/job_pb.js';
-import { RunOutcome, type ServerMessage } from '../../src/gen/hodei/v1/worker_pb.js';
-import { insertWorker } from '../../src/workers/worker-sql.js';
-import { hashOtp, newOtp } from '../../src/workers/otp.js';
-import { newId } from '../../src/shared/ids.js';
+import { RunOutcome } from '../../src/gen/hodei/v1/worker_pb.js';
 
-const suffix = randomBytes(4).toString('hex');
-const streamName = `TOUTAGE_${suffix}`;
 let t: TestDatabase;
 let server: RunningServer;
+let stopServer: () => Promise<void>;
 
 beforeAll(async () => {
-  t = await createTestDatabase();
-  const config = loadServerConfig(
-    { HODEI_LISTEN: '127.0.0.1:0' },
-    {
-      databaseUrl: t.url,
-      natsUrl: NATS_URL,
-      streamName,
-      subjectPrefix: `toutage${suffix}.events`,
-      consumerName: `toutage-${suffix}`,
-      maxWorkers: 1,
-      workerCommand: ['false'],
-    },
-  );
-  server = await startServer(config, { logger: pino({ level: 'silent' }), mode: 'server' });
+  const started = await startInProcessServer({ bus: 'jetstream', logLevel: 'silent' });
+  ({ t, server } = started);
+  stopServer = started.stop;
 });
 afterAll(async () => {
-  await server?.stop();
-  await t?.drop();
-  await deleteStream(streamName);
+  await stopServer?.();
 });
 
 /** Kills every connection to the test database but its own. */
@@ -62,24 +41,12 @@ describe('worker stream during a database outage', () => {
     const jobs = createClient(JobService, createGrpcTransport({ baseUrl: server.url }));
     const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
     await admin.connect();
-    const workerId = newId();
-    const otp = newOtp();
-    await insertWorker(t.db, {
-      id: workerId,
-      provider: 'process',
-      otpHash: hashOtp(otp),
-      correlationId: 'c',
-    });
-    const connection = createAgentConnection(server.url);
+    const worker = await handDrivenWorker(t.db, server.url);
+    const { connection } = worker;
     try {
-      const { sessionToken } = await connection.register({ workerId, otp, pid: process.pid });
-      const received: ServerMessage[] = [];
-      void (async () => {
-        for await (const message of connection.open(sessionToken)) received.push(message);
-      })().catch(() => undefined);
       const { job } = await jobs.queueJob({ spec: { command: 'true' } });
       const jobId = job?.id ?? '';
-      await waitFor('the RUN', () => received.find((m) => m.body.case === 'run'));
+      expect((await worker.next()).body.case).toBe('run');
       connection.send({ case: 'ack', value: { jobId, attempt: 1 } });
       await waitFor('RUNNING', async () => {
         const { job: current } = await jobs.getJob({ id: jobId });

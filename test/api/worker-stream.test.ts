@@ -2,84 +2,36 @@
 // driven by hand: an acknowledged RUN makes the job RUNNING with JobStarted under the job's
 // correlation id, and an ack for a job never sent on that stream is ignored and changes nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
-import { pino } from 'pino';
 import { Code, createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { NATS_URL, deleteStream } from '../helpers/env.js';
 import { waitFor } from '../helpers/procs.js';
-import { loadServerConfig } from '../../src/config/config.js';
-import { startServer } from '../../src/server/start-server.js';
+import type { TestDatabase } from '../helpers/db.js';
+import { handDrivenWorker, startInProcessServer } from '../helpers/in-process-server.js';
 import type { RunningServer } from '../../src/server/running-server.js';
-import { createAgentConnection, type AgentConnection } from '../../src/agent/agent-connection.js';
+import { createAgentConnection } from '../../src/agent/agent-connection.js';
 import { JobService, JobState } from '../../src/gen/hodei/v1/job_pb.js';
-import { RunOutcome, type ServerMessage } from '../../src/gen/hodei/v1/worker_pb.js';
-import { insertWorker } from '../../src/workers/worker-sql.js';
-import { hashOtp, newOtp } from '../../src/workers/otp.js';
+import { RunOutcome } from '../../src/gen/hodei/v1/worker_pb.js';
 import { newId } from '../../src/shared/ids.js';
 
-const suffix = randomBytes(4).toString('hex');
-const streamName = `TSTREAM_${suffix}`;
 let t: TestDatabase;
 let server: RunningServer;
-const logLines: string[] = [];
+let logLines: string[];
+let stopServer: () => Promise<void>;
 
 beforeAll(async () => {
-  t = await createTestDatabase();
-  const config = loadServerConfig(
-    { HODEI_LISTEN: '127.0.0.1:0' },
-    {
-      databaseUrl: t.url,
-      natsUrl: NATS_URL,
-      streamName,
-      subjectPrefix: `tstream${suffix}.events`,
-      consumerName: `tstream-${suffix}`,
-      // The hand-driven worker is the only one: nothing is provisioned.
-      maxWorkers: 1,
-      workerCommand: ['false'],
-    },
-  );
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void logLines.push(line) });
-  server = await startServer(config, { logger, mode: 'server' });
+  // The hand-driven worker is the only one: nothing is provisioned.
+  const started = await startInProcessServer({ bus: 'jetstream' });
+  ({ t, server, logLines } = started);
+  stopServer = started.stop;
 });
 afterAll(async () => {
-  await server?.stop();
-  await t?.drop();
-  await deleteStream(streamName);
+  await stopServer?.();
 });
-
-/** Registers a worker row with a known OTP, registers with it and opens the stream. */
-async function handDrivenWorker(): Promise<{
-  connection: AgentConnection;
-  sessionToken: string;
-  next: () => Promise<ServerMessage>;
-}> {
-  const workerId = newId();
-  const otp = newOtp();
-  await insertWorker(t.db, {
-    id: workerId,
-    provider: 'process',
-    otpHash: hashOtp(otp),
-    correlationId: 'hand',
-  });
-  const connection = createAgentConnection(server.url);
-  const { sessionToken } = await connection.register({ workerId, otp, pid: process.pid });
-  const received: ServerMessage[] = [];
-  void (async () => {
-    for await (const message of connection.open(sessionToken)) received.push(message);
-  })().catch(() => undefined);
-  return {
-    connection,
-    sessionToken,
-    next: () => waitFor('a message from the server', async () => received.shift()),
-  };
-}
 
 describe('worker stream', () => {
   it('an ack makes the job RUNNING with JobStarted under its correlation id; a stray ack is ignored', async () => {
     const jobs = createClient(JobService, createGrpcTransport({ baseUrl: server.url }));
-    const worker = await handDrivenWorker();
+    const worker = await handDrivenWorker(t.db, server.url);
     try {
       const { job } = await jobs.queueJob({
         spec: { command: 'true' },
@@ -121,7 +73,7 @@ describe('worker stream', () => {
 
   it('a second Connect with a stolen session token is refused; the live stream finishes its job', async () => {
     const jobs = createClient(JobService, createGrpcTransport({ baseUrl: server.url }));
-    const worker = await handDrivenWorker();
+    const worker = await handDrivenWorker(t.db, server.url);
     const thief = createAgentConnection(server.url);
     try {
       const { job } = await jobs.queueJob({ spec: { command: 'true' } });
@@ -149,7 +101,7 @@ describe('worker stream', () => {
 
   it('output is stored only for the run sent on this stream, and only while it runs', async () => {
     const jobs = createClient(JobService, createGrpcTransport({ baseUrl: server.url }));
-    const worker = await handDrivenWorker();
+    const worker = await handDrivenWorker(t.db, server.url);
     try {
       const { job } = await jobs.queueJob({ spec: { command: 'true' } });
       const jobId = job?.id ?? '';

@@ -1,12 +1,13 @@
-// The agent's outgoing queue: urgent messages first, backlog in bytes, a callback once it drains.
+// The stream queue: urgent messages first, backlog in bytes, a callback once it drains, and no
+// reference kept to what was taken.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { createOutgoingQueue } from './outgoing-queue.js';
+import { createAsyncQueue } from './async-queue.js';
 
-describe('createOutgoingQueue', () => {
+describe('createAsyncQueue', () => {
   it('hands out urgent messages ahead of waiting output, in order otherwise', async () => {
-    const queue = createOutgoingQueue<string>();
+    const queue = createAsyncQueue<string>();
     queue.push('out-1', 100);
     queue.push('out-2', 100);
     queue.pushUrgent('heartbeat');
@@ -17,7 +18,7 @@ describe('createOutgoingQueue', () => {
   });
 
   it('counts the backlog in bytes and calls back once it falls to the mark', async () => {
-    const queue = createOutgoingQueue<string>();
+    const queue = createAsyncQueue<string>();
     let calls = 0;
     queue.onBacklogBelow(100, () => (calls += 1));
     queue.push('a', 100);
@@ -36,7 +37,7 @@ describe('createOutgoingQueue', () => {
   });
 
   it('drops pushes after close and ends the iteration', async () => {
-    const queue = createOutgoingQueue<string>();
+    const queue = createAsyncQueue<string>();
     queue.close();
     queue.push('late');
     const taken: string[] = [];
@@ -47,7 +48,7 @@ describe('createOutgoingQueue', () => {
   it('keeps no reference to a message once the stream took it', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
-    const queue = createOutgoingQueue<{ payload: Buffer }>();
+    const queue = createAsyncQueue<{ payload: Buffer }>();
     const it = queue[Symbol.asyncIterator]();
     const refs: WeakRef<Buffer>[] = [];
     for (let i = 0; i < 200; i += 1) {
