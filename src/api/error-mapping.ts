@@ -16,6 +16,7 @@ const CODES: Record<ErrorCode, Code> = {
   CONFIG_INVALID: Code.InvalidArgument,
   DATA_DIR_LOCKED: Code.FailedPrecondition,
   UNAVAILABLE: Code.Unavailable,
+  DEAD_LETTER_NOT_PENDING: Code.FailedPrecondition,
 };
 
 export function toConnectError(error: unknown, logger?: Logger): ConnectError {

@@ -1,22 +1,99 @@
-// OpsService: what an operator asks of the control plane (workers now; traces and dead letters
-// come with their issues).
+// OpsService: what an operator asks of the control plane: the workers, and the dead letters
+// (list, read, replay once, discard once).
 import { create } from '@bufbuild/protobuf';
 import type { ServiceImpl } from '@connectrpc/connect';
-import type { OpsService } from '../gen/hodei/v1/worker_pb.js';
+import {
+  DiscardDeadLetterResponseSchema,
+  GetDeadLetterResponseSchema,
+  ListDeadLettersResponseSchema,
+  ReplayDeadLetterResponseSchema,
+  type OpsService,
+} from '../gen/hodei/v1/ops_pb.js';
 import { ListWorkersResponseSchema } from '../gen/hodei/v1/worker_pb.js';
 import type { Db } from '../db/db.js';
 import type { Logger } from '../shared/logger.js';
+import { InvalidArgumentError } from '../shared/errors.js';
 import { listWorkers } from '../workers/worker-sql.js';
+import type { DeadLetters } from '../deadletter/dead-letters.js';
+import type { FailedEventState } from '../deadletter/failed-events-sql.js';
 import { workerToPb } from './convert.js';
+import {
+  deadLetterIdFromPb,
+  deadLetterStateFromPb,
+  deadLetterToPb,
+} from './convert-dead-letter.js';
+import { decodeDeadLetterPageToken, encodeDeadLetterPageToken } from './page-token.js';
 import { mapErrors } from './error-mapping.js';
 
-export function opsServiceImpl(deps: { db: Db; logger: Logger }): ServiceImpl<typeof OpsService> {
+/** A discard reason is a note, not a document. */
+const MAX_REASON_LENGTH = 1000;
+
+export function opsServiceImpl(deps: {
+  db: Db;
+  deadLetters: DeadLetters;
+  logger: Logger;
+}): ServiceImpl<typeof OpsService> {
+  const { deadLetters, logger } = deps;
   return {
     listWorkers: () =>
-      mapErrors(deps.logger, async () =>
+      mapErrors(logger, async () =>
         create(ListWorkersResponseSchema, {
           workers: (await listWorkers(deps.db, 200)).map(workerToPb),
         }),
       ),
+
+    listDeadLetters: (req) =>
+      mapErrors(logger, async () => {
+        const states: FailedEventState[] = req.states.map((s) => {
+          const state = deadLetterStateFromPb(s);
+          if (!state) throw new InvalidArgumentError('states', `unknown dead letter state ${s}`);
+          return state;
+        });
+        if (req.pageSize < 0 || req.pageSize > 500) {
+          throw new InvalidArgumentError('page_size', 'must be between 0 and 500');
+        }
+        const limit = req.pageSize || 50;
+        const page = await deadLetters.list({
+          states: states.length > 0 ? states : ['PENDING'],
+          consumer: req.consumer,
+          beforeId: decodeDeadLetterPageToken(req.pageToken),
+          limit,
+        });
+        return create(ListDeadLettersResponseSchema, {
+          deadLetters: page.deadLetters.map(deadLetterToPb),
+          nextPageToken:
+            page.nextBeforeId === undefined ? '' : encodeDeadLetterPageToken(page.nextBeforeId),
+        });
+      }),
+
+    getDeadLetter: (req) =>
+      mapErrors(logger, async () =>
+        create(GetDeadLetterResponseSchema, {
+          deadLetter: deadLetterToPb(await deadLetters.get(deadLetterIdFromPb(req.id))),
+        }),
+      ),
+
+    replayDeadLetter: (req) =>
+      mapErrors(logger, async () => {
+        const { deadLetter, messageId } = await deadLetters.replay(deadLetterIdFromPb(req.id));
+        return create(ReplayDeadLetterResponseSchema, {
+          deadLetter: deadLetterToPb(deadLetter),
+          messageId,
+        });
+      }),
+
+    discardDeadLetter: (req) =>
+      mapErrors(logger, async () => {
+        const id = deadLetterIdFromPb(req.id);
+        if (req.reason.length > MAX_REASON_LENGTH) {
+          throw new InvalidArgumentError(
+            'reason',
+            `must be at most ${MAX_REASON_LENGTH} characters`,
+          );
+        }
+        return create(DiscardDeadLetterResponseSchema, {
+          deadLetter: deadLetterToPb(await deadLetters.discard(id, req.reason)),
+        });
+      }),
   };
 }

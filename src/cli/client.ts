@@ -3,7 +3,7 @@
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../gen/hodei/v1/job_pb.js';
-import { OpsService } from '../gen/hodei/v1/worker_pb.js';
+import { OpsService } from '../gen/hodei/v1/ops_pb.js';
 import { CliError } from './cli-error.js';
 
 export type JobClient = Client<typeof JobService>;

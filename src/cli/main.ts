@@ -12,6 +12,7 @@ import { registerRun } from './commands/run.js';
 import { registerServer } from './commands/server.js';
 import { registerWorker } from './commands/worker.js';
 import { registerWorkers } from './commands/workers.js';
+import { registerDlq } from './commands/dlq.js';
 
 function packageVersion(): string {
   try {
@@ -47,6 +48,7 @@ registerWorker(program, ctx);
 registerRun(program, ctx);
 registerJob(program, ctx);
 registerWorkers(program, ctx);
+registerDlq(program, ctx);
 
 function exitCodeFor(error: unknown): number {
   if (error instanceof CommanderError) {

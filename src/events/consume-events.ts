@@ -1,7 +1,8 @@
 // Runs a durable consumer of catalog events: decodes each delivery, hands it to the handler, acks
 // on success, naks on failure, and on the last allowed delivery (max_deliver) writes the event to
 // failed_events with its error instead of retrying for ever. A body that is not an event at all is
-// dead-lettered at once.
+// dead-lettered at once. A dead letter's replay (deadletter/replay-message.ts) is meant for the
+// consumer that gave up on it: any other consumer acks it unread, having handled the event before.
 import type { Bus, Delivery, Subscription } from '../bus/bus.js';
 import { CORRELATION_HEADER } from '../bus/bus.js';
 import type { Db } from '../db/db.js';
@@ -9,6 +10,11 @@ import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { errorMessage } from '../shared/errors.js';
 import { insertFailedEvent } from '../deadletter/failed-events-sql.js';
+import {
+  REPLAY_FOR_HEADER,
+  REPLAY_OF_HEADER,
+  withoutReplayHeaders,
+} from '../deadletter/replay-message.js';
 import { decodeEvent } from './codec.js';
 import type { DeliveredEvent } from './catalog.js';
 
@@ -33,12 +39,14 @@ export async function consumeEvents(
   const { bus, db, logger, durable, maxDeliver } = options;
 
   async function deadLetter(delivery: Delivery, error: string): Promise<void> {
+    // A replay that failed again is the same event: it goes back on its dead letter's row.
+    const eventId = delivery.headers[REPLAY_OF_HEADER] ?? delivery.id;
     await insertFailedEvent(db, {
-      eventId: delivery.id,
+      eventId,
       consumer: durable,
       subject: delivery.subject,
       correlationId: delivery.headers[CORRELATION_HEADER] ?? '',
-      headers: delivery.headers,
+      headers: withoutReplayHeaders(delivery.headers),
       payload: decoder.decode(delivery.data),
       error,
       deliveryCount: delivery.deliveryCount,
@@ -46,7 +54,7 @@ export async function consumeEvents(
     options.metrics?.deadLetters.inc({ consumer: durable });
     logger.error(
       {
-        eventId: delivery.id,
+        eventId,
         subject: delivery.subject,
         deliveries: delivery.deliveryCount,
         error,
@@ -65,6 +73,11 @@ export async function consumeEvents(
       concurrency: options.concurrency,
     },
     async (delivery) => {
+      const replayFor = delivery.headers[REPLAY_FOR_HEADER];
+      if (replayFor !== undefined && replayFor !== durable) {
+        await delivery.ack();
+        return;
+      }
       let decoded: DeliveredEvent;
       try {
         decoded = decodeEvent(delivery.data);

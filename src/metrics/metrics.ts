@@ -104,7 +104,7 @@ export function createMetrics(): Metrics {
   });
   new Gauge({
     name: 'hodei_failed_events',
-    help: 'Dead letters stored in failed_events and not replayed.',
+    help: 'Dead letters in failed_events neither replayed nor discarded (hodei dlq list).',
     registers: [registry],
     async collect() {
       this.set((await sources?.failedEvents()) ?? 0);

@@ -20,6 +20,7 @@ import { createWorkerReports } from '../workers/worker-reports.js';
 import { createWorkerRegistration } from '../workers/worker-registration.js';
 import { countWorkersByState, listLiveWorkers } from '../workers/worker-sql.js';
 import { countFailedEvents } from '../deadletter/failed-events-sql.js';
+import { createDeadLetters } from '../deadletter/dead-letters.js';
 import { createSagaEngine } from '../sagas/saga-engine.js';
 import { createSagaProcessor } from '../sagas/saga-processor.js';
 import { executionSaga } from '../sagas/execution-saga.js';
@@ -29,7 +30,8 @@ import type { SagaDeps } from '../sagas/saga-deps.js';
 import { createProcessProvider } from '../providers/process/process-provider.js';
 import { startHttpServer } from '../api/http-server.js';
 import { JobService } from '../gen/hodei/v1/job_pb.js';
-import { OpsService, WorkerAgentService } from '../gen/hodei/v1/worker_pb.js';
+import { WorkerAgentService } from '../gen/hodei/v1/worker_pb.js';
+import { OpsService } from '../gen/hodei/v1/ops_pb.js';
 import { jobServiceImpl } from '../api/job-service.js';
 import { opsServiceImpl } from '../api/ops-service.js';
 import { workerAgentServiceImpl } from '../api/worker-agent-service.js';
@@ -155,7 +157,12 @@ export async function startServer(
             isServing: () => serving,
           }),
         );
-        router.service(OpsService, opsServiceImpl({ db, logger }));
+        const deadLetters = createDeadLetters({
+          db,
+          bus,
+          logger: logger.child({ component: 'dead-letters' }),
+        });
+        router.service(OpsService, opsServiceImpl({ db, deadLetters, logger }));
       },
     });
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;

@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'PROVIDER_FAILED'
   | 'CONFIG_INVALID'
   | 'DATA_DIR_LOCKED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'DEAD_LETTER_NOT_PENDING';
 
 export class HodeiError extends Error {
   readonly code: ErrorCode;
@@ -72,6 +73,23 @@ export class RegistrationRefusedError extends HodeiError {
     readonly reason: string,
   ) {
     super('WORKER_REGISTRATION_REFUSED', RegistrationRefusedError.MESSAGE, { workerId, reason });
+  }
+}
+
+/** A replay or discard of a dead letter that was already replayed or discarded (each happens
+ * once). */
+export class DeadLetterNotPendingError extends HodeiError {
+  constructor(
+    readonly id: number,
+    readonly state: 'REPLAYED' | 'DISCARDED',
+    at: Date | null,
+  ) {
+    const done = state === 'REPLAYED' ? 'replayed' : 'discarded';
+    super(
+      'DEAD_LETTER_NOT_PENDING',
+      `dead letter ${id} was already ${done}${at ? ` at ${at.toISOString()}` : ''}; a dead letter is replayed or discarded once`,
+      { id, state },
+    );
   }
 }
 

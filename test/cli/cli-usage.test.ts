@@ -36,12 +36,16 @@ describe('hodei CLI usage', () => {
   it('--help lists every command', async () => {
     const { code, stdout } = await hodei(['--help']);
     expect(code).toBe(0);
-    for (const command of ['server', 'dev', 'worker', 'run', 'job', 'workers']) {
+    for (const command of ['server', 'dev', 'worker', 'run', 'job', 'workers', 'dlq']) {
       expect(stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
     }
     const job = await hodei(['job', '--help']);
     for (const sub of ['submit', 'get', 'list', 'cancel', 'logs']) {
       expect(job.stdout).toMatch(new RegExp(`^\\s+${sub}\\b`, 'm'));
+    }
+    const dlq = await hodei(['dlq', '--help']);
+    for (const sub of ['list', 'show', 'replay', 'discard']) {
+      expect(dlq.stdout).toMatch(new RegExp(`^\\s+${sub}\\b`, 'm'));
     }
   });
 
@@ -66,6 +70,26 @@ describe('hodei CLI usage', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/--env/);
     expect(stderr).not.toMatch(/cannot reach/);
+  });
+
+  it('dlq with a bad id, state or limit names what was wrong, exits 2 and does not call the server', async () => {
+    // Port 1 has no server: reaching it would be exit 1 with "cannot reach", not this.
+    const url = ['--url', 'http://127.0.0.1:1'];
+    for (const [args, message] of [
+      [['dlq', 'show', 'abc'], /^hodei: <id> expects a dead letter id, .*got "abc"\n$/],
+      [['dlq', 'replay', '0'], /^hodei: <id> expects a dead letter id, .*got "0"\n$/],
+      [['dlq', 'discard', '-3'], /^hodei: <id> expects a dead letter id, .*got "-3"\n$/],
+      [['dlq', 'list', '--state', 'bogus'], /^hodei: --state: unknown dead letter state "bogus"/],
+      [['dlq', 'list', '--limit', '0'], /^hodei: --limit expects a whole number from 1 to 500/],
+      [['dlq', 'list', '--all', '--state', 'pending'], /^hodei: --all and --state cannot be used/],
+    ] as const) {
+      const { code, stdout, stderr } = await hodei([...url, ...args]);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr).toMatch(message);
+      expect(stderr).not.toMatch(NO_STACK);
+    }
+    expect((await hodei([...url, 'dlq', 'replay'])).code).toBe(2);
   });
 
   it('an unknown option or command is a usage error', async () => {

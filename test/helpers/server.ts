@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { JobService } from '../../src/gen/hodei/v1/job_pb.js';
-import { OpsService } from '../../src/gen/hodei/v1/worker_pb.js';
+import { OpsService } from '../../src/gen/hodei/v1/ops_pb.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { NATS_URL } from './env.js';
 import type { Db } from '../../src/db/db.js';
