@@ -24,6 +24,14 @@ export interface ServerConfig {
   readonly dispatchAckTimeoutMs: number;
   readonly sagaSweepIntervalMs: number;
   readonly relayFallbackPollMs: number;
+  /** How often the DatabaseReaper runs (and once at start). */
+  readonly reaperIntervalMs: number;
+  /** A RUNNING job whose worker has been silent this long is recovered by the reaper. */
+  readonly reaperJobSilenceMs: number;
+  /** A CREATING worker older than this is terminated by the reaper (its slot freed). */
+  readonly reaperCreatingTimeoutMs: number;
+  /** How often the InfrastructureReconciler runs (and once at start). */
+  readonly reconcileIntervalMs: number;
   readonly streamName: string;
   readonly subjectPrefix: string;
   readonly consumerName: string;
@@ -108,6 +116,15 @@ export function loadServerConfig(
     dispatchAckTimeoutMs: durationVar(env, 'HODEI_DISPATCH_ACK_TIMEOUT', 10_000),
     sagaSweepIntervalMs: durationVar(env, 'HODEI_SAGA_SWEEP_INTERVAL', 1_000),
     relayFallbackPollMs: durationVar(env, 'HODEI_RELAY_FALLBACK_POLL', 2_000),
+    reaperIntervalMs: durationVar(env, 'HODEI_REAPER_INTERVAL', 60_000),
+    reaperJobSilenceMs: durationVar(env, 'HODEI_REAPER_JOB_SILENCE', 90_000),
+    // Past the registration deadline, with room for the provider's own start-up time.
+    reaperCreatingTimeoutMs: durationVar(
+      env,
+      'HODEI_CREATING_TIMEOUT',
+      durationVar(env, 'HODEI_PROVISIONING_TIMEOUT', 30_000) + 30_000,
+    ),
+    reconcileIntervalMs: durationVar(env, 'HODEI_RECONCILE_INTERVAL', 300_000),
     streamName: nonEmpty(env, 'HODEI_STREAM') ?? 'HODEI_EVENTS',
     subjectPrefix: nonEmpty(env, 'HODEI_SUBJECT_PREFIX') ?? 'hodei.events',
     consumerName: nonEmpty(env, 'HODEI_CONSUMER') ?? 'saga-processor',

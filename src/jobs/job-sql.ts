@@ -236,3 +236,40 @@ export async function countJobsByState(
   );
   return result.rows;
 }
+
+/**
+ * Returns RUNNING jobs whose worker has not been heard from for `silentMs` (the DatabaseReaper),
+ * oldest silence first, at most `limit`. A job's liveness is its worker's: a worker runs one job
+ * at a time and every frame it sends counts (workers.last_heartbeat_at, written by the monitor of
+ * the server holding its stream); a job whose worker row stopped being written (terminated, gone,
+ * or its server gone) goes silent from then. jobs.last_heartbeat_at is not read (only set once, at
+ * RUNNING). The job's own start counts as heard from, so a job that has just started is not silent.
+ */
+export async function findJobsOfSilentWorkers(
+  q: Queryable,
+  silentMs: number,
+  limit: number,
+): Promise<Array<{ jobId: string; attempt: number; workerId: string; silentMs: number }>> {
+  const result = await q.query<{
+    id: string;
+    attempt: number;
+    worker_id: string;
+    silent_ms: number;
+  }>(
+    `SELECT j.id, j.attempt, j.worker_id,
+       (extract(epoch FROM now() - s.heard) * 1000)::float8 AS silent_ms
+     FROM jobs j
+     LEFT JOIN workers w ON w.id = j.worker_id
+     CROSS JOIN LATERAL (SELECT GREATEST(w.last_heartbeat_at, j.started_at, j.assigned_at) AS heard) s
+     WHERE j.state = 'RUNNING' AND j.worker_id IS NOT NULL
+       AND s.heard < now() - make_interval(secs => $1::double precision / 1000)
+     ORDER BY s.heard LIMIT $2`,
+    [silentMs, limit],
+  );
+  return result.rows.map((r) => ({
+    jobId: r.id,
+    attempt: r.attempt,
+    workerId: r.worker_id,
+    silentMs: Math.round(r.silent_ms),
+  }));
+}

@@ -19,6 +19,11 @@ export interface Metrics {
   readonly deadLetters: Counter<'consumer'>;
   readonly outputStoredBytes: Counter;
   readonly outputDroppedBytes: Counter;
+  /** Rounds of the safety nets (reaper, reconciler): done, skipped (another server holds the
+   * lock) or failed. */
+  readonly safetyNetRounds: Counter<'net' | 'outcome'>;
+  /** What the safety nets did, one count per action (labels bounded, no ids). */
+  readonly safetyNetActions: Counter<'net' | 'action'>;
   /** Wires the scrape-time gauges to their sources. */
   bindSources(sources: MetricsSources): void;
 }
@@ -72,6 +77,18 @@ export function createMetrics(): Metrics {
     help: 'Bytes of job output dropped because an attempt passed its output limit.',
     registers: [registry],
   });
+  const safetyNetRounds = new Counter({
+    name: 'hodei_safety_net_rounds_total',
+    help: 'Rounds of the DatabaseReaper and InfrastructureReconciler, by net and outcome (done, skipped: another server held the lock, failed).',
+    labelNames: ['net', 'outcome'] as const,
+    registers: [registry],
+  });
+  const safetyNetActions = new Counter({
+    name: 'hodei_safety_net_actions_total',
+    help: 'Actions of the DatabaseReaper and InfrastructureReconciler, by net and action (docs/operations.md).',
+    labelNames: ['net', 'action'] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: 'hodei_jobs',
     help: 'Jobs by state.',
@@ -121,6 +138,8 @@ export function createMetrics(): Metrics {
     deadLetters,
     outputStoredBytes,
     outputDroppedBytes,
+    safetyNetRounds,
+    safetyNetActions,
     bindSources(next) {
       sources = next;
     },

@@ -22,15 +22,33 @@ export interface WorkerExit {
   signal: string | null;
 }
 
+/** One worker's infrastructure as the provider sees it, whoever started it. */
+export interface WorkerInfrastructure {
+  externalId: string;
+  /** The worker it was started for (the process provider reads HODEI_WORKER_ID). */
+  workerId: string;
+  /** The server process that started it is gone (killed, crashed): nobody receives its exit
+   * and it is no one's to wait for. Always false for what this server process started. */
+  orphaned: boolean;
+}
+
 export interface Provider {
   readonly name: string;
   /** Starts the infrastructure for one worker; resolves with its external id (pid, container…). */
   create(spec: WorkerLaunchSpec): Promise<{ externalId: string }>;
   /** Destroys it and everything it started. Idempotent: destroying what is gone succeeds. */
   destroy(externalId: string): Promise<void>;
+  /** Whether the infrastructure still runs, whichever server process started it. */
   exists(externalId: string): Promise<boolean>;
-  /** External ids of every worker this provider is running now. */
+  /** External ids of every worker this provider (this server process) started and still runs. */
   list(): Promise<string[]>;
+  /**
+   * Every worker infrastructure of this installation the provider can see, including what an
+   * earlier server process or another server started; the safety nets (src/safety/) compare it
+   * with the workers table. Another installation's workers are never listed. The process
+   * provider sees the processes of its own machine only (docs/architecture.md, Safety nets).
+   */
+  inventory(): Promise<WorkerInfrastructure[]>;
   capacity(): Promise<ProviderCapacity>;
   /** Called when infrastructure this provider created stops by itself. Returns an unsubscribe. */
   onExit(listener: (exit: WorkerExit) => void): () => void;

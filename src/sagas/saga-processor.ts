@@ -60,11 +60,14 @@ export function createSagaProcessor(
         return;
       case 'WorkerLost': {
         const workerId = str(p, 'workerId');
-        await engine.start('recovery', recoverySagaId(workerId), event.correlationId, {
+        const jobId = typeof p.jobId === 'string' ? p.jobId : undefined;
+        const attempt = typeof p.attempt === 'number' ? p.attempt : undefined;
+        const job = jobId !== undefined && attempt !== undefined ? { jobId, attempt } : undefined;
+        await engine.start('recovery', recoverySagaId(workerId, job), event.correlationId, {
           workerId,
           reason: typeof p.reason === 'string' ? p.reason : 'lost',
-          jobId: typeof p.jobId === 'string' ? p.jobId : undefined,
-          attempt: typeof p.attempt === 'number' ? p.attempt : undefined,
+          jobId,
+          attempt,
         });
         return;
       }

@@ -28,6 +28,9 @@ import { provisioningSaga } from '../sagas/provisioning-saga.js';
 import { recoverySaga } from '../sagas/recovery-saga.js';
 import type { SagaDeps } from '../sagas/saga-deps.js';
 import { createProcessProvider } from '../providers/process/process-provider.js';
+import { ensureInstallationId } from '../safety/installation-sql.js';
+import { createDatabaseReaper } from '../safety/database-reaper.js';
+import { createInfrastructureReconciler } from '../safety/infrastructure-reconciler.js';
 import { startHttpServer } from '../api/http-server.js';
 import { JobService } from '../gen/hodei/v1/job_pb.js';
 import { WorkerAgentService } from '../gen/hodei/v1/worker_pb.js';
@@ -83,6 +86,7 @@ export async function startServer(
         : [process.execPath, HODEI_BIN, 'worker'],
       logger: logger.child({ component: 'process-provider' }),
       maxWorkers: config.maxWorkers,
+      installationId: await ensureInstallationId(db),
     });
     onStop('provider', () => provider.close());
 
@@ -172,6 +176,31 @@ export async function startServer(
       sessions.closeAll('server shutting down');
       await http.close();
     });
+
+    // The safety nets' first rounds run before any event is consumed: after a crash, the slots
+    // of workers that will never register are free before the first saga asks for a worker.
+    const reaper = createDatabaseReaper({
+      db,
+      provider,
+      monitor,
+      logger: logger.child({ component: 'database-reaper' }),
+      metrics,
+      intervalMs: config.reaperIntervalMs,
+      jobSilenceMs: config.reaperJobSilenceMs,
+      creatingTimeoutMs: config.reaperCreatingTimeoutMs,
+    });
+    await reaper.start();
+    onStop('database-reaper', () => reaper.stop());
+    const reconciler = createInfrastructureReconciler({
+      db,
+      provider,
+      monitor,
+      logger: logger.child({ component: 'infrastructure-reconciler' }),
+      metrics,
+      intervalMs: config.reconcileIntervalMs,
+    });
+    await reconciler.start();
+    onStop('infrastructure-reconciler', () => reconciler.stop());
 
     const consumer = await consumeEvents(
       {

@@ -21,8 +21,12 @@ export function provisioningSagaId(requestId: string): string {
   return deriveId(`provisioning-saga-${requestId}`);
 }
 
-export function recoverySagaId(workerId: string): string {
-  return deriveId(`recovery-saga-${workerId}`);
+/** One recovery per lost worker, and per job attempt it lost: the DatabaseReaper's WorkerLost
+ * for a job an earlier WorkerLost of the same worker did not name starts a recovery of its own. */
+export function recoverySagaId(workerId: string, job?: { jobId: string; attempt: number }): string {
+  return deriveId(
+    job ? `recovery-saga-${workerId}-${job.jobId}-${job.attempt}` : `recovery-saga-${workerId}`,
+  );
 }
 
 export function isUuid(value: string): boolean {

@@ -10,7 +10,7 @@ import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Provider } from '../providers/provider.js';
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
-import { event } from '../events/catalog.js';
+import { event, type JobRef } from '../events/catalog.js';
 import { findJob } from '../jobs/job-sql.js';
 import {
   findIdleWorkers,
@@ -34,8 +34,14 @@ export interface WorkerMonitorOptions {
 }
 
 export interface WorkerMonitor {
-  /** Kill-switch for one worker; returns whether it was live. */
-  workerLost(workerId: string, reason: string): Promise<boolean>;
+  /**
+   * Kill-switch for one worker: TERMINATED, WorkerLost (naming its job when one is ASSIGNED or
+   * RUNNING on it) and its infrastructure destroyed. `job` names a job the caller found still held
+   * by the worker (the DatabaseReaper): WorkerLost then names that attempt even when the worker
+   * was terminated before, since the earlier WorkerLost did not recover it. Returns whether a
+   * WorkerLost was written.
+   */
+  workerLost(workerId: string, reason: string, job?: JobRef): Promise<boolean>;
   /** One pass over silent and idle workers. */
   check(): Promise<void>;
   start(): void;
@@ -49,26 +55,31 @@ export function createWorkerMonitor(options: WorkerMonitorOptions): WorkerMonito
   let checking: Promise<void> | undefined;
   const pending = new Set<Promise<unknown>>();
 
-  async function workerLost(workerId: string, reason: string): Promise<boolean> {
-    const before = await db.transaction(async (tx) => {
+  async function workerLost(workerId: string, reason: string, lostJob?: JobRef): Promise<boolean> {
+    const lost = await db.transaction(async (tx) => {
       const was = await terminateWorker(tx, workerId, reason);
-      if (!was) return undefined;
-      const job = was.currentJobId ? await findJob(tx, was.currentJobId) : undefined;
+      const jobId = lostJob?.jobId ?? was?.currentJobId;
+      const job = jobId ? await findJob(tx, jobId) : undefined;
       const live =
-        job && (job.state === 'ASSIGNED' || job.state === 'RUNNING') && job.workerId === workerId;
+        job &&
+        (job.state === 'ASSIGNED' || job.state === 'RUNNING') &&
+        job.workerId === workerId &&
+        (!lostJob || job.attempt === lostJob.attempt);
+      // Terminated before: only a job it still holds is worth another WorkerLost.
+      if (!was && !live) return undefined;
       await outbox.append(tx, [
-        event('WorkerLost', workerId, job?.correlationId ?? was.correlationId, {
+        event('WorkerLost', workerId, job?.correlationId ?? was?.correlationId ?? '', {
           workerId,
           reason,
           ...(live ? { jobId: job.id, attempt: job.attempt } : {}),
         }),
       ]);
-      return was;
+      return { was, jobId: live ? job.id : undefined };
     });
     options.liveness.forget(workerId);
-    if (!before) return false;
-    logger.warn({ workerId, reason, jobId: before.currentJobId }, 'worker lost; terminated');
-    if (before.externalId) await provider.destroy(before.externalId);
+    if (!lost) return false;
+    logger.warn({ workerId, reason, jobId: lost.jobId }, 'worker lost; terminated');
+    if (lost.was?.externalId) await provider.destroy(lost.was.externalId);
     return true;
   }
 

@@ -269,3 +269,29 @@ export async function findLiveWorkerByExternalId(
   );
   return first(result.rows);
 }
+
+/** Returns CREATING workers with their age by the database's clock, oldest first (the reaper). */
+export async function findCreatingWorkers(
+  q: Queryable,
+  limit: number,
+): Promise<Array<{ worker: WorkerRecord; ageMs: number }>> {
+  const result = await q.query<WorkerRow & { age_ms: number }>(
+    `SELECT ${COLUMNS}, (extract(epoch FROM now() - created_at) * 1000)::float8 AS age_ms
+     FROM workers WHERE state = 'CREATING' ORDER BY created_at LIMIT $1`,
+    [limit],
+  );
+  return result.rows.map((row) => ({ worker: toWorker(row), ageMs: Math.round(row.age_ms) }));
+}
+
+/** Returns the workers with these ids that exist (the reconciler's look-up of an inventory). */
+export async function findWorkersByIds(
+  q: Queryable,
+  ids: readonly string[],
+): Promise<WorkerRecord[]> {
+  if (ids.length === 0) return [];
+  const result = await q.query<WorkerRow>(
+    `SELECT ${COLUMNS} FROM workers WHERE id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return result.rows.map(toWorker);
+}

@@ -48,6 +48,7 @@ function fakeProvider(destroyed: string[]): Provider {
     },
     exists: () => Promise.resolve(false),
     list: () => Promise.resolve([]),
+    inventory: () => Promise.resolve([]),
     capacity: () => Promise.resolve({}),
     onExit: () => () => undefined,
     close: () => Promise.resolve(),

@@ -22,7 +22,12 @@ import {
   signalPid,
 } from './process-tree.js';
 import { findReaper, isReaperCommandLine, reaperArgv, type Reaper } from './reaper.js';
-import { workerEnvironment } from './worker-environment.js';
+import {
+  INSTALLATION_VARIABLE,
+  SERVER_PID_VARIABLE,
+  workerEnvironment,
+} from './worker-environment.js';
+import { findWorkerProcesses } from './inventory.js';
 
 export interface ProcessProviderOptions {
   /** argv of the worker, e.g. [process.execPath, '/…/bin/hodei.js', 'worker']. */
@@ -35,6 +40,10 @@ export interface ProcessProviderOptions {
   reaper?: boolean;
   /** Where the inherited variables come from; default process.env. */
   parentEnv?: Readonly<Record<string, string | undefined>>;
+  /** The installation's id (src/safety/installation-sql.ts), written into every worker's
+   * environment; inventory() lists that installation's workers, whoever started them. Without
+   * it inventory() lists only this process's own children. */
+  installationId?: string;
 }
 
 interface Child {
@@ -153,7 +162,12 @@ export function createProcessProvider(options: ProcessProviderOptions): Provider
     const child = spawn(file, args, {
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: workerEnvironment(parentEnv, spec, options.env),
+      env: {
+        ...workerEnvironment(parentEnv, spec, options.env),
+        // How the safety nets recognise this worker later, from this or a later server process.
+        [SERVER_PID_VARIABLE]: String(process.pid),
+        ...(options.installationId ? { [INSTALLATION_VARIABLE]: options.installationId } : {}),
+      },
     });
     // The one-time password travels down a pipe only this worker holds, then the pipe closes.
     // A worker that dies before reading it makes the write fail with EPIPE: nothing to do then.
@@ -226,12 +240,24 @@ export function createProcessProvider(options: ProcessProviderOptions): Provider
     create,
     destroy,
     async exists(externalId) {
-      return children.has(externalId) && (await isRunning(Number(externalId)));
+      // A pid we did not start counts only while it is a worker (a previous server's).
+      if (!children.has(externalId) && !(await workerIdOf(externalId))) return false;
+      return isRunning(Number(externalId));
     },
     async list() {
       const ids = [...children.keys()];
       const running = await Promise.all(ids.map((id) => isRunning(Number(id))));
       return ids.filter((_, i) => running[i]);
+    },
+    async inventory() {
+      if (options.installationId) return findWorkerProcesses(options.installationId);
+      const own = [...children].map(([externalId, c]) => ({
+        externalId,
+        workerId: c.workerId,
+        orphaned: false,
+      }));
+      const running = await Promise.all(own.map((w) => isRunning(Number(w.externalId))));
+      return own.filter((_, i) => running[i]);
     },
     capacity() {
       return Promise.resolve({ maxWorkers: options.maxWorkers });

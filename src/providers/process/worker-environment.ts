@@ -23,6 +23,14 @@ export const INHERITED_VARIABLES = [
   'HODEI_LOG_FORMAT',
 ] as const;
 
+/** The installation the worker belongs to (src/safety/installation-sql.ts): the safety nets
+ * destroy only their own installation's workers, never another's on the same machine. */
+export const INSTALLATION_VARIABLE = 'HODEI_INSTALLATION_ID';
+
+/** The pid of the server process that started the worker: a worker whose parent is no longer
+ * that process was left behind by a server that died (WorkerInfrastructure.orphaned). */
+export const SERVER_PID_VARIABLE = 'HODEI_SERVER_PID';
+
 /** PATH when the server has none. */
 const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
 
