@@ -16,8 +16,8 @@ export interface HttpServerOptions {
   registry: Registry;
   /** Largest request or stream message read; a bigger one is refused (RESOURCE_EXHAUSTED). */
   readMaxBytes: number;
-  /** Resolves true when the server can take work (database answers). */
-  ready: () => Promise<boolean>;
+  /** What keeps the server from taking work (the database or the bus away); empty when ready. */
+  unready: () => Promise<string[]>;
 }
 
 export interface HttpServer {
@@ -41,9 +41,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     };
     if (req.method === 'GET' && path === '/healthz') return reply(200, 'text/plain', 'ok\n');
     if (req.method === 'GET' && path === '/readyz') {
-      void options.ready().then(
-        (ok) => reply(ok ? 200 : 503, 'text/plain', ok ? 'ready\n' : 'not ready\n'),
-        () => reply(503, 'text/plain', 'not ready\n'),
+      void options.unready().then(
+        (problems) =>
+          problems.length === 0
+            ? reply(200, 'text/plain', 'ready\n')
+            : reply(503, 'text/plain', `not ready: ${problems.join('; ')}\n`),
+        (error: unknown) => reply(503, 'text/plain', `not ready: ${String(error)}\n`),
       );
       return;
     }

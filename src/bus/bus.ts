@@ -60,6 +60,8 @@ export interface Bus {
     options: ConsumerOptions,
     handler: (delivery: Delivery) => Promise<void>,
   ): Promise<Subscription>;
+  /** Why the bus cannot be used now (for /readyz), or undefined when it answers. */
+  checkReady(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 

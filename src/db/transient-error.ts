@@ -29,3 +29,20 @@ export function retryDelayMs(attempt: number): number {
   const base = Math.min(2000, 100 * 2 ** Math.max(0, attempt - 1));
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }
+
+/**
+ * Runs `work`, and again after a pause while it fails with a transient database error, for at
+ * most `maxMs` in all; then (or on any other error) its error is thrown.
+ */
+export async function retryTransient<T>(work: () => Promise<T>, maxMs: number): Promise<T> {
+  const deadline = Date.now() + maxMs;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      const delay = retryDelayMs(attempt);
+      if (!isTransientDbError(error) || Date.now() + delay > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}

@@ -16,6 +16,7 @@ import {
   withoutReplayHeaders,
 } from '../deadletter/replay-message.js';
 import { decodeEvent } from './codec.js';
+import { retryTransient } from '../db/transient-error.js';
 import type { DeliveredEvent } from './catalog.js';
 
 export interface ConsumeEventsOptions {
@@ -37,20 +38,28 @@ export async function consumeEvents(
   handler: (event: DeliveredEvent) => Promise<void>,
 ): Promise<Subscription> {
   const { bus, db, logger, durable, maxDeliver } = options;
+  // A handler that met the database going away (a killed connection, a restart) is run again in
+  // place for up to half the ack wait, so a short outage does not spend deliveries and
+  // dead-letter events that only needed a moment.
+  const transientRetryMs = Math.min(options.ackWaitMs / 2, 15_000);
 
   async function deadLetter(delivery: Delivery, error: string): Promise<void> {
     // A replay that failed again is the same event: it goes back on its dead letter's row.
     const eventId = delivery.headers[REPLAY_OF_HEADER] ?? delivery.id;
-    await insertFailedEvent(db, {
-      eventId,
-      consumer: durable,
-      subject: delivery.subject,
-      correlationId: delivery.headers[CORRELATION_HEADER] ?? '',
-      headers: withoutReplayHeaders(delivery.headers),
-      payload: decoder.decode(delivery.data),
-      error,
-      deliveryCount: delivery.deliveryCount,
-    });
+    await retryTransient(
+      () =>
+        insertFailedEvent(db, {
+          eventId,
+          consumer: durable,
+          subject: delivery.subject,
+          correlationId: delivery.headers[CORRELATION_HEADER] ?? '',
+          headers: withoutReplayHeaders(delivery.headers),
+          payload: decoder.decode(delivery.data),
+          error,
+          deliveryCount: delivery.deliveryCount,
+        }),
+      transientRetryMs,
+    );
     options.metrics?.deadLetters.inc({ consumer: durable });
     logger.error(
       {
@@ -86,7 +95,7 @@ export async function consumeEvents(
         return;
       }
       try {
-        await handler(decoded);
+        await retryTransient(() => handler(decoded), transientRetryMs);
         await delivery.ack();
       } catch (error) {
         const message = errorMessage(error);

@@ -41,6 +41,7 @@ import { workerAgentServiceImpl } from '../api/worker-agent-service.js';
 import { createSessionTokens } from '../api/session-token.js';
 import { errorMessage } from '../shared/errors.js';
 import { openBus, openDatabase } from './adapters.js';
+import { unreadyReasons } from './readiness.js';
 import type { RunningServer } from './running-server.js';
 
 const HODEI_BIN = fileURLToPath(new URL('../../bin/hodei.js', import.meta.url));
@@ -135,7 +136,7 @@ export async function startServer(
       port: config.port,
       registry: metrics.registry,
       readMaxBytes: config.maxMessageBytes,
-      ready: async () => (await db.query('SELECT 1')).rowCount === 1,
+      unready: () => unreadyReasons(db, bus),
       routes: (router) => {
         router.service(
           JobService,

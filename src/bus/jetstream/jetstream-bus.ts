@@ -62,6 +62,9 @@ function toHeaders(message: BusMessage) {
   return h;
 }
 
+/** How long /readyz waits for NATS to answer. */
+const READY_TIMEOUT_MS = 1000;
+
 export function createJetStreamBus(options: JetStreamBusOptions): Bus {
   const { streamName, logger } = options;
   let connection: Promise<NatsConnection> | undefined;
@@ -161,6 +164,17 @@ export function createJetStreamBus(options: JetStreamBusOptions): Bus {
       };
       subscriptions.add(subscription);
       return subscription;
+    },
+
+    async checkReady() {
+      if (!connection) return 'not connected to NATS yet';
+      // One round trip to the server, bounded: while NATS is away the client keeps reconnecting
+      // and a flush waits for it.
+      const answered = await Promise.race([
+        connection.then((conn) => (conn.isClosed() ? false : conn.flush().then(() => true))),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), READY_TIMEOUT_MS).unref()),
+      ]).catch(() => false);
+      return answered ? undefined : `NATS at ${options.url} does not answer`;
     },
 
     async close() {

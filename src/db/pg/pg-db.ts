@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Db, QueryResult, Queryable, Unlisten } from '../db.js';
 import type { Logger } from '../../shared/logger.js';
 import { errorMessage } from '../../shared/errors.js';
+import { isTransientDbError } from '../transient-error.js';
 
 // Timestamps and int8 are parsed the same way in both adapters: Date and number.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
@@ -31,6 +32,13 @@ export function createPgDb(options: PgDbOptions): Db {
   pool.on('error', (error) =>
     options.logger?.warn({ err: error }, 'idle database connection failed'),
   );
+  // Every connection of the pool carries an error listener for its whole life: a connection
+  // that dies (a killed backend, a restart) emits 'error', and an 'error' with no listener would
+  // end the process. The pool's own listener comes and goes as the connection is checked out and
+  // back; the query in flight fails anyway, which is what its caller sees.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   const poolQueryable = wrap(pool);
   const listeners = new Set<{ close: () => Promise<void> }>();
 
@@ -85,16 +93,33 @@ export function createPgDb(options: PgDbOptions): Db {
     query: (sql, params) => poolQueryable.query(sql, params),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      // A checked-out client is the pool's no longer: its connection dying (a killed backend, a
+      // restart) emits 'error' on it, and with no listener that would end the process. The query
+      // in flight fails as well, which is what the caller sees.
+      let broken: unknown;
+      const onError = (error: unknown) => {
+        broken ??= error;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn(wrap(client));
         await client.query('COMMIT');
         return result;
       } catch (error) {
+        if (isTransientDbError(error)) broken ??= error;
         await client.query('ROLLBACK').catch(() => undefined);
         throw error;
       } finally {
-        client.release();
+        if (broken === undefined) {
+          client.off('error', onError);
+          client.release();
+        } else {
+          // A dead connection is destroyed, not handed back; it may still report its end, so the
+          // listener stays on it.
+          options.logger?.warn({ err: broken }, 'database connection lost inside a transaction');
+          client.release(broken instanceof Error ? broken : new Error(errorMessage(broken)));
+        }
       }
     },
     listen,
