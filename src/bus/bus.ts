@@ -7,6 +7,7 @@
 // - several consumers on one durable name compete: each message goes to one of them at a time;
 // - headers (x-correlation-id, traceparent) arrive as they were published.
 import type { Queryable } from '../db/db.js';
+import { HodeiError } from '../shared/errors.js';
 
 export interface BusMessage {
   /** Unique message id; the bus stores each id once (Nats-Msg-Id on JetStream). */
@@ -50,10 +51,20 @@ export interface Bus {
   readonly kind: 'jetstream' | 'postgres';
   /** Creates or updates the stream / tables. Idempotent. */
   setup(): Promise<void>;
-  /** Publishes all messages, resolving once every one is stored (acked by the bus). An adapter
-   * living in the same database writes through `options.tx` when given, so the relay can publish
-   * inside its claim transaction (required on PGlite, which is a single connection). */
+  /** Publishes all messages, resolving once every one is stored (acked by the bus); rejects with
+   * the first message's BusPublishError otherwise (the others may be stored). An adapter living
+   * in the same database writes through `options.tx` when given, so the relay can publish inside
+   * its claim transaction (required on PGlite, which is a single connection). */
   publish(messages: readonly BusMessage[], options?: { tx?: Queryable }): Promise<void>;
+  /** Publishes each message on its own, every ack in flight at once, and resolves with one
+   * outcome per message, in order: undefined when it is stored, else a BusPublishError saying
+   * why not. A refused message never keeps the others out. Rejects only when the bus could not be
+   * asked at all (no connection, the table bus's database failing); then, with `tx`, nothing is
+   * stored. `options.tx` as for `publish`. */
+  publishEach(
+    messages: readonly BusMessage[],
+    options?: { tx?: Queryable },
+  ): Promise<Array<BusPublishError | undefined>>;
   /** Creates or updates the durable consumer and hands each delivery to `handler`. The handler
    * must ack, nak or term; an exception thrown by it counts as a nak. */
   consume(
@@ -68,3 +79,39 @@ export interface Bus {
 export const CORRELATION_HEADER = 'x-correlation-id';
 export const TRACEPARENT_HEADER = 'traceparent';
 export const EVENT_TYPE_HEADER = 'x-event-type';
+
+/**
+ * Why a bus did not store a message, as far as a publisher needs to know:
+ * - `too-large`: over the bus's message size limit (NATS `max_payload`, a stream's
+ *   `max_msg_size`, the table bus's `maxPayloadBytes`): it will never fit;
+ * - `invalid-subject`: not a subject a message can be published on (see subjectProblem);
+ * - `unavailable`: the bus did not answer or cannot store now (down, reconnecting, no stream
+ *   covering the subject yet, a stream full): trying again later can succeed;
+ * - `refused`: any other refusal by the bus.
+ * What a publisher does with each kind is its policy (the relay's: outbox/relay-policy.ts).
+ */
+export type PublishFailureKind = 'too-large' | 'invalid-subject' | 'unavailable' | 'refused';
+
+/** One message the bus did not store, with the kind of reason. */
+export class BusPublishError extends HodeiError {
+  constructor(
+    readonly kind: PublishFailureKind,
+    readonly messageId: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(kind === 'unavailable' ? 'UNAVAILABLE' : 'BUS_REFUSED', message, { kind, messageId }, options);
+  }
+}
+
+/** Why `subject` cannot be published on (both adapters refuse it), or undefined: it must be
+ * non-empty, of non-empty tokens separated by dots, without whitespace or control characters, and
+ * without wildcard tokens (`*`, `>`), which NATS would store as if they were literal. */
+export function subjectProblem(subject: string): string | undefined {
+  if (subject === '') return 'the subject is empty';
+  if (/[\s\p{Cc}]/u.test(subject)) return 'the subject contains whitespace or a control character';
+  const tokens = subject.split('.');
+  if (tokens.some((t) => t === '')) return 'the subject has an empty token';
+  if (tokens.some((t) => t === '*' || t === '>')) return 'the subject has a wildcard token';
+  return undefined;
+}

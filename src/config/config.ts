@@ -24,6 +24,9 @@ export interface ServerConfig {
   readonly dispatchAckTimeoutMs: number;
   readonly sagaSweepIntervalMs: number;
   readonly relayFallbackPollMs: number;
+  /** Tries before the relay moves an event the bus refuses for good (too large, an invalid
+   * subject) to failed_events. */
+  readonly relayMaxAttempts: number;
   /** How often the DatabaseReaper runs (and once at start). */
   readonly reaperIntervalMs: number;
   /** A RUNNING job whose worker has been silent this long is recovered by the reaper. */
@@ -116,6 +119,7 @@ export function loadServerConfig(
     dispatchAckTimeoutMs: durationVar(env, 'HODEI_DISPATCH_ACK_TIMEOUT', 10_000),
     sagaSweepIntervalMs: durationVar(env, 'HODEI_SAGA_SWEEP_INTERVAL', 1_000),
     relayFallbackPollMs: durationVar(env, 'HODEI_RELAY_FALLBACK_POLL', 2_000),
+    relayMaxAttempts: intVar(env, 'HODEI_RELAY_MAX_ATTEMPTS', 3, 1),
     reaperIntervalMs: durationVar(env, 'HODEI_REAPER_INTERVAL', 60_000),
     reaperJobSilenceMs: durationVar(env, 'HODEI_REAPER_JOB_SILENCE', 90_000),
     // Past the registration deadline, with room for the provider's own start-up time.

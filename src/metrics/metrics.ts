@@ -63,7 +63,7 @@ export function createMetrics(): Metrics {
   });
   const deadLetters = new Counter({
     name: 'hodei_dead_letters_total',
-    help: 'Events written to failed_events after their last delivery failed.',
+    help: 'Events written to failed_events: by a consumer after their last delivery failed, or by the outbox relay (consumer outbox-relay) when the bus refused them for good.',
     labelNames: ['consumer'] as const,
     registers: [registry],
   });

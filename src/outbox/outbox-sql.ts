@@ -13,6 +13,8 @@ export interface OutboxRow {
   traceparent: string;
   payload: Record<string, unknown>;
   occurred_at: Date;
+  /** Failed publishes before this claim. */
+  delivery_attempts: number;
 }
 
 export interface OutboxInsert {
@@ -80,25 +82,61 @@ export async function runWithOutboxRows<T>(
 }
 
 /**
- * Locks up to `limit` unpublished rows (oldest first, skipping rows other relays hold) and marks
- * them published, in one statement: the mark only shows once the caller's transaction commits,
- * which it does after the publish succeeded (a failed publish rolls it back). Returns the rows in
- * outbox order.
+ * Locks up to `limit` rows to send (oldest first; neither published nor dead-lettered, not waiting
+ * for a retry; skipping rows other relays hold) and marks them published, in one statement: the
+ * mark only shows once the caller's transaction commits, which it does after the publish (a
+ * failed publish rolls it back, or settleOutboxFailures unmarks the rows the bus refused).
+ * Returns the rows in outbox order.
  */
 export async function claimOutboxBatch(q: Queryable, limit: number): Promise<OutboxRow[]> {
   const result = await q.query<OutboxRow>(
     `UPDATE outbox_events o SET published_at = now()
-     FROM (SELECT seq FROM outbox_events WHERE published_at IS NULL
+     FROM (SELECT seq FROM outbox_events
+           WHERE published_at IS NULL AND dead_lettered_at IS NULL
+             AND (next_attempt_at IS NULL OR next_attempt_at <= now())
            ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED) claimed
      WHERE o.seq = claimed.seq
      RETURNING o.seq, o.event_id, o.event_type, o.subject, o.aggregate_type, o.aggregate_id,
-       o.correlation_id, o.traceparent, o.payload, o.occurred_at`,
+       o.correlation_id, o.traceparent, o.payload, o.occurred_at, o.delivery_attempts`,
     [limit],
   );
   return result.rows.sort((a, b) => a.seq - b.seq);
 }
 
-/** Records a failed publish attempt on the rows. */
+/** A claimed row the bus refused: tried again after `retryInMs`, or dead-lettered when
+ * `retryInMs` is undefined (its dead letter written by the caller in the same transaction). */
+export interface OutboxFailure {
+  seq: number;
+  error: string;
+  retryInMs: number | undefined;
+}
+
+/** Within the claim's transaction, unmarks claimed rows the bus refused and counts the attempt:
+ * each waits `retryInMs` before it can be claimed again, or leaves the queue as dead-lettered.
+ * Returns nothing. */
+export async function settleOutboxFailures(
+  q: Queryable,
+  failures: readonly OutboxFailure[],
+): Promise<void> {
+  if (failures.length === 0) return;
+  await q.query(
+    `UPDATE outbox_events o SET published_at = NULL,
+       delivery_attempts = o.delivery_attempts + 1, last_error = f.error,
+       next_attempt_at = CASE WHEN f.retry_ms IS NULL THEN NULL
+         ELSE now() + make_interval(secs => f.retry_ms / 1000.0) END,
+       dead_lettered_at = CASE WHEN f.retry_ms IS NULL THEN now() END
+     FROM unnest($1::bigint[], $2::text[], $3::int[]) AS f(seq, error, retry_ms)
+     WHERE o.seq = f.seq`,
+    [
+      failures.map((f) => f.seq),
+      failures.map((f) => f.error),
+      failures.map((f) => (f.retryInMs === undefined ? null : Math.round(f.retryInMs))),
+    ],
+  );
+}
+
+/** Records a failed publish attempt on the rows (a round that failed as a whole: the bus or the
+ * database away); they stay first in line. */
 export async function recordOutboxFailure(
   q: Queryable,
   seqs: readonly number[],
@@ -111,10 +149,10 @@ export async function recordOutboxFailure(
   );
 }
 
-/** Returns how many events wait to be published. */
+/** Returns how many events wait to be published (dead letters not counted). */
 export async function countUnpublished(q: Queryable): Promise<number> {
   const result = await q.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM outbox_events WHERE published_at IS NULL',
+    'SELECT count(*)::int AS n FROM outbox_events WHERE published_at IS NULL AND dead_lettered_at IS NULL',
   );
   return result.rows[0]?.n ?? 0;
 }

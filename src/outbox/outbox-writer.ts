@@ -1,9 +1,11 @@
 // Appends events to the outbox inside the caller's transaction (invariant 1: the state change and
-// its events commit together). Nothing else writes events; only the relay publishes them.
+// its events commit together). Nothing else writes events; only the relay publishes them. Every
+// payload is bounded here (events/event-bounds.ts), so nothing oversized is ever stored.
 import { randomBytes, createHash } from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import type { Statement } from '../db/statement.js';
 import { EVENT_AGGREGATES, subjectFor, type NewEvent } from '../events/catalog.js';
+import { EVENT_LIMITS, boundEventPayload, type EventLimits } from '../events/event-bounds.js';
 import { newId } from '../shared/ids.js';
 import { insertOutboxRows, runWithOutboxRows, type OutboxInsert } from './outbox-sql.js';
 
@@ -30,7 +32,12 @@ export function traceparentFor(correlationId: string): string {
   return `00-${traceId}-${spanId}-01`;
 }
 
-export function createOutboxWriter(options: { subjectPrefix: string }): OutboxWriter {
+export function createOutboxWriter(options: {
+  subjectPrefix: string;
+  /** Bounds of every payload (default EVENT_LIMITS: 4 KiB a string, 64 KiB the whole). */
+  limits?: EventLimits;
+}): OutboxWriter {
+  const limits = options.limits ?? EVENT_LIMITS;
   const toRow = (e: NewEvent): OutboxInsert => ({
     eventId: newId(),
     eventType: e.type,
@@ -39,7 +46,7 @@ export function createOutboxWriter(options: { subjectPrefix: string }): OutboxWr
     aggregateId: e.aggregateId,
     correlationId: e.correlationId,
     traceparent: traceparentFor(e.correlationId),
-    payload: e.payload,
+    payload: boundEventPayload(e.type, e.payload, limits),
   });
   return {
     append: (tx, events) => insertOutboxRows(tx, events.map(toRow)),

@@ -8,6 +8,7 @@ import { migrate } from '../db/migrate.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { createOutboxWriter } from '../outbox/outbox-writer.js';
 import { createRelay } from '../outbox/relay.js';
+import { RELAY_DEAD_LETTER_CONSUMER } from '../deadletter/replay-message.js';
 import { countUnpublished } from '../outbox/outbox-sql.js';
 import { consumeEvents } from '../events/consume-events.js';
 import { createJobWatch } from '../jobs/job-watch.js';
@@ -225,7 +226,9 @@ export async function startServer(
       bus,
       logger: logger.child({ component: 'relay' }),
       fallbackPollMs: config.relayFallbackPollMs,
+      maxAttempts: config.relayMaxAttempts,
       onPublished: (n) => metrics.eventsPublished.inc(n),
+      onDeadLettered: (n) => metrics.deadLetters.inc({ consumer: RELAY_DEAD_LETTER_CONSUMER }, n),
     });
     await relay.start();
     onStop('relay', () => relay.stop());

@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'DATA_DIR_LOCKED'
   | 'UNAVAILABLE'
-  | 'DEAD_LETTER_NOT_PENDING';
+  | 'DEAD_LETTER_NOT_PENDING'
+  | 'BUS_REFUSED';
 
 export class HodeiError extends Error {
   readonly code: ErrorCode;

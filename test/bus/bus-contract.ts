@@ -1,11 +1,12 @@
 // The bus contract, registered once per adapter: dedup by id, ack, nak (with and without delay),
 // term, redelivery after the ack wait (not postponed by another message's long nak delay),
 // max_deliver, a throwing handler, stop waiting for handlers in flight, durable resume, competing
-// consumers, subject wildcards, headers, a 1,000-message publish, and publishing inside a
-// transaction. What an adapter cannot do is a capability: the suite names it in a test that
+// consumers, subject wildcards, headers, a 1,000-message publish, publishing inside a
+// transaction, and refusals one message at a time (too large, an invalid subject). What an adapter cannot do is a capability: the suite names it in a test that
 // documents the other behaviour, so nothing is silently skipped.
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/procs.js';
+import { BusPublishError } from '../../src/bus/bus.js';
 import {
   body,
   contractContext,
@@ -242,6 +243,35 @@ export function busContract(
       expect(got.size).toBe(1000);
     });
 
+    it('publishEach refuses an oversized message and invalid subjects one by one, stores the rest', async () => {
+      const s = topic();
+      const r = await record(`${s}.>`, (d) => d.ack());
+      // Over NATS's default max_payload (1 MiB) and the table bus's default limit alike.
+      const big = { ...msg(`${s}.x`, 'big'), data: new Uint8Array(1024 * 1024 + 1) };
+      const outcomes = await ctx.f.bus.publishEach([
+        msg(`${s}.x`, 'before'),
+        big,
+        msg(`${s}..x`, 'empty-token'),
+        msg(`${s}.*`, 'wildcard'),
+        msg(`${s}.x y`, 'space'),
+        msg(`${s}.x`, 'after'),
+      ]);
+      expect(outcomes.map((o) => o?.kind)).toEqual([
+        undefined,
+        'too-large',
+        'invalid-subject',
+        'invalid-subject',
+        'invalid-subject',
+        undefined,
+      ]);
+      expect(outcomes[1]).toBeInstanceOf(BusPublishError);
+      expect(outcomes[1]?.messageId).toBe(big.id);
+      await r.until(2, 'the two storable messages');
+      await sleep(500);
+      expect(r.seen.map((x) => body(x.d)).sort()).toEqual(['after', 'before']);
+      await expect(ctx.f.bus.publish([big])).rejects.toMatchObject({ kind: 'too-large' });
+    });
+
     async function publishAndRollBack(s: string): Promise<void> {
       await expect(
         ctx.f.txDb.transaction(async (tx) => {
@@ -260,6 +290,21 @@ export function busContract(
         await r.until(1, 'the committed message');
         await sleep(500);
         expect(r.seen.map((x) => body(x.d))).toEqual(['committed']);
+      });
+
+      it('a refused message leaves the transaction usable: the others commit with it', async () => {
+        const s = topic();
+        const r = await record(s, (d) => d.ack());
+        const big = { ...msg(s, 'big'), data: new Uint8Array(1024 * 1024 + 1) };
+        const outcomes = await ctx.f.txDb.transaction(async (tx) => {
+          const result = await ctx.f.bus.publishEach([big, msg(s, 'kept')], { tx });
+          await tx.query('SELECT 1');
+          return result;
+        });
+        expect(outcomes.map((o) => o?.kind)).toEqual(['too-large', undefined]);
+        await r.until(1, 'the committed message');
+        await sleep(300);
+        expect(r.seen.map((x) => body(x.d))).toEqual(['kept']);
       });
     } else {
       it('lacks transactional publish: { tx } is ignored, a rolled-back publish is delivered', async () => {

@@ -124,7 +124,11 @@ describe('process provider', () => {
       );
       const worker = await workerUnder(pid);
       expect(processGroup(worker)).toBe(pid);
-      const env = readEnvironment(worker);
+      // Until the reaper's forked child has exec'd the worker, its environment is the reaper's.
+      const env = await waitFor('the worker to be exec’d', () => {
+        const seen = readEnvironment(worker);
+        return seen.has('HODEI_REAPER_PID') ? seen : undefined;
+      });
       expect(env.get('HODEI_REAPER_PID')).toBe(externalId);
       expect(env.get('HODEI_REAPER_SUBREAPER')).toBe('1');
       expect(await p.capacity()).toEqual({ maxWorkers: 4 });

@@ -4,7 +4,7 @@
 // `options.tx`: the stream is not in the database, which is why the outbox (not the stream) is
 // the source of truth and the relay marks rows published only after every ack came back.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { headers as natsHeaders } from '@nats-io/nats-core';
+import { errors as natsErrors, headers as natsHeaders } from '@nats-io/nats-core';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -15,7 +15,16 @@ import {
   jetstreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import type { Bus, BusMessage, ConsumerOptions, Delivery, Subscription } from '../bus.js';
+import {
+  BusPublishError,
+  subjectProblem,
+  type Bus,
+  type BusMessage,
+  type ConsumerOptions,
+  type Delivery,
+  type PublishFailureKind,
+  type Subscription,
+} from '../bus.js';
 import type { Logger } from '../../shared/logger.js';
 import { errorMessage } from '../../shared/errors.js';
 import { consumeWithConcurrency } from './consume-concurrently.js';
@@ -62,6 +71,41 @@ function toHeaders(message: BusMessage) {
   return h;
 }
 
+/** JetStream API error: the stream's max_msg_size is smaller than the message. */
+const MESSAGE_TOO_LARGE = 10054;
+
+/** What a refused publish means (bus.ts, PublishFailureKind). The client checks the server's
+ * max_payload itself ('payload' max_payload size exceeded) and the subject's characters; the
+ * stream answers with an API error (its own size limit, or space and limits that pass); no
+ * responders means no stream covers the subject yet or JetStream is starting; a timeout or a
+ * closed connection means NATS is away. Anything else is a refusal of its own. */
+function failureKind(error: unknown): PublishFailureKind {
+  if (error instanceof natsErrors.InvalidArgumentError) {
+    return /max_payload/.test(error.message) ? 'too-large' : 'refused';
+  }
+  if (error instanceof natsErrors.InvalidSubjectError) return 'invalid-subject';
+  if (error instanceof JetStreamApiError) {
+    return error.code === MESSAGE_TOO_LARGE ? 'too-large' : 'unavailable';
+  }
+  // The client's name for "no responders" on a JetStream request (the class is not exported).
+  const noResponders = error instanceof Error && error.name === 'JetStreamNotEnabled';
+  if (
+    noResponders ||
+    error instanceof natsErrors.TimeoutError ||
+    error instanceof natsErrors.RequestError ||
+    error instanceof natsErrors.ClosedConnectionError ||
+    error instanceof natsErrors.DrainingConnectionError ||
+    error instanceof natsErrors.ConnectionError
+  ) {
+    return 'unavailable';
+  }
+  return 'refused';
+}
+
+function publishError(message: BusMessage, error: unknown): BusPublishError {
+  return new BusPublishError(failureKind(error), message.id, errorMessage(error), { cause: error });
+}
+
 /** How long /readyz waits for NATS to answer. */
 const READY_TIMEOUT_MS = 1000;
 
@@ -96,6 +140,32 @@ export function createJetStreamBus(options: JetStreamBusOptions): Bus {
     await jsm.consumers.update(streamName, consumer.durable, settings);
   }
 
+  async function publishEach(
+    messages: readonly BusMessage[],
+  ): Promise<Array<BusPublishError | undefined>> {
+    const js = jetstream(await nc());
+    // Every ack in flight at once: one round trip for the batch, not one per message; each ack
+    // is looked at on its own, so one refusal does not hide that the others were stored.
+    const settled = await Promise.allSettled(
+      messages.map((message) => {
+        const problem = subjectProblem(message.subject);
+        if (problem) {
+          return Promise.reject(new BusPublishError('invalid-subject', message.id, problem));
+        }
+        return js.publish(message.subject, message.data, {
+          msgID: message.id,
+          headers: toHeaders(message),
+        });
+      }),
+    );
+    return settled.map((result, i) => {
+      if (result.status === 'fulfilled') return undefined;
+      const reason: unknown = result.reason;
+      if (reason instanceof BusPublishError) return reason;
+      return publishError(messages[i] as BusMessage, reason);
+    });
+  }
+
   return {
     kind: 'jetstream',
 
@@ -115,17 +185,11 @@ export function createJetStreamBus(options: JetStreamBusOptions): Bus {
       await jsm.streams.update(streamName, config);
     },
 
+    publishEach,
+
     async publish(messages) {
-      const js = jetstream(await nc());
-      // Every ack in flight at once: one round trip for the batch, not one per message.
-      await Promise.all(
-        messages.map((message) =>
-          js.publish(message.subject, message.data, {
-            msgID: message.id,
-            headers: toHeaders(message),
-          }),
-        ),
-      );
+      const refused = (await publishEach(messages)).find((outcome) => outcome !== undefined);
+      if (refused) throw refused;
     },
 
     async consume(consumer, handler) {
