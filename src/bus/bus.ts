@@ -100,7 +100,12 @@ export class BusPublishError extends HodeiError {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(kind === 'unavailable' ? 'UNAVAILABLE' : 'BUS_REFUSED', message, { kind, messageId }, options);
+    super(
+      kind === 'unavailable' ? 'UNAVAILABLE' : 'BUS_REFUSED',
+      message,
+      { kind, messageId },
+      options,
+    );
   }
 }
 

@@ -1,7 +1,9 @@
 // Runs a durable consumer of catalog events: decodes each delivery, hands it to the handler, acks
 // on success, naks on failure, and on the last allowed delivery (max_deliver) writes the event to
 // failed_events with its error instead of retrying for ever. A body that is not an event at all is
-// dead-lettered at once. A dead letter's replay (deadletter/replay-message.ts) is meant for the
+// dead-lettered at once, kept as text PostgreSQL can store (a NUL or a lone surrogate in a foreign
+// message becomes U+FFFD; the error is cut to 4 KiB), so no message can fail its own dead letter
+// and be lost after max_deliver. A dead letter's replay (deadletter/replay-message.ts) is meant for the
 // consumer that gave up on it: any other consumer acks it unread, having handled the event before.
 import type { Bus, Delivery, Subscription } from '../bus/bus.js';
 import { CORRELATION_HEADER } from '../bus/bus.js';
@@ -16,6 +18,8 @@ import {
   withoutReplayHeaders,
 } from '../deadletter/replay-message.js';
 import { decodeEvent } from './codec.js';
+import { EVENT_LIMITS } from './event-bounds.js';
+import { storableText, truncateUtf8 } from '../shared/text-bounds.js';
 import { retryTransient } from '../db/transient-error.js';
 import type { DeliveredEvent } from './catalog.js';
 
@@ -52,10 +56,15 @@ export async function consumeEvents(
           eventId,
           consumer: durable,
           subject: delivery.subject,
-          correlationId: delivery.headers[CORRELATION_HEADER] ?? '',
-          headers: withoutReplayHeaders(delivery.headers),
-          payload: decoder.decode(delivery.data),
-          error,
+          correlationId: storableText(delivery.headers[CORRELATION_HEADER] ?? ''),
+          headers: Object.fromEntries(
+            Object.entries(withoutReplayHeaders(delivery.headers)).map(([k, v]) => [
+              storableText(k),
+              storableText(v),
+            ]),
+          ),
+          payload: storableText(decoder.decode(delivery.data)),
+          error: truncateUtf8(storableText(error), EVENT_LIMITS.fieldBytes),
           deliveryCount: delivery.deliveryCount,
         }),
       transientRetryMs,

@@ -15,7 +15,7 @@ import { CORRELATION_HEADER, EVENT_TYPE_HEADER, TRACEPARENT_HEADER } from '../bu
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Queryable } from '../db/db.js';
-import type { BusPublishError } from '../bus/bus.js';
+import { BusPublishError } from '../bus/bus.js';
 import {
   claimOutboxBatch,
   recordOutboxFailure,
@@ -54,7 +54,12 @@ interface RoundResult {
   retryInMs: number | undefined;
 }
 
-const EMPTY_ROUND: RoundResult = { claimed: 0, published: 0, deadLettered: 0, retryInMs: undefined };
+const EMPTY_ROUND: RoundResult = {
+  claimed: 0,
+  published: 0,
+  deadLettered: 0,
+  retryInMs: undefined,
+};
 const decoder = new TextDecoder();
 
 /** An error text as the outbox and failed_events keep it: bounded and storable. */
@@ -188,7 +193,9 @@ export function createRelay(options: RelayOptions): Relay {
       });
     } catch (error) {
       if (claimed.length === 0) throw error;
-      const message = storedError(errorMessage(error));
+      const message = storedError(
+        error instanceof BusPublishError ? `${error.kind}: ${error.message}` : errorMessage(error),
+      );
       const seqs = claimed.map((r) => r.seq);
       await recordOutboxFailure(db, seqs, message).catch((recordError: unknown) =>
         logger.warn({ error: errorMessage(recordError) }, 'recording a failed publish failed'),

@@ -103,7 +103,12 @@ function failureKind(error: unknown): PublishFailureKind {
 }
 
 function publishError(message: BusMessage, error: unknown): BusPublishError {
-  return new BusPublishError(failureKind(error), message.id, errorMessage(error), { cause: error });
+  // The client says "jetstream is not enabled" for no responders; say what it means here.
+  const text =
+    error instanceof Error && error.name === 'JetStreamNotEnabled'
+      ? `no JetStream stream takes subject ${message.subject}, or JetStream is not answering`
+      : errorMessage(error);
+  return new BusPublishError(failureKind(error), message.id, text, { cause: error });
 }
 
 /** How long /readyz waits for NATS to answer. */
