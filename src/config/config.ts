@@ -4,6 +4,7 @@ import { ConfigError } from '../shared/errors.js';
 import { parseDuration } from '../shared/duration.js';
 import { DEFAULT_OTP_TTL_MS } from '../workers/otp.js';
 import { parseSize } from '../shared/size.js';
+import { subjectProblem } from '../bus/bus.js';
 
 export interface ServerConfig {
   /** PostgreSQL connection string; undefined means the embedded PGlite database. */
@@ -85,6 +86,15 @@ function sizeVar(env: Env, name: string, fallback: number, min: number): number 
   return value;
 }
 
+/** The subject prefix: events go to `<prefix>.<aggregate>.<EventType>`, so the prefix must make
+ * subjects the bus accepts (no whitespace, no wildcard, no empty token). */
+function subjectPrefix(env: Env): string {
+  const prefix = nonEmpty(env, 'HODEI_SUBJECT_PREFIX') ?? 'hodei.events';
+  const problem = subjectProblem(`${prefix}.job.JobQueued`);
+  if (problem) throw new ConfigError('HODEI_SUBJECT_PREFIX', `${problem}: "${prefix}"`);
+  return prefix;
+}
+
 function nonEmpty(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
@@ -130,7 +140,7 @@ export function loadServerConfig(
     ),
     reconcileIntervalMs: durationVar(env, 'HODEI_RECONCILE_INTERVAL', 300_000),
     streamName: nonEmpty(env, 'HODEI_STREAM') ?? 'HODEI_EVENTS',
-    subjectPrefix: nonEmpty(env, 'HODEI_SUBJECT_PREFIX') ?? 'hodei.events',
+    subjectPrefix: subjectPrefix(env),
     consumerName: nonEmpty(env, 'HODEI_CONSUMER') ?? 'saga-processor',
     maxDeliver: intVar(env, 'HODEI_MAX_DELIVER', 3, 1),
     ackWaitMs: durationVar(env, 'HODEI_ACK_WAIT', 30_000),

@@ -12,6 +12,7 @@ import { createAgentConnection } from '../../src/agent/agent-connection.js';
 import { JobService, JobState } from '../../src/gen/hodei/v1/job_pb.js';
 import { RunOutcome } from '../../src/gen/hodei/v1/worker_pb.js';
 import { newId } from '../../src/shared/ids.js';
+import { EVENT_LIMITS } from '../../src/events/event-bounds.js';
 
 let t: TestDatabase;
 let server: RunningServer;
@@ -154,5 +155,35 @@ describe('worker stream', () => {
     });
     expect(response.status).toBe(429);
     expect(((await response.json()) as { code: string }).code).toBe('resource_exhausted');
+  });
+
+  it('a result whose error is 1 MiB and holds a NUL fails the job with the error cut to 4 KiB', async () => {
+    const jobs = createClient(JobService, createGrpcTransport({ baseUrl: server.url }));
+    const worker = await handDrivenWorker(t.db, server.url);
+    try {
+      const { job } = await jobs.queueJob({ spec: { command: 'true' } });
+      const jobId = job?.id ?? '';
+      expect((await worker.next()).body.case).toBe('run');
+      worker.connection.send({ case: 'ack', value: { jobId, attempt: 1 } });
+      const error = `bad\0${'e'.repeat(1024 * 1024)}`;
+      worker.connection.send({
+        case: 'result',
+        value: { jobId, attempt: 1, outcome: RunOutcome.START_FAILED, exitCode: 127, error },
+      });
+      const failed = await waitFor('the job to fail', async () => {
+        const { job: current } = await jobs.getJob({ id: jobId });
+        return current?.state === JobState.FAILED ? current : undefined;
+      });
+      expect(Buffer.byteLength(failed.error)).toBeLessThanOrEqual(EVENT_LIMITS.fieldBytes);
+      expect(failed.error.startsWith('bad\uFFFDeee')).toBe(true);
+      expect(failed.error).toMatch(/… \(\d+ bytes cut\)$/);
+      const event = await t.db.query<{ error: string }>(
+        "SELECT payload->>'error' AS error FROM outbox_events WHERE event_type = 'JobFailed' AND aggregate_id = $1",
+        [jobId],
+      );
+      expect(event.rows).toEqual([{ error: failed.error }]);
+    } finally {
+      worker.connection.close();
+    }
   });
 });

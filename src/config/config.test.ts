@@ -1,0 +1,32 @@
+// Server settings: defaults, and a clear error naming the variable for a value the server cannot use.
+import { describe, expect, it } from 'vitest';
+import { loadServerConfig } from './config.js';
+
+describe('loadServerConfig', () => {
+  it('takes the defaults from an empty environment', () => {
+    const config = loadServerConfig({});
+    expect(config.subjectPrefix).toBe('hodei.events');
+    expect(config.relayMaxAttempts).toBe(3);
+  });
+
+  it('refuses a subject prefix the bus would refuse, naming the variable and the reason', () => {
+    expect(() => loadServerConfig({ HODEI_SUBJECT_PREFIX: 'hodei events' })).toThrow(
+      'HODEI_SUBJECT_PREFIX: the subject contains whitespace or a control character: "hodei events"',
+    );
+    expect(() => loadServerConfig({ HODEI_SUBJECT_PREFIX: 'hodei.>' })).toThrow(
+      'HODEI_SUBJECT_PREFIX: the subject has a wildcard token',
+    );
+    expect(() => loadServerConfig({ HODEI_SUBJECT_PREFIX: 'hodei..events' })).toThrow(
+      'HODEI_SUBJECT_PREFIX: the subject has an empty token',
+    );
+    expect(loadServerConfig({ HODEI_SUBJECT_PREFIX: 'team-a.events' }).subjectPrefix).toBe(
+      'team-a.events',
+    );
+  });
+
+  it('refuses a relay try count under 1', () => {
+    expect(() => loadServerConfig({ HODEI_RELAY_MAX_ATTEMPTS: '0' })).toThrow(
+      'HODEI_RELAY_MAX_ATTEMPTS: expected an integer >= 1, got "0"',
+    );
+  });
+});
