@@ -141,7 +141,9 @@ export function isolationSuite(deployment: Deployment): void {
           '--',
           'sh',
           '-c',
-          `end=$(($(date +%s) + 30)); while [ $(date +%s) -lt $end ]; do seq 1 5000; done; echo ${marker}`,
+          // About 1 MB/s: busy all the time, yet under the 64 MiB kept per attempt (unpaced, a
+          // fast machine prints past it and the marker line is dropped).
+          `end=$(($(date +%s) + 30)); while [ $(date +%s) -lt $end ]; do seq 1 5000; sleep 0.02; done; echo ${marker}`,
         ],
         120_000,
       );
