@@ -18,8 +18,8 @@ import {
   withoutReplayHeaders,
 } from '../deadletter/replay-message.js';
 import { decodeEvent } from './codec.js';
-import { EVENT_LIMITS } from './event-bounds.js';
-import { storableText, truncateUtf8 } from '../shared/text-bounds.js';
+import { boundedText } from './event-bounds.js';
+import { storableText } from '../shared/text-bounds.js';
 import { retryTransient } from '../db/transient-error.js';
 import type { DeliveredEvent } from './catalog.js';
 
@@ -64,7 +64,7 @@ export async function consumeEvents(
             ]),
           ),
           payload: storableText(decoder.decode(delivery.data)),
-          error: truncateUtf8(storableText(error), EVENT_LIMITS.fieldBytes),
+          error: boundedText(error),
           deliveryCount: delivery.deliveryCount,
         }),
       transientRetryMs,

@@ -40,8 +40,13 @@ export class EventTooLargeError extends HodeiError {
   }
 }
 
+/** A text as events and dead letters keep it: storable, at most `fieldBytes` bytes (4 KiB). */
+export function boundedText(text: string, fieldBytes = EVENT_LIMITS.fieldBytes): string {
+  return truncateUtf8(storableText(text), fieldBytes);
+}
+
 function boundValue(value: unknown, fieldBytes: number): unknown {
-  if (typeof value === 'string') return truncateUtf8(storableText(value), fieldBytes);
+  if (typeof value === 'string') return boundedText(value, fieldBytes);
   if (Array.isArray(value)) return value.map((v) => boundValue(v, fieldBytes));
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(

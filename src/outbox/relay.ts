@@ -24,10 +24,9 @@ import {
   type OutboxRow,
 } from './outbox-sql.js';
 import { encodeEvent } from '../events/codec.js';
-import { EVENT_LIMITS } from '../events/event-bounds.js';
+import { boundedText } from '../events/event-bounds.js';
 import { insertFailedEvent } from '../deadletter/failed-events-sql.js';
 import { RELAY_DEAD_LETTER_CONSUMER } from '../deadletter/replay-message.js';
-import { storableText, truncateUtf8 } from '../shared/text-bounds.js';
 import { relayDecision } from './relay-policy.js';
 
 export interface RelayOptions {
@@ -61,11 +60,6 @@ const EMPTY_ROUND: RoundResult = {
   retryInMs: undefined,
 };
 const decoder = new TextDecoder();
-
-/** An error text as the outbox and failed_events keep it: bounded and storable. */
-function storedError(text: string): string {
-  return truncateUtf8(storableText(text), EVENT_LIMITS.fieldBytes);
-}
 
 export interface Relay {
   start(): Promise<void>;
@@ -126,7 +120,7 @@ export function createRelay(options: RelayOptions): Relay {
       const message = messages[i];
       if (!refusal || !row || !message) continue;
       const attempt = row.delivery_attempts + 1;
-      const error = storedError(`${refusal.kind}: ${refusal.message}`);
+      const error = boundedText(`${refusal.kind}: ${refusal.message}`);
       const decision = relayDecision(refusal.kind, attempt, maxAttempts);
       if (decision.action === 'retry') {
         refused.push({ seq: row.seq, error, retryInMs: decision.inMs });
@@ -193,7 +187,7 @@ export function createRelay(options: RelayOptions): Relay {
       });
     } catch (error) {
       if (claimed.length === 0) throw error;
-      const message = storedError(
+      const message = boundedText(
         error instanceof BusPublishError ? `${error.kind}: ${error.message}` : errorMessage(error),
       );
       const seqs = claimed.map((r) => r.seq);

@@ -11,14 +11,7 @@ import { appendOutput, type NumberedChunk } from '../jobs/job-output-sql.js';
 import { activateWorker, releaseWorker } from './worker-sql.js';
 import type { WorkerRecord } from './worker.js';
 import type { JobWatch } from '../jobs/job-watch.js';
-import { EVENT_LIMITS } from '../events/event-bounds.js';
-import { storableText, truncateUtf8 } from '../shared/text-bounds.js';
-
-/** A worker's error text as the job row and its event keep it: storable, at most 4 KiB (a worker
- * may send up to HODEI_MAX_MESSAGE_BYTES of it, and a NUL would make the result unstorable). */
-function boundedError(text: string): string {
-  return truncateUtf8(storableText(text), EVENT_LIMITS.fieldBytes);
-}
+import { boundedText } from '../events/event-bounds.js';
 
 export type RunOutcome = 'EXITED' | 'TIMED_OUT' | 'CANCELLED' | 'START_FAILED';
 
@@ -86,7 +79,8 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
     const error =
       state === 'SUCCEEDED'
         ? ''
-        : boundedError(report.error) ||
+        : // A worker may send up to HODEI_MAX_MESSAGE_BYTES of error text, a NUL in it included.
+          boundedText(report.error) ||
           (report.outcome === 'TIMED_OUT'
             ? 'timed out'
             : report.outcome === 'CANCELLED'

@@ -9,15 +9,15 @@ import { randomBytes } from 'node:crypto';
 import { createTestDatabase } from '../helpers/db.js';
 import { NATS_URL, deleteStream } from '../helpers/env.js';
 import { waitFor } from '../helpers/procs.js';
+import { jobQueuedMessage } from '../helpers/events.js';
 import type { Bus } from '../../src/bus/bus.js';
-import { CORRELATION_HEADER, EVENT_TYPE_HEADER } from '../../src/bus/bus.js';
+import { CORRELATION_HEADER } from '../../src/bus/bus.js';
 import type { Db } from '../../src/db/db.js';
 import { createJetStreamBus } from '../../src/bus/jetstream/jetstream-bus.js';
 import { createPostgresBus } from '../../src/bus/postgres/postgres-bus.js';
 import { createPgliteDb } from '../../src/db/pglite/pglite-db.js';
 import { migrate } from '../../src/db/migrate.js';
 import { consumeEvents } from '../../src/events/consume-events.js';
-import { encodeEvent } from '../../src/events/codec.js';
 import type { DeliveredEvent } from '../../src/events/catalog.js';
 import { createDeadLetters, type DeadLetters } from '../../src/deadletter/dead-letters.js';
 import { countFailedEvents, insertFailedEvent } from '../../src/deadletter/failed-events-sql.js';
@@ -81,25 +81,9 @@ async function tableBus(db: Db) {
 
 /** Publishes a JobQueued event as the relay would; returns its event id. */
 async function publishJobQueued(bus: Bus, prefix: string): Promise<string> {
-  const eventId = newId();
-  const jobId = newId();
-  await bus.publish([
-    {
-      id: eventId,
-      subject: `${prefix}.job.JobQueued`,
-      data: encodeEvent({
-        eventId,
-        type: 'JobQueued',
-        aggregateType: 'job',
-        aggregateId: jobId,
-        correlationId: `c-${jobId}`,
-        occurredAt: new Date().toISOString(),
-        payload: { jobId, attempt: 1 },
-      }),
-      headers: { [CORRELATION_HEADER]: `c-${jobId}`, [EVENT_TYPE_HEADER]: 'JobQueued' },
-    },
-  ]);
-  return eventId;
+  const message = jobQueuedMessage(prefix);
+  await bus.publish([message]);
+  return message.id;
 }
 
 /** A consumer that records the event id of every call and fails while `broken()` says so. */
@@ -249,25 +233,14 @@ describe.each(Object.keys(kinds))('dead letters on %s', (kindName) => {
     const a = await recordingConsumer(kind.db, bus, prefix, 'reader-a', () => false);
     const b = await recordingConsumer(kind.db, bus, prefix, 'reader-b', () => false);
     try {
-      const eventId = newId();
-      const jobId = newId();
+      const message = jobQueuedMessage(prefix);
       await insertFailedEvent(kind.db, {
-        eventId,
+        eventId: message.id,
         consumer: RELAY_DEAD_LETTER_CONSUMER,
-        subject: `${prefix}.job.JobQueued`,
-        correlationId: `c-${jobId}`,
-        headers: { [CORRELATION_HEADER]: `c-${jobId}`, [EVENT_TYPE_HEADER]: 'JobQueued' },
-        payload: new TextDecoder().decode(
-          encodeEvent({
-            eventId,
-            type: 'JobQueued',
-            aggregateType: 'job',
-            aggregateId: jobId,
-            correlationId: `c-${jobId}`,
-            occurredAt: new Date().toISOString(),
-            payload: { jobId, attempt: 1 },
-          }),
-        ),
+        subject: message.subject,
+        correlationId: message.headers[CORRELATION_HEADER] ?? '',
+        headers: message.headers,
+        payload: new TextDecoder().decode(message.data),
         error: "'payload' max_payload size exceeded",
         deliveryCount: 5,
       });
@@ -275,8 +248,8 @@ describe.each(Object.keys(kinds))('dead letters on %s', (kindName) => {
       await deadLetters.replay(dead.id);
       await waitFor('both consumers', () => a.calls.length === 1 && b.calls.length === 1);
       await pause(QUIET_MS);
-      expect(a.calls).toEqual([eventId]);
-      expect(b.calls).toEqual([eventId]);
+      expect(a.calls).toEqual([message.id]);
+      expect(b.calls).toEqual([message.id]);
     } finally {
       await a.stop();
       await b.stop();

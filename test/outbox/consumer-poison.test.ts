@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { NATS_URL, deleteStream } from '../helpers/env.js';
 import { waitFor } from '../helpers/procs.js';
+import { jobQueuedMessage } from '../helpers/events.js';
 import type { Bus, BusMessage } from '../../src/bus/bus.js';
 import { CORRELATION_HEADER } from '../../src/bus/bus.js';
 import { createJetStreamBus } from '../../src/bus/jetstream/jetstream-bus.js';
 import { createPostgresBus } from '../../src/bus/postgres/postgres-bus.js';
 import { consumeEvents } from '../../src/events/consume-events.js';
-import { encodeEvent } from '../../src/events/codec.js';
 import { subjectFor } from '../../src/events/catalog.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { newId } from '../../src/shared/ids.js';
@@ -35,24 +35,6 @@ const buses: Record<string, () => Bus> = {
   'postgres tables': () => createPostgresBus({ db: t.db }),
 };
 
-function jobQueued(jobId: string): BusMessage {
-  const eventId = newId();
-  return {
-    id: eventId,
-    subject: subjectFor(prefix, 'JobQueued'),
-    data: encodeEvent({
-      eventId,
-      type: 'JobQueued',
-      aggregateType: 'job',
-      aggregateId: jobId,
-      correlationId: `c-${jobId}`,
-      occurredAt: new Date().toISOString(),
-      payload: { jobId, attempt: 1 },
-    }),
-    headers: { [CORRELATION_HEADER]: `c-${jobId}` },
-  };
-}
-
 describe.each(Object.keys(buses))('poison messages for a consumer on %s', (kind) => {
   it('are dead-lettered while every ordinary event is handled once', async () => {
     const bus = (buses[kind] as () => Bus)();
@@ -67,10 +49,10 @@ describe.each(Object.keys(buses))('poison messages for a consumer on %s', (kind)
       headers: { [CORRELATION_HEADER]: 'c-garbage' },
     };
     await bus.publish([
-      ...ordinary.slice(0, 10).map(jobQueued),
-      jobQueued(poisonJob),
+      ...ordinary.slice(0, 10).map((id) => jobQueuedMessage(prefix, id)),
+      jobQueuedMessage(prefix, poisonJob),
       garbage,
-      ...ordinary.slice(10).map(jobQueued),
+      ...ordinary.slice(10).map((id) => jobQueuedMessage(prefix, id)),
     ]);
 
     const handled = new Map<string, number>();

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { NATS_URL, deleteStream } from '../helpers/env.js';
 import { waitFor } from '../helpers/procs.js';
+import { queuedEvents } from '../helpers/events.js';
 import { createAnyTestDatabase, type AnyTestDatabase, type DbKind } from '../helpers/databases.js';
 import { DB_KINDS } from '../helpers/databases.js';
 import type { Bus } from '../../src/bus/bus.js';
@@ -23,18 +24,6 @@ import { newId } from '../../src/shared/ids.js';
 
 const MiB = 1024 * 1024;
 const decoder = new TextDecoder();
-
-function queued(n: number): NewEvent[] {
-  return Array.from({ length: n }, () => {
-    const jobId = newId();
-    return {
-      type: 'JobQueued',
-      aggregateId: jobId,
-      correlationId: `c-${jobId}`,
-      payload: { jobId, attempt: 1 },
-    };
-  });
-}
 
 /** Writes events through the outbox writer; returns their event ids in outbox order. */
 async function append(db: Db, prefix: string, events: NewEvent[]): Promise<string[]> {
@@ -151,13 +140,13 @@ describe.each(CASES)('a poison event on $name', ({ db: dbKind, bus: busKind }) =
   });
 
   it('the events around it go out at once, it is dead-lettered after 3 tries, the relay goes on', async () => {
-    const before = await append(t.db, prefix, queued(3));
+    const before = await append(t.db, prefix, queuedEvents(3));
     const poison = await insertRaw(t.db, {
       subject: subjectFor(prefix, 'JobFailed'),
       payload: { jobId: 'j', attempt: 1, error: 'x'.repeat(2 * MiB) },
     });
     // More than a batch behind it: the issue's relay stalled on the first batch for ever.
-    const after = await append(t.db, prefix, queued(20));
+    const after = await append(t.db, prefix, queuedEvents(20));
     let deadLettered = 0;
     const options: RelayOptions = {
       db: t.db,
@@ -198,7 +187,7 @@ describe.each(CASES)('a poison event on $name', ({ db: dbKind, bus: busKind }) =
       });
 
       // The relay goes on: new events are published, the dead letter is not claimed again.
-      const later = await append(t.db, prefix, queued(5));
+      const later = await append(t.db, prefix, queuedEvents(5));
       await waitFor('the later events published', async () => {
         const states = await Promise.all(later.map((id) => outboxState(t.db, id)));
         return states.every((s) => s?.published) ? true : undefined;
@@ -265,7 +254,7 @@ describe('the relay on JetStream when the bus, not the event, is the problem', (
       subject: `tnostream${suffix}.events.job.JobFailed`,
       payload: { jobId: 'j', attempt: 1, error: 'no stream covers my subject' },
     });
-    const others = await append(t.db, prefix, queued(6));
+    const others = await append(t.db, prefix, queuedEvents(6));
     const relay = createRelay({
       db: t.db,
       bus,
@@ -296,7 +285,7 @@ describe('the relay on JetStream when the bus, not the event, is the problem', (
   });
 
   it('with NATS unreachable every round fails as a whole, nothing is dead-lettered, all go out later', async () => {
-    const ids = await append(t.db, prefix, queued(3));
+    const ids = await append(t.db, prefix, queuedEvents(3));
     const down = createJetStreamBus({
       url: 'nats://127.0.0.1:1',
       streamName,

@@ -8,6 +8,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { NATS_URL, deleteStream } from '../helpers/env.js';
 import { waitFor } from '../helpers/procs.js';
+import { queuedEvents } from '../helpers/events.js';
 import { createJetStreamBus } from '../../src/bus/jetstream/jetstream-bus.js';
 import { createPostgresBus } from '../../src/bus/postgres/postgres-bus.js';
 import { createPgliteDb } from '../../src/db/pglite/pglite-db.js';
@@ -16,7 +17,6 @@ import type { Db } from '../../src/db/db.js';
 import { createRelay } from '../../src/outbox/relay.js';
 import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
 import { silentLogger } from '../../src/shared/logger.js';
-import { newId } from '../../src/shared/ids.js';
 import type { NewEvent } from '../../src/events/catalog.js';
 
 let t: TestDatabase;
@@ -31,18 +31,6 @@ afterAll(async () => {
   await t.drop();
   await deleteStream(streamName);
 });
-
-function queued(n: number): NewEvent[] {
-  return Array.from({ length: n }, () => {
-    const jobId = newId();
-    return {
-      type: 'JobQueued',
-      aggregateId: jobId,
-      correlationId: `c-${jobId}`,
-      payload: { jobId, attempt: 1 },
-    };
-  });
-}
 
 async function appendInBatches(db: Db, subjectPrefix: string, events: NewEvent[], size: number) {
   const outbox = createOutboxWriter({ subjectPrefix });
@@ -77,7 +65,7 @@ describe('outbox relay', () => {
     );
     await Promise.all(relays.map((r) => r.start()));
     // Woken by NOTIFY as the events commit, while the other relays hold rows.
-    await appendInBatches(t.db, prefix, queued(1000), 100);
+    await appendInBatches(t.db, prefix, queuedEvents(1000), 100);
     await waitFor('every outbox row published', async () =>
       (await unpublished(t.db)) === 0 ? true : undefined,
     );
@@ -101,7 +89,7 @@ describe('outbox relay', () => {
     // Subjects no stream covers yet: JetStream refuses the publish.
     const orphanPrefix = `trelayorphan${suffix}.events`;
     const orphanStream = `TRELAYORPHAN_${suffix}`;
-    const events = queued(5);
+    const events = queuedEvents(5);
     await appendInBatches(t.db, orphanPrefix, events, 5);
     const ids = events.map((e) => e.aggregateId);
     const rows = async () =>
@@ -145,7 +133,7 @@ describe('outbox relay', () => {
     try {
       await migrate(db);
       const bus = createPostgresBus({ db });
-      await appendInBatches(db, 'hodei.events', queued(300), 100);
+      await appendInBatches(db, 'hodei.events', queuedEvents(300), 100);
       const relay = createRelay({ db, bus, logger: silentLogger(), batchSize: 64 });
       expect(await relay.drain()).toBe(300);
       const stored = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM bus_messages');
