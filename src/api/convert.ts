@@ -2,12 +2,15 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate, type Duration } from '@bufbuild/protobuf/wkt';
 import {
+  AttemptOutcome as PbAttemptOutcome,
+  JobAttemptSchema,
   JobSchema,
   JobSpecSchema,
   JobState as PbJobState,
   LogStream,
   OutputChunkSchema,
   type Job,
+  type JobAttempt,
   type JobSpec,
   type OutputChunk,
 } from '../gen/hodei/v1/job_pb.js';
@@ -17,6 +20,7 @@ import {
   type Worker,
 } from '../gen/hodei/v1/worker_pb.js';
 import type { JobRecord } from '../jobs/job.js';
+import type { AttemptOutcome, JobAttemptRecord } from '../jobs/job-attempt-sql.js';
 import type { JobState } from '../jobs/job-state.js';
 import type { StoredChunk } from '../jobs/job-output-sql.js';
 import type { WorkerRecord } from '../workers/worker.js';
@@ -62,6 +66,11 @@ export function specFromPb(spec: JobSpec | undefined): RawJobSpec {
     maxAttempts: spec?.maxAttempts ?? 0,
     labels: spec?.labels ?? {},
     provider: spec?.provider ?? '',
+    retry: {
+      retries: spec?.retry?.retries ?? 0,
+      backoffMs: durationToMs(spec?.retry?.backoff),
+      maxBackoffMs: durationToMs(spec?.retry?.maxBackoff),
+    },
   };
 }
 
@@ -76,6 +85,14 @@ export function specToPb(job: JobRecord): JobSpec {
     maxAttempts: job.maxAttempts,
     labels: job.labels,
     provider: job.provider,
+    retry:
+      job.retry.retries > 0
+        ? {
+            retries: job.retry.retries,
+            backoff: msToDuration(job.retry.backoffMs),
+            maxBackoff: msToDuration(job.retry.maxBackoffMs),
+          }
+        : undefined,
   });
 }
 
@@ -83,7 +100,31 @@ function ts(date: Date | null) {
   return date ? timestampFromDate(date) : undefined;
 }
 
-export function jobToPb(job: JobRecord): Job {
+const OUTCOME_TO_PB: Record<AttemptOutcome, PbAttemptOutcome> = {
+  SUCCEEDED: PbAttemptOutcome.SUCCEEDED,
+  FAILED: PbAttemptOutcome.FAILED,
+  TIMED_OUT: PbAttemptOutcome.TIMED_OUT,
+  CANCELLED: PbAttemptOutcome.CANCELLED,
+  WORKER_LOST: PbAttemptOutcome.WORKER_LOST,
+  DISPATCH_FAILED: PbAttemptOutcome.DISPATCH_FAILED,
+};
+
+export function attemptToPb(attempt: JobAttemptRecord): JobAttempt {
+  return create(JobAttemptSchema, {
+    attempt: attempt.attempt,
+    outcome: OUTCOME_TO_PB[attempt.outcome] ?? PbAttemptOutcome.UNSPECIFIED,
+    exitCode: attempt.exitCode ?? undefined,
+    error: attempt.error,
+    workerId: attempt.workerId ?? '',
+    assignedAt: ts(attempt.assignedAt),
+    startedAt: ts(attempt.startedAt),
+    finishedAt: ts(attempt.finishedAt),
+    retryAt: ts(attempt.retryAt),
+  });
+}
+
+/** The job as the API shows it; `attempts` (its ended attempts) only where they were read. */
+export function jobToPb(job: JobRecord, attempts: readonly JobAttemptRecord[] = []): Job {
   return create(JobSchema, {
     id: job.id,
     spec: specToPb(job),
@@ -98,6 +139,9 @@ export function jobToPb(job: JobRecord): Job {
     startedAt: ts(job.startedAt),
     finishedAt: ts(job.finishedAt),
     idempotencyKey: job.idempotencyKey ?? '',
+    attempts: attempts.map(attemptToPb),
+    retryAt: job.state === 'PENDING' ? ts(job.retryAt) : undefined,
+    retriesUsed: job.retriesUsed,
   });
 }
 

@@ -17,6 +17,7 @@ import { InvalidArgumentError, NotFoundError } from '../shared/errors.js';
 import { isUuid } from '../shared/ids.js';
 import { findJob, listJobs } from '../jobs/job-sql.js';
 import { readOutput } from '../jobs/job-output-sql.js';
+import { findJobAttempts } from '../jobs/job-attempt-sql.js';
 import { planChunks, planJob, shownOf, type WatchItem } from '../jobs/watch-plan.js';
 import { isTerminalJobState, type JobState } from '../jobs/job-state.js';
 import type { JobCommands } from '../jobs/job-commands.js';
@@ -68,9 +69,11 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
       }),
 
     getJob: (req) =>
-      mapErrors(logger, async () =>
-        create(GetJobResponseSchema, { job: jobToPb(await requireJob(db, req.id)) }),
-      ),
+      mapErrors(logger, async () => {
+        const job = await requireJob(db, req.id);
+        const attempts = await findJobAttempts(db, job.id);
+        return create(GetJobResponseSchema, { job: jobToPb(job, attempts) });
+      }),
 
     listJobs: (req) =>
       mapErrors(logger, async () => {
@@ -91,7 +94,7 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
         const page = jobs.slice(0, limit);
         const last = page[page.length - 1];
         return create(ListJobsResponseSchema, {
-          jobs: page.map(jobToPb),
+          jobs: page.map((job) => jobToPb(job)),
           nextPageToken: jobs.length > limit && last ? encodePageToken(last.id) : '',
         });
       }),

@@ -100,10 +100,36 @@ describe('toQueueRequest', () => {
         workingDir: '/tmp',
         timeout: { seconds: 120n, nanos: 0 },
         maxAttempts: 5,
+        retry: undefined,
       },
       idempotencyKey: 'k1',
       correlationId: 'c1',
     });
+  });
+
+  it('builds the retry policy from --retries, --backoff and --max-backoff', () => {
+    expect(
+      toQueueRequest(['false'], { retries: '3', backoff: '500ms', maxBackoff: '10s' }).spec?.retry,
+    ).toEqual({
+      retries: 3,
+      backoff: { seconds: 0n, nanos: 500_000_000 },
+      maxBackoff: { seconds: 10n, nanos: 0 },
+    });
+    expect(toQueueRequest(['false'], { retries: '2' }).spec?.retry).toEqual({
+      retries: 2,
+      backoff: undefined,
+      maxBackoff: undefined,
+    });
+  });
+
+  it('names the retry flag that is wrong', () => {
+    expect(() => toQueueRequest(['false'], { retries: 'x' })).toThrow(/--retries/);
+    expect(() => toQueueRequest(['false'], { retries: '101' })).toThrow(/--retries/);
+    expect(() => toQueueRequest(['false'], { retries: '1', backoff: 'soon' })).toThrow(/--backoff/);
+    expect(() => toQueueRequest(['false'], { retries: '1', maxBackoff: '-' })).toThrow(
+      /--max-backoff/,
+    );
+    expect(() => toQueueRequest(['false'], { backoff: '1s' })).toThrow(/need --retries/);
   });
 
   it('leaves defaults to the server when flags are absent', () => {

@@ -14,6 +14,9 @@ export interface JobFlags {
   label?: string[];
   timeout?: string;
   maxAttempts?: string;
+  retries?: string;
+  backoff?: string;
+  maxBackoff?: string;
   workdir?: string;
   idempotencyKey?: string;
   correlationId?: string;
@@ -34,11 +37,12 @@ export function parsePairs(flag: string, values: readonly string[]): Record<stri
 /** `500ms`, `30s`, `2m`, `1h` (or bare milliseconds) as a protobuf Duration; 0 means none. */
 export function parseTimeout(
   value: string | undefined,
+  flag = '--timeout',
 ): { seconds: bigint; nanos: number } | undefined {
   if (value === undefined) return undefined;
   const ms = parseDuration(value);
   if (ms === undefined) {
-    throw usageError(`--timeout expects a duration such as 500ms, 30s or 2m, got "${value}"`);
+    throw usageError(`${flag} expects a duration such as 500ms, 30s or 2m, got "${value}"`);
   }
   const seconds = Math.floor(ms / 1000);
   return { seconds: BigInt(seconds), nanos: (ms - seconds * 1000) * 1_000_000 };
@@ -79,6 +83,22 @@ export function parseStates(values: readonly string[]): JobState[] {
   return states;
 }
 
+/** The retry policy from --retries, --backoff and --max-backoff; none without --retries. */
+function parseRetry(flags: JobFlags) {
+  const retries = parseCount('--retries', flags.retries, { min: 0, max: 100 });
+  if (retries === undefined) {
+    if (flags.backoff !== undefined || flags.maxBackoff !== undefined) {
+      throw usageError('--backoff and --max-backoff need --retries N (how many times to retry)');
+    }
+    return undefined;
+  }
+  return {
+    retries,
+    backoff: parseTimeout(flags.backoff, '--backoff'),
+    maxBackoff: parseTimeout(flags.maxBackoff, '--max-backoff'),
+  };
+}
+
 /** The QueueJob request for `CMD ARGS…` and the job flags. */
 export function toQueueRequest(
   argv: readonly string[],
@@ -98,6 +118,7 @@ export function toQueueRequest(
       workingDir: flags.workdir ?? '',
       timeout: parseTimeout(flags.timeout),
       maxAttempts: parseCount('--max-attempts', flags.maxAttempts, { min: 1 }) ?? 0,
+      retry: parseRetry(flags),
     },
     idempotencyKey: flags.idempotencyKey ?? '',
     correlationId: flags.correlationId ?? '',

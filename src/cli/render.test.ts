@@ -2,8 +2,8 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { describe, expect, it } from 'vitest';
-import { JobSchema, JobState } from '../gen/hodei/v1/job_pb.js';
-import { jobFields, jobRow, jobView, shellQuote } from './render.js';
+import { AttemptOutcome, JobSchema, JobState } from '../gen/hodei/v1/job_pb.js';
+import { attemptRow, jobFields, jobRow, jobView, shellQuote } from './render.js';
 
 const finished = create(JobSchema, {
   id: '6f1c',
@@ -48,6 +48,10 @@ describe('jobView', () => {
       assignedAt: null,
       startedAt: null,
       finishedAt: '2025-01-02T03:04:06.000Z',
+      retry: null,
+      retriesUsed: 0,
+      retryAt: null,
+      attempts: [],
     });
   });
 
@@ -73,6 +77,36 @@ describe('text output', () => {
       '2025-01-02T03:04:05.678Z',
       'greet',
       `sh -c 'echo '\\''hi'\\'''`,
+    ]);
+  });
+
+  it('shows the retry policy, the next attempt and each ended attempt', () => {
+    const retrying = create(JobSchema, {
+      id: 'r',
+      state: JobState.PENDING,
+      attempt: 2,
+      spec: {
+        command: 'false',
+        retry: { retries: 3, backoff: { seconds: 1n, nanos: 0 }, maxBackoff: { seconds: 300n } },
+      },
+      retriesUsed: 1,
+      retryAt: timestampFromMs(Date.UTC(2025, 0, 2, 3, 4, 7, 0)),
+      attempts: [
+        {
+          attempt: 1,
+          outcome: AttemptOutcome.FAILED,
+          exitCode: 3,
+          error: 'exited with code 3',
+          finishedAt: timestampFromMs(Date.UTC(2025, 0, 2, 3, 4, 6, 0)),
+        },
+      ],
+    });
+    const view = jobView(retrying);
+    const fields = Object.fromEntries(jobFields(view));
+    expect(fields.retries).toBe('1 of 3 used (backoff 1s doubling to 5m)');
+    expect(fields['next attempt']).toContain('2025-01-02T03:04:07.000Z');
+    expect(view.attempts.map(attemptRow)).toEqual([
+      ['1', 'FAILED', '3', '-', '2025-01-02T03:04:06.000Z', 'exited with code 3'],
     ]);
   });
 

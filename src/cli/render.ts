@@ -1,8 +1,15 @@
 // How jobs, workers and log lines look to a reader: JSON views with readable field names, states
 // without their enum prefix and ISO timestamps, plus the rows and fields of the text output.
 import { timestampDate, type Duration, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { JobState, LogStream, type Job } from '../gen/hodei/v1/job_pb.js';
+import {
+  AttemptOutcome,
+  JobState,
+  LogStream,
+  type Job,
+  type JobAttempt,
+} from '../gen/hodei/v1/job_pb.js';
 import { WorkerState, type Worker } from '../gen/hodei/v1/worker_pb.js';
+import { formatDuration } from '../shared/duration.js';
 
 /** The proto says zero or absent max_attempts means 3. */
 const DEFAULT_MAX_ATTEMPTS = 3;
@@ -26,6 +33,22 @@ function durationMs(d: Duration | undefined): number | null {
 }
 
 const orNull = (text: string): string | null => (text === '' ? null : text);
+
+function attemptView(attempt: JobAttempt) {
+  return {
+    attempt: attempt.attempt,
+    outcome: AttemptOutcome[attempt.outcome] ?? 'UNSPECIFIED',
+    exitCode: attempt.exitCode ?? null,
+    error: orNull(attempt.error),
+    workerId: orNull(attempt.workerId),
+    assignedAt: isoTime(attempt.assignedAt),
+    startedAt: isoTime(attempt.startedAt),
+    finishedAt: isoTime(attempt.finishedAt),
+    retryAt: isoTime(attempt.retryAt),
+  };
+}
+
+export type AttemptView = ReturnType<typeof attemptView>;
 
 export function jobView(job: Job) {
   const spec = job.spec;
@@ -51,6 +74,16 @@ export function jobView(job: Job) {
     assignedAt: isoTime(job.assignedAt),
     startedAt: isoTime(job.startedAt),
     finishedAt: isoTime(job.finishedAt),
+    retry: spec?.retry?.retries
+      ? {
+          retries: spec.retry.retries,
+          backoffMs: durationMs(spec.retry.backoff),
+          maxBackoffMs: durationMs(spec.retry.maxBackoff),
+        }
+      : null,
+    retriesUsed: job.retriesUsed,
+    retryAt: isoTime(job.retryAt),
+    attempts: job.attempts.map(attemptView),
   };
 }
 
@@ -97,7 +130,10 @@ export function jobFields(view: JobView): [string, string][] {
     ['command', commandLine(view)],
     ['exit code', view.exitCode === null ? null : String(view.exitCode)],
     ['error', view.error],
-    ['attempt', `${view.attempt} of ${view.maxAttempts}`],
+    ['attempt', String(view.attempt)],
+    ['retries', retriesText(view)],
+    ['next attempt', view.retryAt && `not before ${view.retryAt} (retry backoff)`],
+    ['max attempts', `${view.maxAttempts} (runs cut short by a lost worker)`],
     ['timeout', view.timeoutMs === null ? null : `${view.timeoutMs}ms`],
     ['working dir', view.workingDir],
     ['env', pairs(view.env) || null],
@@ -131,3 +167,25 @@ export function jobRow(view: JobView): string[] {
 }
 
 export const JOB_TABLE_HEADER = ['ID', 'STATE', 'ATTEMPT', 'EXIT', 'CREATED', 'NAME', 'COMMAND'];
+
+function retriesText(view: JobView): string | null {
+  if (!view.retry) return null;
+  const { retries, backoffMs, maxBackoffMs } = view.retry;
+  const backoff = formatDuration(backoffMs ?? 0);
+  return `${view.retriesUsed} of ${retries} used (backoff ${backoff} doubling to ${formatDuration(maxBackoffMs ?? 0)})`;
+}
+
+export const ATTEMPT_TABLE_HEADER = ['ATTEMPT', 'OUTCOME', 'EXIT', 'STARTED', 'FINISHED', 'ERROR'];
+
+/** `hodei job get` without --json: one row per ended attempt, below the job's fields. */
+export function attemptRow(attempt: AttemptView): string[] {
+  const error = attempt.error ?? '';
+  return [
+    String(attempt.attempt),
+    attempt.outcome,
+    attempt.exitCode === null ? '-' : String(attempt.exitCode),
+    attempt.startedAt ?? '-',
+    attempt.finishedAt ?? '-',
+    error.length > MAX_COMMAND_WIDTH ? `${error.slice(0, MAX_COMMAND_WIDTH - 1)}…` : error,
+  ];
+}

@@ -9,6 +9,17 @@ export interface JobRef {
 export interface EventPayloads {
   JobQueued: JobRef;
   JobRequeued: JobRef & { reason: string };
+  /** A failed run is retried: `attempt` is the next one, which starts no earlier than retryAt. */
+  JobRetryScheduled: JobRef & {
+    failedAttempt: number;
+    workerId: string;
+    exitCode?: number;
+    error: string;
+    retry: number;
+    retries: number;
+    delayMs: number;
+    retryAt: string;
+  };
   JobAssigned: JobRef & { workerId: string };
   JobStarted: JobRef & { workerId: string };
   JobSucceeded: JobRef & { workerId: string; exitCode: number };
@@ -38,6 +49,7 @@ export type EventType = keyof EventPayloads;
 export const EVENT_AGGREGATES = {
   JobQueued: 'job',
   JobRequeued: 'job',
+  JobRetryScheduled: 'job',
   JobAssigned: 'job',
   JobStarted: 'job',
   JobSucceeded: 'job',

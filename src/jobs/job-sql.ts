@@ -4,60 +4,7 @@ import type { Queryable } from '../db/db.js';
 import type { Statement } from '../db/statement.js';
 import type { JobRecord, JobSpecInput } from './job.js';
 import type { JobState } from './job-state.js';
-
-interface JobRow {
-  id: string;
-  name: string;
-  command: string;
-  args: string[];
-  env: Record<string, string>;
-  working_dir: string;
-  timeout_ms: number;
-  max_attempts: number;
-  attempt: number;
-  labels: Record<string, string>;
-  provider: string;
-  idempotency_key: string | null;
-  correlation_id: string;
-  state: JobState;
-  exit_code: number | null;
-  error: string;
-  worker_id: string | null;
-  created_at: Date;
-  assigned_at: Date | null;
-  started_at: Date | null;
-  finished_at: Date | null;
-}
-
-const COLUMNS = `id, name, command, args, env, working_dir, timeout_ms, max_attempts, attempt, labels,
-  provider, idempotency_key, correlation_id, state, exit_code, error, worker_id, created_at,
-  assigned_at, started_at, finished_at`;
-
-function toJob(row: JobRow): JobRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    command: row.command,
-    args: row.args,
-    env: row.env,
-    workingDir: row.working_dir,
-    timeoutMs: Number(row.timeout_ms),
-    maxAttempts: row.max_attempts,
-    attempt: row.attempt,
-    labels: row.labels,
-    provider: row.provider,
-    idempotencyKey: row.idempotency_key,
-    correlationId: row.correlation_id,
-    state: row.state,
-    exitCode: row.exit_code,
-    error: row.error,
-    workerId: row.worker_id,
-    createdAt: row.created_at,
-    assignedAt: row.assigned_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-  };
-}
+import { COLUMNS, columnsOf, toJob, type JobRow } from './job-row.js';
 
 /** Inserts a PENDING job; returns it, or no row when the idempotency key is already taken. */
 export function insertJobStatement(job: {
@@ -69,8 +16,9 @@ export function insertJobStatement(job: {
   const s = job.spec;
   return {
     text: `INSERT INTO jobs (id, name, command, args, env, working_dir, timeout_ms, max_attempts,
-       labels, provider, idempotency_key, correlation_id, state)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING')
+       labels, provider, idempotency_key, correlation_id, state, retries, retry_backoff_ms,
+       retry_max_backoff_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14, $15)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING ${COLUMNS}`,
     params: [
@@ -86,6 +34,9 @@ export function insertJobStatement(job: {
       s.provider,
       job.idempotencyKey,
       job.correlationId,
+      s.retry.retries,
+      s.retry.backoffMs,
+      s.retry.maxBackoffMs,
     ],
     read: toJob,
   };
@@ -158,7 +109,8 @@ export function markJobRunningStatement(
   };
 }
 
-/** ASSIGNED/RUNNING → a terminal state for this attempt and worker; returns the job or undefined. */
+/** ASSIGNED/RUNNING → a terminal state for this attempt and worker, the attempt recorded in
+ * job_attempts by the same statement; returns the job or undefined. */
 export async function finishJob(
   q: Queryable,
   update: {
@@ -171,57 +123,94 @@ export async function finishJob(
   },
 ): Promise<JobRecord | undefined> {
   const result = await q.query<JobRow>(
-    `UPDATE jobs SET state = $4, exit_code = $5, error = $6, finished_at = now(), updated_at = now(),
-       started_at = COALESCE(started_at, now())
-     WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state IN ('ASSIGNED', 'RUNNING')
-     RETURNING ${COLUMNS}`,
+    `WITH done AS (
+       UPDATE jobs SET state = $4, exit_code = $5, error = $6, finished_at = now(),
+         updated_at = now(), started_at = COALESCE(started_at, now()), retry_at = NULL
+       WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state IN ('ASSIGNED', 'RUNNING')
+       RETURNING ${COLUMNS}
+     ), kept AS (
+       INSERT INTO job_attempts (job_id, attempt, outcome, exit_code, error, worker_id, assigned_at,
+         started_at, finished_at)
+       SELECT id, attempt, state, exit_code, error, worker_id, assigned_at, started_at, finished_at
+       FROM done
+       ON CONFLICT DO NOTHING
+     )
+     SELECT ${COLUMNS} FROM done`,
     [update.jobId, update.attempt, update.workerId, update.state, update.exitCode, update.error],
   );
   const row = result.rows[0];
   return row ? toJob(row) : undefined;
 }
 
-/** Any non-terminal state → CANCELLED; returns the cancelled job and the state it was in. */
+/** Any non-terminal state → CANCELLED; returns the cancelled job and the state it was in. An
+ * attempt that was ASSIGNED or RUNNING is recorded in job_attempts by the same statement. */
 export async function cancelJob(
   q: Queryable,
   jobId: string,
 ): Promise<{ job: JobRecord; previousState: JobState } | undefined> {
   const result = await q.query<JobRow & { previous_state: JobState }>(
-    `UPDATE jobs j SET state = 'CANCELLED', finished_at = now(), updated_at = now(),
-       error = 'cancelled by request'
-     FROM (SELECT id, state AS previous_state FROM jobs WHERE id = $1 FOR UPDATE) before
-     WHERE j.id = before.id AND before.previous_state IN ('PENDING', 'ASSIGNED', 'RUNNING')
-     RETURNING ${COLUMNS.split(',')
-       .map((c) => `j.${c.trim()}`)
-       .join(', ')}, before.previous_state`,
+    `WITH before AS (
+       SELECT id, state AS previous_state, attempt, worker_id, assigned_at, started_at FROM jobs
+       WHERE id = $1 AND state IN ('PENDING', 'ASSIGNED', 'RUNNING') FOR UPDATE
+     ), done AS (
+       UPDATE jobs j SET state = 'CANCELLED', finished_at = now(), updated_at = now(),
+         retry_at = NULL, error = 'cancelled by request'
+       FROM before b WHERE j.id = b.id
+       RETURNING ${columnsOf('j')}, b.previous_state
+     ), kept AS (
+       INSERT INTO job_attempts (job_id, attempt, outcome, error, worker_id, assigned_at,
+         started_at)
+       SELECT id, attempt, 'CANCELLED', 'cancelled by request', worker_id, assigned_at, started_at
+       FROM before WHERE previous_state IN ('ASSIGNED', 'RUNNING')
+       ON CONFLICT DO NOTHING
+     )
+     SELECT * FROM done`,
     [jobId],
   );
   const row = result.rows[0];
   return row ? { job: toJob(row), previousState: row.previous_state } : undefined;
 }
 
+/** Why an attempt was taken off its worker before its command ended. */
+export type LostAttemptOutcome = 'WORKER_LOST' | 'DISPATCH_FAILED';
+
 /**
- * Takes a job of this attempt off its worker: back to PENDING with attempt + 1 while attempts
- * remain, otherwise FAILED. Returns the job after the change, or undefined if it had moved on.
+ * Takes a job of this attempt off its worker: back to PENDING with attempt + 1 while the runs cut
+ * short this way (attempts not spent on retries) are fewer than max_attempts, otherwise FAILED.
+ * The attempt is recorded in job_attempts by the same statement. Returns the job after the
+ * change, or undefined if it had moved on.
  */
 export async function requeueJob(
   q: Queryable,
-  jobId: string,
-  attempt: number,
+  ref: { jobId: string; attempt: number },
+  outcome: LostAttemptOutcome,
   error: string,
 ): Promise<JobRecord | undefined> {
   const result = await q.query<JobRow>(
-    `UPDATE jobs SET
-       state = CASE WHEN attempt < max_attempts THEN 'PENDING' ELSE 'FAILED' END,
-       attempt = CASE WHEN attempt < max_attempts THEN attempt + 1 ELSE attempt END,
-       worker_id = CASE WHEN attempt < max_attempts THEN NULL ELSE worker_id END,
-       assigned_at = CASE WHEN attempt < max_attempts THEN NULL ELSE assigned_at END,
-       started_at = CASE WHEN attempt < max_attempts THEN NULL ELSE started_at END,
-       finished_at = CASE WHEN attempt < max_attempts THEN NULL ELSE now() END,
-       error = $3, updated_at = now()
-     WHERE id = $1 AND attempt = $2 AND state IN ('ASSIGNED', 'RUNNING')
-     RETURNING ${COLUMNS}`,
-    [jobId, attempt, error],
+    `WITH before AS (
+       SELECT id, attempt, worker_id, assigned_at, started_at,
+         attempt - retries_used < max_attempts AS again
+       FROM jobs WHERE id = $1 AND attempt = $2 AND state IN ('ASSIGNED', 'RUNNING') FOR UPDATE
+     ), moved AS (
+       UPDATE jobs j SET
+         state = CASE WHEN b.again THEN 'PENDING' ELSE 'FAILED' END,
+         attempt = CASE WHEN b.again THEN j.attempt + 1 ELSE j.attempt END,
+         worker_id = CASE WHEN b.again THEN NULL ELSE j.worker_id END,
+         assigned_at = CASE WHEN b.again THEN NULL ELSE j.assigned_at END,
+         started_at = CASE WHEN b.again THEN NULL ELSE j.started_at END,
+         finished_at = CASE WHEN b.again THEN NULL ELSE now() END,
+         retry_at = NULL, error = $3, updated_at = now()
+       FROM before b WHERE j.id = b.id
+       RETURNING ${columnsOf('j')}
+     ), kept AS (
+       INSERT INTO job_attempts (job_id, attempt, outcome, error, worker_id, assigned_at,
+         started_at)
+       SELECT b.id, b.attempt, $4, $3, b.worker_id, b.assigned_at, b.started_at
+       FROM before b JOIN moved m ON m.id = b.id
+       ON CONFLICT DO NOTHING
+     )
+     SELECT ${COLUMNS} FROM moved`,
+    [ref.jobId, ref.attempt, error, outcome],
   );
   const row = result.rows[0];
   return row ? toJob(row) : undefined;

@@ -1,5 +1,6 @@
 // The job record as the control plane stores it.
 import type { JobState } from './job-state.js';
+import type { RetryPolicy } from './retry-policy.js';
 
 export interface JobSpecInput {
   name: string;
@@ -11,6 +12,7 @@ export interface JobSpecInput {
   maxAttempts: number;
   labels: Record<string, string>;
   provider: string;
+  retry: RetryPolicy;
 }
 
 export interface JobRecord extends JobSpecInput {
@@ -26,6 +28,10 @@ export interface JobRecord extends JobSpecInput {
   assignedAt: Date | null;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** Retries of a failed command spent so far (of retry.retries). */
+  retriesUsed: number;
+  /** A PENDING job waiting out a retry's backoff starts no earlier than this. */
+  retryAt: Date | null;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3;

@@ -12,6 +12,7 @@ const base: RawJobSpec = {
   maxAttempts: 0,
   labels: {},
   provider: '',
+  retry: { retries: 0, backoffMs: 0, maxBackoffMs: 0 },
 };
 
 function fieldOf(spec: Partial<RawJobSpec>): string {
@@ -59,5 +60,26 @@ describe('validateKey', () => {
     expect(() => validateKey('idempotency_key', 'a b')).toThrow(/idempotency_key/);
     expect(() => validateKey('correlation_id', 'x'.repeat(201))).toThrow(/correlation_id/);
     expect(validateKey('idempotency_key', 'deploy-42')).toBe('deploy-42');
+  });
+
+  it('fills the retry defaults: no retries, 1 s doubling to 5 min', () => {
+    expect(validateJobSpec(base, ['process']).retry).toEqual({
+      retries: 0,
+      backoffMs: 1000,
+      maxBackoffMs: 300_000,
+    });
+    const long = { retries: 2, backoffMs: 600_000, maxBackoffMs: 0 };
+    expect(validateJobSpec({ ...base, retry: long }, ['process']).retry.maxBackoffMs).toBe(600_000);
+  });
+
+  it('names the retry field that is out of range', () => {
+    const retry = (r: Partial<RawJobSpec['retry']>) => ({ retry: { ...base.retry, ...r } });
+    expect(fieldOf(retry({ retries: -1 }))).toBe('spec.retry.retries');
+    expect(fieldOf(retry({ retries: 101 }))).toBe('spec.retry.retries');
+    expect(fieldOf(retry({ retries: 1.5 }))).toBe('spec.retry.retries');
+    expect(fieldOf(retry({ backoffMs: -1 }))).toBe('spec.retry.backoff');
+    expect(fieldOf(retry({ backoffMs: 2 * 86_400_000 }))).toBe('spec.retry.backoff');
+    expect(fieldOf(retry({ backoffMs: 5000, maxBackoffMs: 1000 }))).toBe('spec.retry.max_backoff');
+    expect(fieldOf(retry({ retries: 100, backoffMs: 1, maxBackoffMs: 86_400_000 }))).toBe('valid');
   });
 });

@@ -1,6 +1,11 @@
 // Validates a job as a client submits it; every error names the field that is wrong.
 import { InvalidArgumentError } from '../shared/errors.js';
 import { DEFAULT_MAX_ATTEMPTS, type JobSpecInput } from './job.js';
+import {
+  DEFAULT_RETRY_BACKOFF_MS,
+  DEFAULT_RETRY_MAX_BACKOFF_MS,
+  type RetryPolicy,
+} from './retry-policy.js';
 
 export const LIMITS = {
   nameLength: 200,
@@ -14,13 +19,15 @@ export const LIMITS = {
   maxAttempts: 100,
   keyLength: 200,
   timeoutMs: 7 * 24 * 3_600_000,
+  retries: 100,
+  backoffMs: 24 * 3_600_000,
 } as const;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\-/]*$/;
 
 /** A spec as received: the same fields as a stored one, not yet checked (a timeout may be
- * negative or fractional, max attempts 0 for the default). */
+ * negative or fractional, max attempts and the retry backoffs 0 for their defaults). */
 export type RawJobSpec = JobSpecInput;
 
 function bytes(text: string): number {
@@ -118,7 +125,35 @@ export function validateJobSpec(raw: RawJobSpec, knownProviders: readonly string
     maxAttempts: raw.maxAttempts === 0 ? DEFAULT_MAX_ATTEMPTS : raw.maxAttempts,
     labels: raw.labels,
     provider: raw.provider,
+    retry: validateRetry(raw.retry),
   };
+}
+
+function backoff(field: string, ms: number, fallback: number): number {
+  if (!Number.isFinite(ms) || ms < 0) throw new InvalidArgumentError(field, 'must not be negative');
+  if (ms > LIMITS.backoffMs) throw new InvalidArgumentError(field, 'must be at most 1 day');
+  return ms === 0 ? fallback : Math.ceil(ms);
+}
+
+/** The retry policy with its defaults filled in: backoff 1 s, max backoff 5 min (or the backoff
+ * when that is longer). */
+function validateRetry(raw: RetryPolicy): RetryPolicy {
+  if (!Number.isInteger(raw.retries) || raw.retries < 0 || raw.retries > LIMITS.retries) {
+    throw new InvalidArgumentError('spec.retry.retries', `must be between 0 and ${LIMITS.retries}`);
+  }
+  const backoffMs = backoff('spec.retry.backoff', raw.backoffMs, DEFAULT_RETRY_BACKOFF_MS);
+  const maxBackoffMs = backoff(
+    'spec.retry.max_backoff',
+    raw.maxBackoffMs,
+    Math.max(backoffMs, DEFAULT_RETRY_MAX_BACKOFF_MS),
+  );
+  if (maxBackoffMs < backoffMs) {
+    throw new InvalidArgumentError(
+      'spec.retry.max_backoff',
+      `must not be shorter than spec.retry.backoff (${backoffMs} ms)`,
+    );
+  }
+  return { retries: raw.retries, backoffMs, maxBackoffMs };
 }
 
 /** Checks an optional client-chosen key (idempotency key, correlation id). */

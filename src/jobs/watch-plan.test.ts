@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { JobRecord } from './job.js';
 import type { StoredChunk } from './job-output-sql.js';
 import type { JobState } from './job-state.js';
+import { NO_RETRIES } from './retry-policy.js';
 import { planChunks, planJob, shownOf, type WatchItem } from './watch-plan.js';
 
 function job(state: JobState, attempt = 1, workerId: string | null = 'w1'): JobRecord {
@@ -18,6 +19,9 @@ function job(state: JobState, attempt = 1, workerId: string | null = 'w1'): JobR
     maxAttempts: 3,
     labels: {},
     provider: '',
+    retry: NO_RETRIES,
+    retriesUsed: 0,
+    retryAt: null,
     state,
     attempt,
     idempotencyKey: null,

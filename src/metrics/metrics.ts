@@ -13,6 +13,7 @@ export interface Metrics {
   readonly registry: Registry;
   readonly jobsQueued: Counter;
   readonly jobsFinished: Counter<'state'>;
+  readonly jobRetries: Counter<'outcome'>;
   readonly queueToStart: Histogram;
   readonly sagas: Counter<'type' | 'outcome'>;
   readonly eventsPublished: Counter;
@@ -42,6 +43,12 @@ export function createMetrics(): Metrics {
     name: 'hodei_jobs_finished_total',
     help: 'Jobs that reached a terminal state, by state.',
     labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  const jobRetries = new Counter({
+    name: 'hodei_job_retries_total',
+    help: "Failed runs retried by their job's retry policy, by how the run ended (FAILED, TIMED_OUT).",
+    labelNames: ['outcome'] as const,
     registers: [registry],
   });
   const queueToStart = new Histogram({
@@ -132,6 +139,7 @@ export function createMetrics(): Metrics {
     registry,
     jobsQueued,
     jobsFinished,
+    jobRetries,
     queueToStart,
     sagas,
     eventsPublished,

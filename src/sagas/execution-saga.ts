@@ -1,5 +1,6 @@
 // ExecutionSaga (DESIGN §5.4): ValidateJobState → ReserveWorker → UpdateJobToAssigned →
-// SendRunJobCommand. The only path from PENDING to a running command.
+// SendRunJobCommand. The only path from PENDING to a running command. A retried attempt waits out
+// its backoff in ValidateJobState.
 //
 // A dispatch is never left half done. Any step may run again — its record is written in the
 // background (step-progress.ts) and a crash can lose it, a redelivery or a stale-saga resume can
@@ -16,7 +17,7 @@ import { claimWorkerForJob, countLiveWorkers } from '../workers/worker-sql.js';
 import { isTerminalJobState } from '../jobs/job-state.js';
 import { HodeiError } from '../shared/errors.js';
 import { SagaStepFailure, type SagaDefinition, type SagaMemo, type SagaStep } from './saga.js';
-import { WORKER_READY_KEY, jobStartedKey, type SagaDeps } from './saga-deps.js';
+import { WORKER_READY_KEY, jobStartedKey, retryDueKey, type SagaDeps } from './saga-deps.js';
 import {
   destroyDispatchWorker,
   giveBackDispatchWorker,
@@ -58,6 +59,12 @@ function assignedHere(job: JobRecord, attempt: number): boolean {
   return job.attempt === attempt && job.state === 'ASSIGNED' && job.workerId !== null;
 }
 
+/** A retried job waits out its backoff here: parked until retry_at (a deadline the engine
+ * re-arms after a restart), then the job is read again, so a cancel meanwhile ends the saga. */
+function retryWaitMs(job: JobRecord, now: number): number {
+  return job.state === 'PENDING' && job.retryAt ? job.retryAt.getTime() - now : 0;
+}
+
 function validateJobState(deps: SagaDeps): Step {
   return {
     name: 'ValidateJobState',
@@ -68,6 +75,10 @@ function validateJobState(deps: SagaDeps): Step {
         (assignedHere(job, context.attempt) ||
           (job.attempt === context.attempt && job.state === 'PENDING'))
       ) {
+        const waitMs = retryWaitMs(job, Date.now());
+        if (waitMs > 0) {
+          return { kind: 'wait', key: retryDueKey(job.id, job.attempt), deadlineMs: waitMs };
+        }
         memo.job = job;
         return { kind: 'next' };
       }
@@ -176,7 +187,7 @@ function updateJobToAssigned(deps: SagaDeps): Step {
       const { jobId, attempt, workerId } = context;
       const reason = 'dispatch to the worker failed';
       const terminated = await deps.db.transaction(async (tx) => {
-        const job = await requeueJob(tx, jobId, attempt, reason);
+        const job = await requeueJob(tx, { jobId, attempt }, 'DISPATCH_FAILED', reason);
         // Not this attempt's any more (finished, cancelled, or requeued by a RecoverySaga).
         if (!job) return undefined;
         const ref = { jobId: job.id, attempt: job.attempt };

@@ -21,7 +21,12 @@ function markJobForReassignment(deps: SagaDeps): SagaStep<RecoveryContext> {
       const { jobId, attempt } = context;
       if (!jobId || attempt === undefined) return { kind: 'next', output: { job: null } };
       const job = await deps.db.transaction(async (tx) => {
-        const requeued = await requeueJob(tx, jobId, attempt, `worker lost: ${context.reason}`);
+        const requeued = await requeueJob(
+          tx,
+          { jobId, attempt },
+          'WORKER_LOST',
+          `worker lost: ${context.reason}`,
+        );
         if (!requeued) return undefined;
         const ref = { jobId, attempt: requeued.attempt };
         await deps.outbox.append(tx, [

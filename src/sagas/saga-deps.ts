@@ -33,3 +33,8 @@ export function jobStartedKey(jobId: string, attempt: number): string {
 export function workerRegisteredKey(workerId: string): string {
   return `worker-registered:${workerId}`;
 }
+
+/** A retried attempt's wait for its backoff: nothing but its deadline wakes it. */
+export function retryDueKey(jobId: string, attempt: number): string {
+  return `retry-due:${jobId}:${attempt}`;
+}

@@ -44,6 +44,19 @@ export function createSagaProcessor(
         });
         return;
       }
+      case 'JobRetryScheduled': {
+        // The failed attempt's saga may still wait for its start; the next attempt's saga waits
+        // out the backoff itself (ValidateJobState).
+        const jobId = str(p, 'jobId');
+        const attempt = int(p, 'attempt');
+        deps.jobWatch.notify(jobId);
+        await engine.wake(jobStartedKey(jobId, int(p, 'failedAttempt')), false);
+        await engine.start('execution', executionSagaId(jobId, attempt), event.correlationId, {
+          jobId,
+          attempt,
+        });
+        return;
+      }
       case 'WorkerProvisioningRequested': {
         const requestId = str(p, 'requestId');
         await engine.start('provisioning', provisioningSagaId(requestId), event.correlationId, {

@@ -8,3 +8,12 @@ export function parseDuration(text: string): number | undefined {
   const unit = UNITS[match[2] ?? 'ms'] ?? 1;
   return Math.round(value * unit);
 }
+
+/** A duration as parseDuration reads it back, in its largest whole unit: 500ms, 30s, 5m, 2h. */
+export function formatDuration(ms: number): string {
+  for (const unit of ['h', 'm', 's'] as const) {
+    const size = UNITS[unit] ?? 1;
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}

@@ -1,19 +1,22 @@
 // What the control plane does with what a worker reports over its stream (registration is in
 // worker-registration.ts): run acknowledgements, results and output. Each state change commits
 // with its events.
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { event, type NewEvent } from '../events/catalog.js';
-import { finishJob, markJobRunningStatement } from '../jobs/job-sql.js';
+import { findJob, finishJob, markJobRunningStatement } from '../jobs/job-sql.js';
+import { retryJob } from '../jobs/job-attempt-sql.js';
+import { retryBackoffMs, shouldRetry, type RunOutcome } from '../jobs/retry-policy.js';
+import type { JobRecord } from '../jobs/job.js';
 import { appendOutput, type NumberedChunk } from '../jobs/job-output-sql.js';
 import { activateWorker, releaseWorker } from './worker-sql.js';
 import type { WorkerRecord } from './worker.js';
 import type { JobWatch } from '../jobs/job-watch.js';
 import { boundedText } from '../events/event-bounds.js';
 
-export type RunOutcome = 'EXITED' | 'TIMED_OUT' | 'CANCELLED' | 'START_FAILED';
+export type { RunOutcome };
 
 export interface RunReport {
   jobId: string;
@@ -68,7 +71,53 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
     }
   }
 
-  /** The run ended: the job's terminal state, the worker back to READY, their events. */
+  /** A failed run the job's retry policy covers, while retries are left: the job back to PENDING
+   * at the next attempt, held back by the backoff, with JobRetryScheduled (which starts the next
+   * attempt's ExecutionSaga). Undefined when the run is not retried. */
+  async function scheduleRetry(
+    tx: Queryable,
+    workerId: string,
+    report: RunReport,
+    failure: { state: 'FAILED' | 'TIMED_OUT'; error: string },
+  ): Promise<{ job: JobRecord; events: NewEvent[] } | undefined> {
+    const current = await findJob(tx, report.jobId);
+    if (
+      !current ||
+      current.attempt !== report.attempt ||
+      !shouldRetry(report.outcome, report.exitCode, current.retry, current.retriesUsed)
+    ) {
+      return undefined;
+    }
+    const retry = current.retriesUsed + 1;
+    const delayMs = retryBackoffMs(current.retry, retry);
+    const job = await retryJob(tx, {
+      jobId: report.jobId,
+      attempt: report.attempt,
+      workerId,
+      outcome: failure.state,
+      exitCode: report.exitCode,
+      error: failure.error,
+      retriesUsed: current.retriesUsed,
+      delayMs,
+    });
+    if (!job) return undefined;
+    const payload = {
+      jobId: job.id,
+      attempt: job.attempt,
+      failedAttempt: report.attempt,
+      workerId,
+      ...(report.exitCode === null ? {} : { exitCode: report.exitCode }),
+      error: failure.error,
+      retry,
+      retries: job.retry.retries,
+      delayMs,
+      retryAt: (job.retryAt ?? new Date()).toISOString(),
+    };
+    return { job, events: [event('JobRetryScheduled', job.id, job.correlationId, payload)] };
+  }
+
+  /** The run ended: the job's terminal state (or its retry), the worker back to READY, their
+   * events. */
   async function recordResult(workerId: string, report: RunReport): Promise<void> {
     const state =
       report.outcome === 'TIMED_OUT'
@@ -87,16 +136,22 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
               ? 'cancelled on the worker'
               : `exited with code ${report.exitCode ?? 'unknown'}`);
     const finished = await db.transaction(async (tx) => {
-      const job = await finishJob(tx, {
-        jobId: report.jobId,
-        attempt: report.attempt,
-        workerId,
-        state,
-        exitCode: report.exitCode,
-        error,
-      });
-      const events: NewEvent[] = [];
-      if (job) {
+      const retried =
+        state === 'SUCCEEDED'
+          ? undefined
+          : await scheduleRetry(tx, workerId, report, { state, error });
+      const job =
+        retried?.job ??
+        (await finishJob(tx, {
+          jobId: report.jobId,
+          attempt: report.attempt,
+          workerId,
+          state,
+          exitCode: report.exitCode,
+          error,
+        }));
+      const events: NewEvent[] = retried?.events ?? [];
+      if (job && !retried) {
         const ref = { jobId: job.id, attempt: job.attempt, workerId };
         events.push(
           state === 'SUCCEEDED'
@@ -117,9 +172,20 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
         events.push(event('WorkerReady', workerId, job?.correlationId ?? '', { workerId }));
       }
       await outbox.append(tx, events);
-      return job;
+      return job && { job, retried: retried !== undefined };
     });
-    if (finished) {
+    if (finished?.retried) {
+      deps.metrics?.jobRetries.inc({ outcome: state });
+      logger.info(
+        {
+          jobId: report.jobId,
+          attempt: report.attempt,
+          nextAttempt: finished.job.attempt,
+          retryAt: finished.job.retryAt,
+        },
+        'job attempt failed; retry scheduled',
+      );
+    } else if (finished) {
       deps.metrics?.jobsFinished.inc({ state });
     } else {
       logger.warn(

@@ -37,7 +37,12 @@ export function registerJob(program: Command, ctx: CliContext): void {
       if (!found) throw new Error('the server answered GetJob without a job');
       const view = render.jobView(found);
       if (flags.json) output.printJson(view);
-      else output.printFields(render.jobFields(view));
+      else {
+        output.printFields(render.jobFields(view));
+        if (view.attempts.length > 0) {
+          output.printTable(render.ATTEMPT_TABLE_HEADER, view.attempts.map(render.attemptRow));
+        }
+      }
     });
 
   job

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/v1/job.proto.
  */
 export const file_hodei_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChJob2RlaS92MS9qb2IucHJvdG8SCGhvZGVpLnYxItICCgdKb2JTcGVjEgwKBG5hbWUYASABKAkSDwoHY29tbWFuZBgCIAEoCRIMCgRhcmdzGAMgAygJEicKA2VudhgEIAMoCzIaLmhvZGVpLnYxLkpvYlNwZWMuRW52RW50cnkSEwoLd29ya2luZ19kaXIYBSABKAkSKgoHdGltZW91dBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfYXR0ZW1wdHMYByABKAUSLQoGbGFiZWxzGAggAygLMh0uaG9kZWkudjEuSm9iU3BlYy5MYWJlbHNFbnRyeRIQCghwcm92aWRlchgJIAEoCRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEioQMKA0pvYhIKCgJpZBgBIAEoCRIfCgRzcGVjGAIgASgLMhEuaG9kZWkudjEuSm9iU3BlYxIhCgVzdGF0ZRgDIAEoDjISLmhvZGVpLnYxLkpvYlN0YXRlEg8KB2F0dGVtcHQYBCABKAUSFgoJZXhpdF9jb2RlGAUgASgFSACIAQESDQoFZXJyb3IYBiABKAkSFgoOY29ycmVsYXRpb25faWQYByABKAkSEQoJd29ya2VyX2lkGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPaWRlbXBvdGVuY3lfa2V5GA0gASgJQgwKCl9leGl0X2NvZGUihgEKC091dHB1dENodW5rEgsKA3NlcRgBIAEoAxIPCgdhdHRlbXB0GAIgASgFEiMKBnN0cmVhbRgDIAEoDjITLmhvZGVpLnYxLkxvZ1N0cmVhbRIMCgRkYXRhGAQgASgMEiYKAmF0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJjCg9RdWV1ZUpvYlJlcXVlc3QSHwoEc3BlYxgBIAEoCzIRLmhvZGVpLnYxLkpvYlNwZWMSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAMgASgJIi4KEFF1ZXVlSm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uaG9kZWkudjEuSm9iIhsKDUdldEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLAoOR2V0Sm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uaG9kZWkudjEuSm9iIlwKD0xpc3RKb2JzUmVxdWVzdBIiCgZzdGF0ZXMYASADKA4yEi5ob2RlaS52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5ob2RlaS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIh4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLwoRQ2FuY2VsSm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uaG9kZWkudjEuSm9iIh0KD1dhdGNoSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSJtChBXYXRjaEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzINLmhvZGVpLnYxLkpvYkgAEicKBm91dHB1dBgDIAEoCzIVLmhvZGVpLnYxLk91dHB1dENodW5rSABCBwoFZXZlbnRKBAgCEANSA2xvZyJSChFHZXRKb2JMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMSDQoFbGltaXQYAyABKAUSDwoHYXR0ZW1wdBgEIAEoBSJIChJHZXRKb2JMb2dzUmVzcG9uc2USJQoGY2h1bmtzGAIgAygLMhUuaG9kZWkudjEuT3V0cHV0Q2h1bmtKBAgBEAJSBWxpbmVzKswBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUEVORElORxABEhYKEkpPQl9TVEFURV9BU1NJR05FRBACEhUKEUpPQl9TVEFURV9SVU5OSU5HEAMSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAEEhQKEEpPQl9TVEFURV9GQUlMRUQQBRIXChNKT0JfU1RBVEVfVElNRURfT1VUEAYSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAHKlUKCUxvZ1N0cmVhbRIaChZMT0dfU1RSRUFNX1VOU1BFQ0lGSUVEEAASFQoRTE9HX1NUUkVBTV9TVERPVVQQARIVChFMT0dfU1RSRUFNX1NUREVSUhACMqMDCgpKb2JTZXJ2aWNlEkEKCFF1ZXVlSm9iEhkuaG9kZWkudjEuUXVldWVKb2JSZXF1ZXN0GhouaG9kZWkudjEuUXVldWVKb2JSZXNwb25zZRI7CgZHZXRKb2ISFy5ob2RlaS52MS5HZXRKb2JSZXF1ZXN0GhguaG9kZWkudjEuR2V0Sm9iUmVzcG9uc2USQQoITGlzdEpvYnMSGS5ob2RlaS52MS5MaXN0Sm9ic1JlcXVlc3QaGi5ob2RlaS52MS5MaXN0Sm9ic1Jlc3BvbnNlEkQKCUNhbmNlbEpvYhIaLmhvZGVpLnYxLkNhbmNlbEpvYlJlcXVlc3QaGy5ob2RlaS52MS5DYW5jZWxKb2JSZXNwb25zZRJDCghXYXRjaEpvYhIZLmhvZGVpLnYxLldhdGNoSm9iUmVxdWVzdBoaLmhvZGVpLnYxLldhdGNoSm9iUmVzcG9uc2UwARJHCgpHZXRKb2JMb2dzEhsuaG9kZWkudjEuR2V0Sm9iTG9nc1JlcXVlc3QaHC5ob2RlaS52MS5HZXRKb2JMb2dzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJob2RlaS92MS9qb2IucHJvdG8SCGhvZGVpLnYxIvgCCgdKb2JTcGVjEgwKBG5hbWUYASABKAkSDwoHY29tbWFuZBgCIAEoCRIMCgRhcmdzGAMgAygJEicKA2VudhgEIAMoCzIaLmhvZGVpLnYxLkpvYlNwZWMuRW52RW50cnkSEwoLd29ya2luZ19kaXIYBSABKAkSKgoHdGltZW91dBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfYXR0ZW1wdHMYByABKAUSLQoGbGFiZWxzGAggAygLMh0uaG9kZWkudjEuSm9iU3BlYy5MYWJlbHNFbnRyeRIQCghwcm92aWRlchgJIAEoCRIkCgVyZXRyeRgKIAEoCzIVLmhvZGVpLnYxLlJldHJ5UG9saWN5GioKCEVudkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ6CgtSZXRyeVBvbGljeRIPCgdyZXRyaWVzGAEgASgFEioKB2JhY2tvZmYYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoLbWF4X2JhY2tvZmYYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i0AIKCkpvYkF0dGVtcHQSDwoHYXR0ZW1wdBgBIAEoBRIpCgdvdXRjb21lGAIgASgOMhguaG9kZWkudjEuQXR0ZW1wdE91dGNvbWUSFgoJZXhpdF9jb2RlGAMgASgFSACIAQESDQoFZXJyb3IYBCABKAkSEQoJd29ya2VyX2lkGAUgASgJEi8KC2Fzc2lnbmVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIcmV0cnlfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgwKCl9leGl0X2NvZGUijQQKA0pvYhIKCgJpZBgBIAEoCRIfCgRzcGVjGAIgASgLMhEuaG9kZWkudjEuSm9iU3BlYxIhCgVzdGF0ZRgDIAEoDjISLmhvZGVpLnYxLkpvYlN0YXRlEg8KB2F0dGVtcHQYBCABKAUSFgoJZXhpdF9jb2RlGAUgASgFSACIAQESDQoFZXJyb3IYBiABKAkSFgoOY29ycmVsYXRpb25faWQYByABKAkSEQoJd29ya2VyX2lkGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFwoPaWRlbXBvdGVuY3lfa2V5GA0gASgJEiYKCGF0dGVtcHRzGA4gAygLMhQuaG9kZWkudjEuSm9iQXR0ZW1wdBIsCghyZXRyeV9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcmV0cmllc191c2VkGBAgASgFQgwKCl9leGl0X2NvZGUihgEKC091dHB1dENodW5rEgsKA3NlcRgBIAEoAxIPCgdhdHRlbXB0GAIgASgFEiMKBnN0cmVhbRgDIAEoDjITLmhvZGVpLnYxLkxvZ1N0cmVhbRIMCgRkYXRhGAQgASgMEiYKAmF0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJjCg9RdWV1ZUpvYlJlcXVlc3QSHwoEc3BlYxgBIAEoCzIRLmhvZGVpLnYxLkpvYlNwZWMSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAMgASgJIi4KEFF1ZXVlSm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uaG9kZWkudjEuSm9iIhsKDUdldEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLAoOR2V0Sm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uaG9kZWkudjEuSm9iIlwKD0xpc3RKb2JzUmVxdWVzdBIiCgZzdGF0ZXMYASADKA4yEi5ob2RlaS52MS5Kb2JTdGF0ZRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJIChBMaXN0Sm9ic1Jlc3BvbnNlEhsKBGpvYnMYASADKAsyDS5ob2RlaS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIh4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLwoRQ2FuY2VsSm9iUmVzcG9uc2USGgoDam9iGAEgASgLMg0uaG9kZWkudjEuSm9iIh0KD1dhdGNoSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSJtChBXYXRjaEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzINLmhvZGVpLnYxLkpvYkgAEicKBm91dHB1dBgDIAEoCzIVLmhvZGVpLnYxLk91dHB1dENodW5rSABCBwoFZXZlbnRKBAgCEANSA2xvZyJSChFHZXRKb2JMb2dzUmVxdWVzdBIKCgJpZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMSDQoFbGltaXQYAyABKAUSDwoHYXR0ZW1wdBgEIAEoBSJIChJHZXRKb2JMb2dzUmVzcG9uc2USJQoGY2h1bmtzGAIgAygLMhUuaG9kZWkudjEuT3V0cHV0Q2h1bmtKBAgBEAJSBWxpbmVzKswBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUEVORElORxABEhYKEkpPQl9TVEFURV9BU1NJR05FRBACEhUKEUpPQl9TVEFURV9SVU5OSU5HEAMSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAEEhQKEEpPQl9TVEFURV9GQUlMRUQQBRIXChNKT0JfU1RBVEVfVElNRURfT1VUEAYSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAHKvABCg5BdHRlbXB0T3V0Y29tZRIfChtBVFRFTVBUX09VVENPTUVfVU5TUEVDSUZJRUQQABIdChlBVFRFTVBUX09VVENPTUVfU1VDQ0VFREVEEAESGgoWQVRURU1QVF9PVVRDT01FX0ZBSUxFRBACEh0KGUFUVEVNUFRfT1VUQ09NRV9USU1FRF9PVVQQAxIdChlBVFRFTVBUX09VVENPTUVfQ0FOQ0VMTEVEEAQSHwobQVRURU1QVF9PVVRDT01FX1dPUktFUl9MT1NUEAUSIwofQVRURU1QVF9PVVRDT01FX0RJU1BBVENIX0ZBSUxFRBAGKlUKCUxvZ1N0cmVhbRIaChZMT0dfU1RSRUFNX1VOU1BFQ0lGSUVEEAASFQoRTE9HX1NUUkVBTV9TVERPVVQQARIVChFMT0dfU1RSRUFNX1NUREVSUhACMqMDCgpKb2JTZXJ2aWNlEkEKCFF1ZXVlSm9iEhkuaG9kZWkudjEuUXVldWVKb2JSZXF1ZXN0GhouaG9kZWkudjEuUXVldWVKb2JSZXNwb25zZRI7CgZHZXRKb2ISFy5ob2RlaS52MS5HZXRKb2JSZXF1ZXN0GhguaG9kZWkudjEuR2V0Sm9iUmVzcG9uc2USQQoITGlzdEpvYnMSGS5ob2RlaS52MS5MaXN0Sm9ic1JlcXVlc3QaGi5ob2RlaS52MS5MaXN0Sm9ic1Jlc3BvbnNlEkQKCUNhbmNlbEpvYhIaLmhvZGVpLnYxLkNhbmNlbEpvYlJlcXVlc3QaGy5ob2RlaS52MS5DYW5jZWxKb2JSZXNwb25zZRJDCghXYXRjaEpvYhIZLmhvZGVpLnYxLldhdGNoSm9iUmVxdWVzdBoaLmhvZGVpLnYxLldhdGNoSm9iUmVzcG9uc2UwARJHCgpHZXRKb2JMb2dzEhsuaG9kZWkudjEuR2V0Sm9iTG9nc1JlcXVlc3QaHC5ob2RlaS52MS5HZXRKb2JMb2dzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message hodei.v1.JobSpec
@@ -72,6 +72,14 @@ export type JobSpec = Message<"hodei.v1.JobSpec"> & {
    * @generated from field: string provider = 9;
    */
   provider: string;
+
+  /**
+   * Runs again a command that failed (non-zero exit or timeout). Absent means no retries.
+   * Separate from max_attempts, which counts runs cut short by a lost worker or a failed dispatch.
+   *
+   * @generated from field: hodei.v1.RetryPolicy retry = 10;
+   */
+  retry?: RetryPolicy;
 };
 
 /**
@@ -80,6 +88,103 @@ export type JobSpec = Message<"hodei.v1.JobSpec"> & {
  */
 export const JobSpecSchema: GenMessage<JobSpec> = /*@__PURE__*/
   messageDesc(file_hodei_v1_job, 0);
+
+/**
+ * How a failed command is retried: after a delay of `backoff`, doubling on each retry up to
+ * `max_backoff`, with jitter (each delay is drawn between half and all of that value).
+ *
+ * @generated from message hodei.v1.RetryPolicy
+ */
+export type RetryPolicy = Message<"hodei.v1.RetryPolicy"> & {
+  /**
+   * How many times the command is run again after a failure; zero means never. At most 100.
+   *
+   * @generated from field: int32 retries = 1;
+   */
+  retries: number;
+
+  /**
+   * Zero or absent means 1s. At most 1 day.
+   *
+   * @generated from field: google.protobuf.Duration backoff = 2;
+   */
+  backoff?: Duration;
+
+  /**
+   * Zero or absent means 5m (or the backoff, when that is longer). At most 1 day.
+   *
+   * @generated from field: google.protobuf.Duration max_backoff = 3;
+   */
+  maxBackoff?: Duration;
+};
+
+/**
+ * Describes the message hodei.v1.RetryPolicy.
+ * Use `create(RetryPolicySchema)` to create a new message.
+ */
+export const RetryPolicySchema: GenMessage<RetryPolicy> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_job, 1);
+
+/**
+ * One run of a job that has ended, kept for the record.
+ *
+ * @generated from message hodei.v1.JobAttempt
+ */
+export type JobAttempt = Message<"hodei.v1.JobAttempt"> & {
+  /**
+   * @generated from field: int32 attempt = 1;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: hodei.v1.AttemptOutcome outcome = 2;
+   */
+  outcome: AttemptOutcome;
+
+  /**
+   * @generated from field: optional int32 exit_code = 3;
+   */
+  exitCode?: number;
+
+  /**
+   * @generated from field: string error = 4;
+   */
+  error: string;
+
+  /**
+   * @generated from field: string worker_id = 5;
+   */
+  workerId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp assigned_at = 6;
+   */
+  assignedAt?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 7;
+   */
+  startedAt?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 8;
+   */
+  finishedAt?: Timestamp;
+
+  /**
+   * Set when this attempt's failure was retried: the earliest start of the next attempt.
+   *
+   * @generated from field: google.protobuf.Timestamp retry_at = 9;
+   */
+  retryAt?: Timestamp;
+};
+
+/**
+ * Describes the message hodei.v1.JobAttempt.
+ * Use `create(JobAttemptSchema)` to create a new message.
+ */
+export const JobAttemptSchema: GenMessage<JobAttempt> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_job, 2);
 
 /**
  * @generated from message hodei.v1.Job
@@ -149,6 +254,27 @@ export type Job = Message<"hodei.v1.Job"> & {
    * @generated from field: string idempotency_key = 13;
    */
   idempotencyKey: string;
+
+  /**
+   * Every attempt that has ended, oldest first (GetJob only; empty in lists and watches).
+   *
+   * @generated from field: repeated hodei.v1.JobAttempt attempts = 14;
+   */
+  attempts: JobAttempt[];
+
+  /**
+   * A PENDING job waiting out a retry's backoff: its next attempt starts no earlier than this.
+   *
+   * @generated from field: google.protobuf.Timestamp retry_at = 15;
+   */
+  retryAt?: Timestamp;
+
+  /**
+   * Retries spent so far (of spec.retry.retries).
+   *
+   * @generated from field: int32 retries_used = 16;
+   */
+  retriesUsed: number;
 };
 
 /**
@@ -156,7 +282,7 @@ export type Job = Message<"hodei.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 1);
+  messageDesc(file_hodei_v1_job, 3);
 
 /**
  * A piece of a job's output, byte for byte as the command wrote it to one of its pipes. Chunks
@@ -197,7 +323,7 @@ export type OutputChunk = Message<"hodei.v1.OutputChunk"> & {
  * Use `create(OutputChunkSchema)` to create a new message.
  */
 export const OutputChunkSchema: GenMessage<OutputChunk> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 2);
+  messageDesc(file_hodei_v1_job, 4);
 
 /**
  * @generated from message hodei.v1.QueueJobRequest
@@ -224,7 +350,7 @@ export type QueueJobRequest = Message<"hodei.v1.QueueJobRequest"> & {
  * Use `create(QueueJobRequestSchema)` to create a new message.
  */
 export const QueueJobRequestSchema: GenMessage<QueueJobRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 3);
+  messageDesc(file_hodei_v1_job, 5);
 
 /**
  * @generated from message hodei.v1.QueueJobResponse
@@ -241,7 +367,7 @@ export type QueueJobResponse = Message<"hodei.v1.QueueJobResponse"> & {
  * Use `create(QueueJobResponseSchema)` to create a new message.
  */
 export const QueueJobResponseSchema: GenMessage<QueueJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 4);
+  messageDesc(file_hodei_v1_job, 6);
 
 /**
  * @generated from message hodei.v1.GetJobRequest
@@ -258,7 +384,7 @@ export type GetJobRequest = Message<"hodei.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 5);
+  messageDesc(file_hodei_v1_job, 7);
 
 /**
  * @generated from message hodei.v1.GetJobResponse
@@ -275,7 +401,7 @@ export type GetJobResponse = Message<"hodei.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 6);
+  messageDesc(file_hodei_v1_job, 8);
 
 /**
  * @generated from message hodei.v1.ListJobsRequest
@@ -306,7 +432,7 @@ export type ListJobsRequest = Message<"hodei.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 7);
+  messageDesc(file_hodei_v1_job, 9);
 
 /**
  * @generated from message hodei.v1.ListJobsResponse
@@ -328,7 +454,7 @@ export type ListJobsResponse = Message<"hodei.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 8);
+  messageDesc(file_hodei_v1_job, 10);
 
 /**
  * @generated from message hodei.v1.CancelJobRequest
@@ -345,7 +471,7 @@ export type CancelJobRequest = Message<"hodei.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 9);
+  messageDesc(file_hodei_v1_job, 11);
 
 /**
  * @generated from message hodei.v1.CancelJobResponse
@@ -362,7 +488,7 @@ export type CancelJobResponse = Message<"hodei.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 10);
+  messageDesc(file_hodei_v1_job, 12);
 
 /**
  * @generated from message hodei.v1.WatchJobRequest
@@ -379,7 +505,7 @@ export type WatchJobRequest = Message<"hodei.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 11);
+  messageDesc(file_hodei_v1_job, 13);
 
 /**
  * @generated from message hodei.v1.WatchJobResponse
@@ -411,7 +537,7 @@ export type WatchJobResponse = Message<"hodei.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 12);
+  messageDesc(file_hodei_v1_job, 14);
 
 /**
  * @generated from message hodei.v1.GetJobLogsRequest
@@ -450,7 +576,7 @@ export type GetJobLogsRequest = Message<"hodei.v1.GetJobLogsRequest"> & {
  * Use `create(GetJobLogsRequestSchema)` to create a new message.
  */
 export const GetJobLogsRequestSchema: GenMessage<GetJobLogsRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 13);
+  messageDesc(file_hodei_v1_job, 15);
 
 /**
  * @generated from message hodei.v1.GetJobLogsResponse
@@ -467,7 +593,7 @@ export type GetJobLogsResponse = Message<"hodei.v1.GetJobLogsResponse"> & {
  * Use `create(GetJobLogsResponseSchema)` to create a new message.
  */
 export const GetJobLogsResponseSchema: GenMessage<GetJobLogsResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 14);
+  messageDesc(file_hodei_v1_job, 16);
 
 /**
  * @generated from enum hodei.v1.JobState
@@ -521,6 +647,60 @@ export const JobStateSchema: GenEnum<JobState> = /*@__PURE__*/
   enumDesc(file_hodei_v1_job, 0);
 
 /**
+ * How one attempt of a job ended.
+ *
+ * @generated from enum hodei.v1.AttemptOutcome
+ */
+export enum AttemptOutcome {
+  /**
+   * @generated from enum value: ATTEMPT_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: ATTEMPT_OUTCOME_SUCCEEDED = 1;
+   */
+  SUCCEEDED = 1,
+
+  /**
+   * The command exited with a non-zero code, was killed, or could not start.
+   *
+   * @generated from enum value: ATTEMPT_OUTCOME_FAILED = 2;
+   */
+  FAILED = 2,
+
+  /**
+   * @generated from enum value: ATTEMPT_OUTCOME_TIMED_OUT = 3;
+   */
+  TIMED_OUT = 3,
+
+  /**
+   * @generated from enum value: ATTEMPT_OUTCOME_CANCELLED = 4;
+   */
+  CANCELLED = 4,
+
+  /**
+   * Its worker died or went silent; the job was requeued or failed.
+   *
+   * @generated from enum value: ATTEMPT_OUTCOME_WORKER_LOST = 5;
+   */
+  WORKER_LOST = 5,
+
+  /**
+   * The run could not be handed to the worker; the job was requeued or failed.
+   *
+   * @generated from enum value: ATTEMPT_OUTCOME_DISPATCH_FAILED = 6;
+   */
+  DISPATCH_FAILED = 6,
+}
+
+/**
+ * Describes the enum hodei.v1.AttemptOutcome.
+ */
+export const AttemptOutcomeSchema: GenEnum<AttemptOutcome> = /*@__PURE__*/
+  enumDesc(file_hodei_v1_job, 1);
+
+/**
  * @generated from enum hodei.v1.LogStream
  */
 export enum LogStream {
@@ -544,7 +724,7 @@ export enum LogStream {
  * Describes the enum hodei.v1.LogStream.
  */
 export const LogStreamSchema: GenEnum<LogStream> = /*@__PURE__*/
-  enumDesc(file_hodei_v1_job, 1);
+  enumDesc(file_hodei_v1_job, 2);
 
 /**
  * @generated from service hodei.v1.JobService

@@ -1,0 +1,238 @@
+// Retries and the record of attempts on a real database (PostgreSQL and PGlite): a failed run the
+// retry policy covers goes back to PENDING at the next attempt, held back by its backoff, with
+// JobRetryScheduled in the same transaction; every ended attempt is kept with its exit code and
+// error; retries and lost workers spend separate budgets.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
+import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
+import {
+  assignJobStatement,
+  findJob,
+  insertJobStatement,
+  markJobRunningStatement,
+  cancelJob,
+  requeueJob,
+} from '../../src/jobs/job-sql.js';
+import { findJobAttempts } from '../../src/jobs/job-attempt-sql.js';
+import { runStatement } from '../../src/db/statement.js';
+import { newId } from '../../src/shared/ids.js';
+import { jobSpec } from '../helpers/job-spec.js';
+import { insertWorker, activateWorker } from '../../src/workers/worker-sql.js';
+import { createWorkerReports, type RunReport } from '../../src/workers/worker-reports.js';
+import { createJobWatch } from '../../src/jobs/job-watch.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import type { JobSpecInput } from '../../src/jobs/job.js';
+
+const outbox = createOutboxWriter({ subjectPrefix: 'hodei.events' });
+let t: AnyTestDatabase;
+
+async function queued(spec: Partial<JobSpecInput>): Promise<string> {
+  const id = newId();
+  await runStatement(
+    t.db,
+    insertJobStatement({ id, spec: jobSpec(spec), idempotencyKey: null, correlationId: `c-${id}` }),
+  );
+  return id;
+}
+
+async function readyWorker(): Promise<string> {
+  const id = newId();
+  await insertWorker(t.db, { id, provider: 'process', otpHash: 'x', correlationId: 'w' });
+  await activateWorker(t.db, id);
+  return id;
+}
+
+/** Takes the job's current attempt to RUNNING on a worker, as the ExecutionSaga and the worker's
+ * acknowledgement do; returns the worker and attempt. */
+async function running(jobId: string): Promise<{ workerId: string; attempt: number }> {
+  const job = await findJob(t.db, jobId);
+  const workerId = await readyWorker();
+  const attempt = job?.attempt ?? 0;
+  await t.db.query("UPDATE workers SET state = 'BUSY', current_job_id = $2 WHERE id = $1", [
+    workerId,
+    jobId,
+  ]);
+  expect(await runStatement(t.db, assignJobStatement(jobId, attempt, workerId))).toHaveLength(1);
+  expect(await runStatement(t.db, markJobRunningStatement(jobId, attempt, workerId))).toHaveLength(
+    1,
+  );
+  return { workerId, attempt };
+}
+
+function reports() {
+  return createWorkerReports({
+    db: t.db,
+    outbox,
+    logger: silentLogger(),
+    jobWatch: createJobWatch(),
+  });
+}
+
+async function runEnds(jobId: string, end: Omit<RunReport, 'jobId' | 'attempt'>) {
+  const { workerId, attempt } = await running(jobId);
+  await reports().recordResult(workerId, { jobId, attempt, ...end });
+  return { workerId, attempt };
+}
+
+async function eventsOf(
+  jobId: string,
+): Promise<Array<{ type: string; payload: Record<string, unknown> }>> {
+  const r = await t.db.query<{ event_type: string; payload: Record<string, unknown> }>(
+    'SELECT event_type, payload FROM outbox_events WHERE aggregate_id = $1 ORDER BY seq',
+    [jobId],
+  );
+  return r.rows.map((row) => ({ type: row.event_type, payload: row.payload }));
+}
+
+const exited = (exitCode: number) => ({ outcome: 'EXITED' as const, exitCode, error: '' });
+const retry = (retries: number, backoffMs = 1000, maxBackoffMs = 60_000) => ({
+  retry: { retries, backoffMs, maxBackoffMs },
+});
+
+for (const kind of DB_KINDS) {
+  describe.sequential(`${kind}: retries and attempts`, () => {
+    beforeAll(async () => {
+      t = await createAnyTestDatabase(kind);
+    });
+    afterAll(async () => {
+      await t.drop();
+    });
+
+    it('a non-zero exit with retries left goes back to PENDING at the next attempt, after a backoff', async () => {
+      const jobId = await queued(retry(2, 2000, 60_000));
+      const before = Date.now();
+      const { workerId } = await runEnds(jobId, exited(3));
+      const job = await findJob(t.db, jobId);
+      expect(job).toMatchObject({ state: 'PENDING', attempt: 2, retriesUsed: 1, workerId: null });
+      expect(job?.error).toBe('exited with code 3');
+      // The first retry waits between half and all of the 2 s base.
+      const wait = (job?.retryAt?.getTime() ?? 0) - before;
+      expect(wait).toBeGreaterThanOrEqual(900);
+      expect(wait).toBeLessThanOrEqual(2500);
+      const events = await eventsOf(jobId);
+      const scheduled = events.find((e) => e.type === 'JobRetryScheduled');
+      expect(scheduled?.payload).toMatchObject({
+        jobId,
+        attempt: 2,
+        failedAttempt: 1,
+        workerId,
+        exitCode: 3,
+        retry: 1,
+        retries: 2,
+      });
+      expect(events.map((e) => e.type)).not.toContain('JobFailed');
+      expect(await findJobAttempts(t.db, jobId)).toMatchObject([
+        { attempt: 1, outcome: 'FAILED', exitCode: 3, error: 'exited with code 3', workerId },
+      ]);
+      const [first] = await findJobAttempts(t.db, jobId);
+      expect(first?.retryAt?.getTime()).toBe(job?.retryAt?.getTime());
+    });
+
+    it('keeps every attempt and ends FAILED once retries are spent', async () => {
+      const jobId = await queued(retry(2, 1));
+      await runEnds(jobId, exited(1));
+      await runEnds(jobId, { outcome: 'TIMED_OUT', exitCode: null, error: '' });
+      await runEnds(jobId, exited(7));
+      const job = await findJob(t.db, jobId);
+      expect(job).toMatchObject({ state: 'FAILED', attempt: 3, retriesUsed: 2, exitCode: 7 });
+      expect(job?.retryAt).toBeNull();
+      const attempts = await findJobAttempts(t.db, jobId);
+      expect(attempts.map((a) => [a.attempt, a.outcome, a.exitCode, a.error])).toEqual([
+        [1, 'FAILED', 1, 'exited with code 1'],
+        [2, 'TIMED_OUT', null, 'timed out'],
+        [3, 'FAILED', 7, 'exited with code 7'],
+      ]);
+      expect(attempts[2]?.retryAt).toBeNull();
+      const types = (await eventsOf(jobId)).map((e) => e.type);
+      expect(types.filter((x) => x === 'JobRetryScheduled')).toHaveLength(2);
+      expect(types.filter((x) => x === 'JobFailed')).toHaveLength(1);
+    });
+
+    it('a retried job that then succeeds ends SUCCEEDED with the failure kept', async () => {
+      const jobId = await queued(retry(3, 1));
+      await runEnds(jobId, exited(2));
+      await runEnds(jobId, exited(0));
+      expect(await findJob(t.db, jobId)).toMatchObject({
+        state: 'SUCCEEDED',
+        attempt: 2,
+        exitCode: 0,
+      });
+      expect((await findJobAttempts(t.db, jobId)).map((a) => a.outcome)).toEqual([
+        'FAILED',
+        'SUCCEEDED',
+      ]);
+    });
+
+    it('never retries without a policy, a command that could not start, or a run cancelled on the worker', async () => {
+      for (const [spec, end] of [
+        [{}, exited(1)],
+        [
+          retry(3),
+          { outcome: 'START_FAILED' as const, exitCode: null, error: 'spawn nope ENOENT' },
+        ],
+        [retry(3), { outcome: 'CANCELLED' as const, exitCode: null, error: '' }],
+      ] as const) {
+        const jobId = await queued(spec);
+        await runEnds(jobId, end);
+        expect(await findJob(t.db, jobId)).toMatchObject({ state: 'FAILED', attempt: 1 });
+        expect((await eventsOf(jobId)).map((e) => e.type)).not.toContain('JobRetryScheduled');
+      }
+    });
+
+    it('a result reported twice schedules one retry', async () => {
+      const jobId = await queued(retry(3, 1));
+      const { workerId, attempt } = await runEnds(jobId, exited(1));
+      await reports().recordResult(workerId, { jobId, attempt, ...exited(1) });
+      expect(await findJob(t.db, jobId)).toMatchObject({
+        state: 'PENDING',
+        attempt: 2,
+        retriesUsed: 1,
+      });
+      const types = (await eventsOf(jobId)).map((e) => e.type);
+      expect(types.filter((x) => x === 'JobRetryScheduled')).toHaveLength(1);
+    });
+
+    it('retries do not spend the attempts kept for lost workers, nor lost workers the retries', async () => {
+      const jobId = await queued({ maxAttempts: 2, ...retry(1, 1) });
+      await runEnds(jobId, exited(1)); // retry 1 of 1: attempt 2
+      const second = await running(jobId);
+      // Attempt 2 is the first cut short by a lost worker: one of two allowed, so requeued.
+      const requeued = await requeueJob(
+        t.db,
+        { jobId, attempt: second.attempt },
+        'WORKER_LOST',
+        'worker lost: gone',
+      );
+      expect(requeued).toMatchObject({ state: 'PENDING', attempt: 3, retriesUsed: 1 });
+      const third = await running(jobId);
+      const failed = await requeueJob(
+        t.db,
+        { jobId, attempt: third.attempt },
+        'DISPATCH_FAILED',
+        'dispatch failed',
+      );
+      expect(failed).toMatchObject({ state: 'FAILED', attempt: 3 });
+      expect((await findJobAttempts(t.db, jobId)).map((a) => [a.attempt, a.outcome])).toEqual([
+        [1, 'FAILED'],
+        [2, 'WORKER_LOST'],
+        [3, 'DISPATCH_FAILED'],
+      ]);
+    });
+
+    it('cancelling a running attempt records it; cancelling during a backoff clears the wait', async () => {
+      const runningJob = await queued({});
+      const { attempt } = await running(runningJob);
+      await cancelJob(t.db, runningJob);
+      expect(await findJobAttempts(t.db, runningJob)).toMatchObject([
+        { attempt, outcome: 'CANCELLED', error: 'cancelled by request' },
+      ]);
+
+      const waiting = await queued(retry(2, 60_000, 60_000));
+      await runEnds(waiting, exited(1));
+      const cancelled = await cancelJob(t.db, waiting);
+      expect(cancelled?.previousState).toBe('PENDING');
+      expect(cancelled?.job).toMatchObject({ state: 'CANCELLED', attempt: 2, retryAt: null });
+      expect((await findJobAttempts(t.db, waiting)).map((a) => a.outcome)).toEqual(['FAILED']);
+    });
+  });
+}
