@@ -142,6 +142,7 @@ export function jobToPb(job: JobRecord, attempts: readonly JobAttemptRecord[] = 
     attempts: attempts.map(attemptToPb),
     retryAt: job.state === 'PENDING' ? ts(job.retryAt) : undefined,
     retriesUsed: job.retriesUsed,
+    outputDeletedAt: ts(job.outputDeletedAt),
   });
 }
 

@@ -17,6 +17,7 @@ const CODES: Record<ErrorCode, Code> = {
   DATA_DIR_LOCKED: Code.FailedPrecondition,
   UNAVAILABLE: Code.Unavailable,
   DEAD_LETTER_NOT_PENDING: Code.FailedPrecondition,
+  JOB_OUTPUT_DELETED: Code.FailedPrecondition,
   BUS_REFUSED: Code.FailedPrecondition,
 };
 

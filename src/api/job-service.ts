@@ -13,7 +13,7 @@ import {
 } from '../gen/hodei/v1/job_pb.js';
 import type { Db } from '../db/db.js';
 import type { Logger } from '../shared/logger.js';
-import { InvalidArgumentError, NotFoundError } from '../shared/errors.js';
+import { InvalidArgumentError, NotFoundError, OutputDeletedError } from '../shared/errors.js';
 import { isUuid } from '../shared/ids.js';
 import { findJob, listJobs } from '../jobs/job-sql.js';
 import { readOutput } from '../jobs/job-output-sql.js';
@@ -108,7 +108,8 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
 
     getJobLogs: (req) =>
       mapErrors(logger, async () => {
-        await requireJob(db, req.id);
+        const job = await requireJob(db, req.id);
+        if (job.outputDeletedAt) throw new OutputDeletedError(job.id, job.outputDeletedAt);
         if (req.limit < 0 || req.limit > 10_000)
           throw new InvalidArgumentError('limit', 'must be between 0 and 10000');
         if (req.attempt < 0) throw new InvalidArgumentError('attempt', 'must not be negative');

@@ -52,6 +52,7 @@ describe('jobView', () => {
       retriesUsed: 0,
       retryAt: null,
       attempts: [],
+      outputDeletedAt: null,
     });
   });
 

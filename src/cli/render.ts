@@ -84,6 +84,7 @@ export function jobView(job: Job) {
     retriesUsed: job.retriesUsed,
     retryAt: isoTime(job.retryAt),
     attempts: job.attempts.map(attemptView),
+    outputDeletedAt: isoTime(job.outputDeletedAt),
   };
 }
 
@@ -146,6 +147,7 @@ export function jobFields(view: JobView): [string, string][] {
     ['assigned', view.assignedAt],
     ['started', view.startedAt],
     ['finished', view.finishedAt],
+    ['output deleted', view.outputDeletedAt && `${view.outputDeletedAt} (retention)`],
   ];
   return fields.filter((f): f is [string, string] => f[1] !== null && f[1] !== '');
 }

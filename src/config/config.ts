@@ -36,6 +36,17 @@ export interface ServerConfig {
   readonly reaperCreatingTimeoutMs: number;
   /** How often the InfrastructureReconciler runs (and once at start). */
   readonly reconcileIntervalMs: number;
+  /** How often the retention loop runs (and once at start); 0: only at start. */
+  readonly retentionIntervalMs: number;
+  /** Published events, table-bus messages and finished sagas older than this are deleted; 0:
+   * kept forever. */
+  readonly retentionEventsMs: number;
+  /** Output of jobs finished longer ago than this is deleted; 0: kept forever. */
+  readonly retentionJobOutputMs: number;
+  /** JetStream stream limits: messages older than this are removed by the stream; 0: none. */
+  readonly streamMaxAgeMs: number;
+  /** JetStream stream limit: the oldest messages are removed past this size; 0: none. */
+  readonly streamMaxBytes: number;
   readonly streamName: string;
   readonly subjectPrefix: string;
   readonly consumerName: string;
@@ -53,6 +64,8 @@ export interface ServerConfig {
 
 type Env = Record<string, string | undefined>;
 
+const DAY_MS = 86_400_000;
+
 function intVar(env: Env, name: string, fallback: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -68,7 +81,7 @@ function durationVar(env: Env, name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const value = parseDuration(raw);
   if (value === undefined) {
-    throw new ConfigError(name, `expected a duration such as 500ms, 30s or 2m, got "${raw}"`);
+    throw new ConfigError(name, `expected a duration such as 500ms, 30s, 2m or 7d, got "${raw}"`);
   }
   return value;
 }
@@ -139,6 +152,11 @@ export function loadServerConfig(
       durationVar(env, 'HODEI_PROVISIONING_TIMEOUT', 30_000) + 30_000,
     ),
     reconcileIntervalMs: durationVar(env, 'HODEI_RECONCILE_INTERVAL', 300_000),
+    retentionIntervalMs: durationVar(env, 'HODEI_RETENTION_INTERVAL', 60_000),
+    retentionEventsMs: durationVar(env, 'HODEI_RETENTION_EVENTS', 7 * DAY_MS),
+    retentionJobOutputMs: durationVar(env, 'HODEI_RETENTION_JOB_OUTPUT', 30 * DAY_MS),
+    streamMaxAgeMs: durationVar(env, 'HODEI_STREAM_MAX_AGE', 7 * DAY_MS),
+    streamMaxBytes: sizeVar(env, 'HODEI_STREAM_MAX_BYTES', 1024 * 1024 * 1024, 0),
     streamName: nonEmpty(env, 'HODEI_STREAM') ?? 'HODEI_EVENTS',
     subjectPrefix: subjectPrefix(env),
     consumerName: nonEmpty(env, 'HODEI_CONSUMER') ?? 'saga-processor',

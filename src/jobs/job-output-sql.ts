@@ -140,3 +140,29 @@ export async function readOutput(q: Queryable, query: OutputQuery): Promise<Stor
     workerId: row.worker_id,
   }));
 }
+
+/** Deletes the output of up to `limit` jobs that finished more than `olderThanMs` ago and marks
+ * them (output_deleted_at), in one statement; returns how many jobs and chunks. */
+export async function deleteOutputOfFinishedJobs(
+  q: Queryable,
+  olderThanMs: number,
+  limit: number,
+): Promise<{ jobs: number; chunks: number }> {
+  const result = await q.query<{ jobs: number; chunks: number }>(
+    `WITH picked AS (
+       SELECT id FROM jobs
+       WHERE finished_at IS NOT NULL AND output_deleted_at IS NULL
+         AND finished_at < now() - make_interval(secs => $1::double precision / 1000)
+         AND state IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED')
+       ORDER BY finished_at LIMIT $2
+       FOR UPDATE SKIP LOCKED
+     ), gone AS (
+       DELETE FROM job_output o USING picked p WHERE o.job_id = p.id RETURNING 1
+     ), marked AS (
+       UPDATE jobs j SET output_deleted_at = now() FROM picked p WHERE j.id = p.id RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM marked)::int AS jobs, (SELECT count(*) FROM gone)::int AS chunks`,
+    [olderThanMs, limit],
+  );
+  return result.rows[0] ?? { jobs: 0, chunks: 0 };
+}

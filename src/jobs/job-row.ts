@@ -29,12 +29,13 @@ export interface JobRow {
   retry_max_backoff_ms: string | number;
   retries_used: number;
   retry_at: Date | null;
+  output_deleted_at: Date | null;
 }
 
 export const COLUMNS = `id, name, command, args, env, working_dir, timeout_ms, max_attempts, attempt, labels,
   provider, idempotency_key, correlation_id, state, exit_code, error, worker_id, created_at,
   assigned_at, started_at, finished_at, retries, retry_backoff_ms, retry_max_backoff_ms, retries_used,
-  retry_at`;
+  retry_at, output_deleted_at`;
 
 export function toJob(row: JobRow): JobRecord {
   return {
@@ -66,6 +67,7 @@ export function toJob(row: JobRow): JobRecord {
     },
     retriesUsed: row.retries_used,
     retryAt: row.retry_at,
+    outputDeletedAt: row.output_deleted_at,
   };
 }
 

@@ -32,6 +32,8 @@ export interface JobRecord extends JobSpecInput {
   retriesUsed: number;
   /** A PENDING job waiting out a retry's backoff starts no earlier than this. */
   retryAt: Date | null;
+  /** When the retention loop deleted the job's output. */
+  outputDeletedAt: Date | null;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3;

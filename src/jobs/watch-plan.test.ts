@@ -22,6 +22,7 @@ function job(state: JobState, attempt = 1, workerId: string | null = 'w1'): JobR
     retry: NO_RETRIES,
     retriesUsed: 0,
     retryAt: null,
+    outputDeletedAt: null,
     state,
     attempt,
     idempotencyKey: null,

@@ -14,6 +14,7 @@ export interface Metrics {
   readonly jobsQueued: Counter;
   readonly jobsFinished: Counter<'state'>;
   readonly jobRetries: Counter<'outcome'>;
+  readonly retentionDeletedRows: Counter<'table'>;
   readonly queueToStart: Histogram;
   readonly sagas: Counter<'type' | 'outcome'>;
   readonly eventsPublished: Counter;
@@ -49,6 +50,12 @@ export function createMetrics(): Metrics {
     name: 'hodei_job_retries_total',
     help: "Failed runs retried by their job's retry policy, by how the run ended (FAILED, TIMED_OUT).",
     labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const retentionDeletedRows = new Counter({
+    name: 'hodei_retention_deleted_rows_total',
+    help: 'Rows deleted by the retention loop, by table (outbox_events, bus_messages, saga_instances, job_output).',
+    labelNames: ['table'] as const,
     registers: [registry],
   });
   const queueToStart = new Histogram({
@@ -140,6 +147,7 @@ export function createMetrics(): Metrics {
     jobsQueued,
     jobsFinished,
     jobRetries,
+    retentionDeletedRows,
     queueToStart,
     sagas,
     eventsPublished,

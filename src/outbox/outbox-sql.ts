@@ -156,3 +156,21 @@ export async function countUnpublished(q: Queryable): Promise<number> {
   );
   return result.rows[0]?.n ?? 0;
 }
+
+/** Deletes up to `limit` events published more than `olderThanMs` ago (retention); returns how
+ * many. Events never published (waiting, or dead-lettered: failed_events keeps those) stay. */
+export async function deletePublishedEvents(
+  q: Queryable,
+  olderThanMs: number,
+  limit: number,
+): Promise<number> {
+  const result = await q.query(
+    `DELETE FROM outbox_events WHERE seq IN (
+       SELECT seq FROM outbox_events
+       WHERE published_at IS NOT NULL
+         AND published_at < now() - make_interval(secs => $1::double precision / 1000)
+       LIMIT $2)`,
+    [olderThanMs, limit],
+  );
+  return result.rowCount ?? 0;
+}

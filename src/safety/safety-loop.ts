@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { errorMessage } from '../shared/errors.js';
 import { runSingletonRound } from './singleton-round.js';
 
-export type SafetyNetName = 'reaper' | 'reconciler';
+export type SafetyNetName = 'reaper' | 'reconciler' | 'retention';
 
 export interface SafetyLoopOptions<T> {
   net: SafetyNetName;

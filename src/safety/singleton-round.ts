@@ -13,6 +13,7 @@ import type { Db, Queryable } from '../db/db.js';
 export const SINGLETON_LOCKS = {
   reaper: 7_160_042_003,
   reconciler: 7_160_042_004,
+  retention: 7_160_042_005,
 } as const;
 
 /** Takes the advisory lock `key` until the transaction ends; returns false if another holds it. */

@@ -215,3 +215,21 @@ export async function countWaiting(q: Queryable, key: string): Promise<number> {
   );
   return result.rows[0]?.n ?? 0;
 }
+
+/** Deletes up to `limit` sagas that finished more than `olderThanMs` ago, with their steps
+ * (ON DELETE CASCADE); returns how many sagas. Sagas still running or waiting stay. */
+export async function deleteFinishedSagas(
+  q: Queryable,
+  olderThanMs: number,
+  limit: number,
+): Promise<number> {
+  const result = await q.query(
+    `DELETE FROM saga_instances WHERE id IN (
+       SELECT id FROM saga_instances
+       WHERE finished_at IS NOT NULL
+         AND finished_at < now() - make_interval(secs => $1::double precision / 1000)
+       LIMIT $2)`,
+    [olderThanMs, limit],
+  );
+  return result.rowCount ?? 0;
+}

@@ -21,6 +21,7 @@ export async function openBus(config: ServerConfig, db: Db, logger: Logger): Pro
       url: config.natsUrl,
       streamName: config.streamName,
       subjectPrefix: config.subjectPrefix,
+      limits: { maxAgeMs: config.streamMaxAgeMs, maxBytes: config.streamMaxBytes },
       logger,
     });
   }

@@ -32,6 +32,7 @@ import { createProcessProvider } from '../providers/process/process-provider.js'
 import { ensureInstallationId } from '../safety/installation-sql.js';
 import { createDatabaseReaper } from '../safety/database-reaper.js';
 import { createInfrastructureReconciler } from '../safety/infrastructure-reconciler.js';
+import { createRetention } from '../safety/retention.js';
 import { startHttpServer } from '../api/http-server.js';
 import { JobService } from '../gen/hodei/v1/job_pb.js';
 import { WorkerAgentService } from '../gen/hodei/v1/worker_pb.js';
@@ -203,6 +204,22 @@ export async function startServer(
     });
     await reconciler.start();
     onStop('infrastructure-reconciler', () => reconciler.stop());
+    // Retention's first round may have days of rows to delete: it runs beside the start-up, not
+    // before it (start never throws; a failed round is logged and tried again next interval).
+    const retention = createRetention({
+      db,
+      logger: logger.child({ component: 'retention' }),
+      metrics,
+      intervalMs: config.retentionIntervalMs,
+      eventsMs: config.retentionEventsMs,
+      jobOutputMs: config.retentionJobOutputMs,
+      tableBus: bus.kind !== 'jetstream',
+    });
+    const retentionStarted = retention.start();
+    onStop('retention', async () => {
+      await retentionStarted;
+      await retention.stop();
+    });
 
     const consumer = await consumeEvents(
       {

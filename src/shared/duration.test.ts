@@ -8,6 +8,7 @@ describe('formatDuration', () => {
     expect(formatDuration(1500)).toBe('1500ms');
     expect(formatDuration(300_000)).toBe('5m');
     expect(formatDuration(7_200_000)).toBe('2h');
+    expect(formatDuration(7 * 86_400_000)).toBe('7d');
     expect(formatDuration(0)).toBe('0ms');
   });
 

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'DATA_DIR_LOCKED'
   | 'UNAVAILABLE'
   | 'DEAD_LETTER_NOT_PENDING'
+  | 'JOB_OUTPUT_DELETED'
   | 'BUS_REFUSED';
 
 export class HodeiError extends Error {
@@ -90,6 +91,20 @@ export class DeadLetterNotPendingError extends HodeiError {
       'DEAD_LETTER_NOT_PENDING',
       `dead letter ${id} was already ${done}${at ? ` at ${at.toISOString()}` : ''}; a dead letter is replayed or discarded once`,
       { id, state },
+    );
+  }
+}
+
+/** The output of a job was deleted by the retention loop. */
+export class OutputDeletedError extends HodeiError {
+  constructor(
+    readonly jobId: string,
+    deletedAt: Date,
+  ) {
+    super(
+      'JOB_OUTPUT_DELETED',
+      `the output of job ${jobId} was deleted by retention at ${deletedAt.toISOString()} (output of finished jobs is kept for HODEI_RETENTION_JOB_OUTPUT, 30d by default)`,
+      { jobId },
     );
   }
 }

@@ -33,6 +33,10 @@ export interface JetStreamBusOptions {
   url: string;
   streamName: string;
   subjectPrefix: string;
+  /** The stream's age and size limits, set when it is made and updated on an existing one; 0 or
+   * absent means none. The outbox, not the stream, is the record: a message the stream drops
+   * past a limit has been delivered to every consumer long before (days, gigabytes). */
+  limits?: { maxAgeMs?: number; maxBytes?: number };
   logger?: Logger;
 }
 
@@ -176,9 +180,15 @@ export function createJetStreamBus(options: JetStreamBusOptions): Bus {
 
     async setup() {
       const jsm = await jetstreamManager(await nc());
+      const maxAgeMs = options.limits?.maxAgeMs ?? 0;
+      const maxBytes = options.limits?.maxBytes ?? 0;
       const config = {
         subjects: [`${options.subjectPrefix}.>`],
-        duplicate_window: DUPLICATE_WINDOW_NS,
+        // The duplicate window may not be longer than the age limit.
+        duplicate_window:
+          maxAgeMs > 0 ? Math.min(DUPLICATE_WINDOW_NS, ns(maxAgeMs)) : DUPLICATE_WINDOW_NS,
+        max_age: maxAgeMs > 0 ? ns(maxAgeMs) : 0,
+        max_bytes: maxBytes > 0 ? maxBytes : -1,
       };
       try {
         await jsm.streams.info(streamName);

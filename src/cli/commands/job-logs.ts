@@ -4,7 +4,7 @@
 // --json, output is shown as lines ({seq, attempt, stream, at, line}).
 import type { Command } from 'commander';
 import type { OutputChunk } from '../../gen/hodei/v1/job_pb.js';
-import { usageError } from '../cli-error.js';
+import { CliError, usageError } from '../cli-error.js';
 import type { CliContext } from '../context.js';
 import { connect, type JsonFlag } from './connect.js';
 
@@ -54,7 +54,7 @@ export function registerJobLogs(job: Command, ctx: CliContext): void {
         const printer = createOutputPrinter(output, id);
         const lines = createLineAssembler();
         let attempt = 0;
-        await call(
+        const followed = await call(
           () =>
             followJob(rpc.jobs, id, {
               onJob: flags.json ? undefined : (j) => printer.onJob(j),
@@ -70,6 +70,10 @@ export function registerJobLogs(job: Command, ctx: CliContext): void {
           id,
         );
         for (const line of lines.end()) output.printJsonLine(line);
+        if (followed.outputDeletedAt) {
+          const at = render.isoTime(followed.outputDeletedAt);
+          throw new CliError(`the output of job ${id} was deleted by retention at ${at}`, 1);
+        }
         return;
       }
 
