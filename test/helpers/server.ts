@@ -23,6 +23,8 @@ export type Deployment = 'postgres+nats' | 'embedded';
 export interface TestServer {
   url: string;
   proc: ChildProcess;
+  /** The JetStream stream the server uses (postgres+nats only). */
+  streamName: string | undefined;
   jobs: Client<typeof JobService>;
   ops: Client<typeof OpsService>;
   /** Everything the server wrote to stderr so far. */
@@ -119,6 +121,7 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
   await launch('0');
   const transport = () => createConnectTransport({ baseUrl: url, httpVersion: '1.1' });
   const server: TestServer = {
+    streamName: env.HODEI_STREAM,
     get url() {
       return url;
     },
