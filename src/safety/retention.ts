@@ -8,7 +8,8 @@
 //   reading its logs says they were deleted rather than show nothing.
 // Jobs and their attempts are the record and stay. Each batch is one short statement, so the
 // loop never holds locks the job path waits on; a round deletes at most `maxBatches` batches per
-// kind and leaves the rest to the next. With several servers one round runs at a time.
+// kind and leaves the rest to the next, then vacuums the tables it deleted from. With several
+// servers one round runs at a time.
 import type { Db } from '../db/db.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -51,6 +52,14 @@ export type Retention = SafetyLoop<RetentionRound>;
 const BATCH = 1000;
 const OUTPUT_JOBS_BATCH = 100;
 const MAX_BATCHES = 50;
+
+/** The tables each kind deletes from (cascades included). */
+const VACUUMED: Readonly<Record<keyof RetentionRound, readonly string[]>> = {
+  outbox_events: ['outbox_events'],
+  bus_messages: ['bus_messages', 'bus_deliveries'],
+  saga_instances: ['saga_instances', 'saga_steps'],
+  job_output: ['job_output', 'jobs'],
+};
 
 export function createRetention(options: RetentionOptions): Retention {
   const { db, logger, metrics } = options;
@@ -101,11 +110,20 @@ export function createRetention(options: RetentionOptions): Retention {
     }
     if (deleted.some(([, rows]) => rows > 0)) {
       logger.info({ net: 'retention', deleted: counts }, 'retention deleted old rows');
-      // The embedded database has no autovacuum: without one the space of deleted rows is never
-      // reused and the data directory grows however much is deleted.
-      if (db.kind === 'pglite') await db.query('VACUUM');
     }
     return counts;
+  }
+
+  /** VACUUM of the tables a round deleted from, once its lock's transaction has ended (an open
+   * transaction keeps the rows deleted after it began from being reclaimed). Deleted rows' space
+   * is reused only once vacuumed: the embedded database runs no autovacuum, and a PostgreSQL
+   * without it, or whose autovacuum lags behind a busy hour, would otherwise grow however much is
+   * deleted. A plain VACUUM takes no lock that writers wait on. */
+  async function vacuum(counts: RetentionRound): Promise<void> {
+    const tables = (Object.keys(VACUUMED) as Array<keyof RetentionRound>)
+      .filter((kind) => counts[kind] > 0)
+      .flatMap((kind) => VACUUMED[kind]);
+    if (tables.length > 0) await db.query(`VACUUM ${tables.join(', ')}`);
   }
 
   return createSafetyLoop({
@@ -116,5 +134,6 @@ export function createRetention(options: RetentionOptions): Retention {
     logger,
     metrics,
     round,
+    afterRound: vacuum,
   });
 }

@@ -18,6 +18,9 @@ export interface SafetyLoopOptions<T> {
   logger: Logger;
   metrics?: Metrics;
   round: () => Promise<T>;
+  /** Runs after a round that ran, once its lock is released (its transaction ended): work that
+   * must not run inside that transaction, such as VACUUM. */
+  afterRound?: (value: T) => Promise<void>;
 }
 
 export interface SafetyLoop<T> {
@@ -44,7 +47,12 @@ export function createSafetyLoop<T>(options: SafetyLoopOptions<T>): SafetyLoop<T
       count('skipped');
       return undefined;
     }
-    const round = runSingletonRound(options.db, options.lockKey, options.round);
+    const round = runSingletonRound(options.db, options.lockKey, options.round).then(
+      async (outcome) => {
+        if (outcome.ran) await options.afterRound?.(outcome.value);
+        return outcome;
+      },
+    );
     running = round;
     try {
       const outcome = await round;

@@ -14,3 +14,6 @@ CREATE INDEX outbox_retention_idx ON outbox_events (published_at)
 CREATE INDEX saga_retention_idx ON saga_instances (finished_at)
   WHERE finished_at IS NOT NULL;
 CREATE INDEX bus_messages_published_idx ON bus_messages (published_at);
+-- Deleting a message deletes its deliveries (ON DELETE CASCADE), found by seq: the primary key
+-- (consumer, seq) cannot, and without this index every deleted message scanned them all.
+CREATE INDEX bus_deliveries_seq_idx ON bus_deliveries (seq);
