@@ -18,9 +18,12 @@ export const SINGLETON_LOCKS = {
 
 /** Takes the advisory lock `key` until the transaction ends; returns false if another holds it. */
 export async function tryAdvisoryXactLock(q: Queryable, key: number): Promise<boolean> {
+  // No parameters: a parameterised query (extended protocol) left the transaction holding a
+  // snapshot while idle, which kept VACUUM from reclaiming anything deleted during the round
+  // (retention's own deletes included). The key is one of SINGLETON_LOCKS, a number.
+  if (!Number.isSafeInteger(key)) throw new Error(`advisory lock key ${key} is not an integer`);
   const result = await q.query<{ locked: boolean }>(
-    'SELECT pg_try_advisory_xact_lock($1) AS locked',
-    [key],
+    `SELECT pg_try_advisory_xact_lock(${key}) AS locked`,
   );
   return result.rows[0]?.locked === true;
 }

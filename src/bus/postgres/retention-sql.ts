@@ -14,7 +14,9 @@ export async function deleteSettledMessages(
     `DELETE FROM bus_messages WHERE seq IN (
        SELECT m.seq FROM bus_messages m
        WHERE m.published_at < now() - make_interval(secs => $1::double precision / 1000)
-         AND NOT EXISTS (SELECT 1 FROM bus_deliveries d WHERE d.seq = m.seq AND d.state = 'pending')
+         -- A correlated count runs per message on the seq index whatever the statistics say;
+         -- NOT EXISTS let a planner without statistics pick an anti join scanning every delivery.
+         AND (SELECT count(*) FROM bus_deliveries d WHERE d.seq = m.seq AND d.state = 'pending') = 0
        LIMIT $2)`,
     [olderThanMs, limit],
   );

@@ -17,3 +17,6 @@ CREATE INDEX bus_messages_published_idx ON bus_messages (published_at);
 -- Deleting a message deletes its deliveries (ON DELETE CASCADE), found by seq: the primary key
 -- (consumer, seq) cannot, and without this index every deleted message scanned them all.
 CREATE INDEX bus_deliveries_seq_idx ON bus_deliveries (seq);
+-- "Does any consumer still have this message pending?", asked per message by the batch: the
+-- claim index (consumer, visible_at, seq) answers it only by reading all its entries.
+CREATE INDEX bus_deliveries_pending_seq_idx ON bus_deliveries (seq) WHERE state = 'pending';
