@@ -222,7 +222,9 @@ export async function* serveWorkerStream(
           error: body.value.error,
         };
         await surely(() => reports.recordResult(workerId, report));
-        run = undefined;
+        // Recording the result made the worker READY: a saga may have sent its next run while
+        // this awaited. Only the run reported on is done.
+        if (run === target) run = undefined;
         return;
       }
       default:
