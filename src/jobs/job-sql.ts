@@ -262,3 +262,25 @@ export async function findJobsOfSilentWorkers(
     silentMs: Math.round(r.silent_ms),
   }));
 }
+
+/** Returns up to `limit` PENDING jobs unchanged for `quietMs`, oldest first, with the attempt they
+ * wait at (the DatabaseReaper looks for those whose ExecutionSaga never started). */
+export async function findQuietPendingJobs(
+  q: Queryable,
+  quietMs: number,
+  limit: number,
+): Promise<Array<{ jobId: string; attempt: number; correlationId: string }>> {
+  const result = await q.query<{ id: string; attempt: number; correlation_id: string }>(
+    `SELECT id, attempt, correlation_id FROM jobs
+     WHERE state = 'PENDING'
+       AND updated_at < now() - make_interval(secs => $1::double precision / 1000)
+       AND (retry_at IS NULL OR retry_at < now() - make_interval(secs => $1::double precision / 1000))
+     ORDER BY state, created_at LIMIT $2`,
+    [quietMs, limit],
+  );
+  return result.rows.map((r) => ({
+    jobId: r.id,
+    attempt: r.attempt,
+    correlationId: r.correlation_id,
+  }));
+}

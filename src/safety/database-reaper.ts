@@ -8,15 +8,24 @@
 //   infrastructure is gone, or whose infrastructure was started by a server process that is gone
 //   (a crash left it behind). Kill-switch: TERMINATED, WorkerLost, destroyed. Its slot is free
 //   at once, so after a crash the restarted server provisions without waiting out the deadline.
-// Invariant 2: the reaper only marks, destroys and emits events (through the kill-switch); the
-// sagas react. With several servers one reaper runs a round at a time (an advisory lock).
+// - A PENDING job without the ExecutionSaga of its attempt, unchanged past `jobSilenceMs`: the
+//   event that starts it (JobQueued or JobRequeued) was never handled — every delivery went to a
+//   server killed before it acked, until the bus stopped redelivering (max_deliver) with nobody
+//   left to dead-letter it. The reaper writes JobRequeued for that same attempt; its saga id is
+//   derived from the job and the attempt, so the job starts once however often this happens.
+// Invariant 2: the reaper only marks, destroys and emits events (through the kill-switch or the
+// outbox); the sagas react. With several servers one reaper runs a round at a time (an advisory lock).
 import type { Db } from '../db/db.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Provider, WorkerInfrastructure } from '../providers/provider.js';
 import type { WorkerMonitor } from '../workers/worker-monitor.js';
 import type { WorkerRecord } from '../workers/worker.js';
-import { findJobsOfSilentWorkers } from '../jobs/job-sql.js';
+import { findJobsOfSilentWorkers, findQuietPendingJobs } from '../jobs/job-sql.js';
+import { existingSagaIds } from '../sagas/saga-sql.js';
+import { executionSagaId } from '../shared/ids.js';
+import { event } from '../events/catalog.js';
+import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import { findCreatingWorkers } from '../workers/worker-sql.js';
 import { SINGLETON_LOCKS } from './singleton-round.js';
 import { createSafetyLoop, type SafetyLoop } from './safety-loop.js';
@@ -26,6 +35,8 @@ export interface DatabaseReaperOptions {
   provider: Provider;
   /** The kill-switch (workers/worker-monitor.ts). */
   monitor: Pick<WorkerMonitor, 'workerLost'>;
+  /** Writes the event that starts a stranded PENDING job's saga. */
+  outbox: OutboxWriter;
   logger: Logger;
   metrics?: Metrics;
   /** Between rounds (HODEI_REAPER_INTERVAL); 0: only the round at start. */
@@ -44,6 +55,7 @@ export interface ReaperRound {
   creating_timed_out: number;
   creating_gone: number;
   creating_orphaned: number;
+  stranded_pending: number;
 }
 
 export type DatabaseReaper = SafetyLoop<ReaperRound>;
@@ -100,6 +112,23 @@ export function createDatabaseReaper(options: DatabaseReaperOptions): DatabaseRe
     return undefined;
   }
 
+  async function strandedPendingJobs(counts: ReaperRound): Promise<void> {
+    const quiet = await findQuietPendingJobs(db, options.jobSilenceMs, batch);
+    const sagaOf = (j: { jobId: string; attempt: number }) => executionSagaId(j.jobId, j.attempt);
+    const existing = await existingSagaIds(db, quiet.map(sagaOf));
+    for (const job of quiet.filter((j) => !existing.has(sagaOf(j)))) {
+      const seconds = Math.round(options.jobSilenceMs / 1000);
+      const reason = `stranded: PENDING for ${seconds} s without a saga for attempt ${job.attempt}`;
+      const ref = { jobId: job.jobId, attempt: job.attempt };
+      await db.transaction((tx) =>
+        options.outbox.append(tx, [
+          event('JobRequeued', job.jobId, job.correlationId, { ...ref, reason }),
+        ]),
+      );
+      done(counts, 'stranded_pending', ref, 'PENDING job whose saga never started; started again');
+    }
+  }
+
   async function creatingWorkers(counts: ReaperRound): Promise<void> {
     const creating = (await findCreatingWorkers(db, batch)).filter(
       (c) => c.worker.provider === provider.name,
@@ -137,8 +166,10 @@ export function createDatabaseReaper(options: DatabaseReaperOptions): DatabaseRe
         creating_timed_out: 0,
         creating_gone: 0,
         creating_orphaned: 0,
+        stranded_pending: 0,
       };
       await silentJobs(counts);
+      await strandedPendingJobs(counts);
       await creatingWorkers(counts);
       return counts;
     },

@@ -233,3 +233,13 @@ export async function deleteFinishedSagas(
   );
   return result.rowCount ?? 0;
 }
+
+/** Returns which of these saga ids exist. */
+export async function existingSagaIds(q: Queryable, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const result = await q.query<{ id: string }>(
+    'SELECT id FROM saga_instances WHERE id = ANY($1::uuid[])',
+    [ids],
+  );
+  return new Set(result.rows.map((r) => r.id));
+}

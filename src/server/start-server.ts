@@ -184,6 +184,7 @@ export async function startServer(
     // of workers that will never register are free before the first saga asks for a worker.
     const reaper = createDatabaseReaper({
       db,
+      outbox,
       provider,
       monitor,
       logger: logger.child({ component: 'database-reaper' }),

@@ -5,9 +5,12 @@
 // terminated and destroyed, so their slots are free at once; what is alive and young is left be.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDatabaseReaper, type DatabaseReaper } from '../../src/safety/database-reaper.js';
-import { findJob } from '../../src/jobs/job-sql.js';
+import { findJob, insertJobStatement } from '../../src/jobs/job-sql.js';
 import { countLiveWorkers, findWorker } from '../../src/workers/worker-sql.js';
-import { recoverySagaId } from '../../src/shared/ids.js';
+import { executionSagaId, recoverySagaId } from '../../src/shared/ids.js';
+import { randomUUID } from 'node:crypto';
+import { runStatement } from '../../src/db/statement.js';
+import { jobSpec } from '../helpers/job-spec.js';
 import { provisioningSaga } from '../../src/sagas/provisioning-saga.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { DB_KINDS } from '../helpers/databases.js';
@@ -34,6 +37,7 @@ for (const kind of DB_KINDS) {
       h = await safetyHarness(kind);
       reaper = createDatabaseReaper({
         db: h.db,
+        outbox: h.sagaDeps.outbox,
         provider: h.provider,
         monitor: h.monitor,
         logger: silentLogger(),
@@ -133,6 +137,46 @@ for (const kind of DB_KINDS) {
       expect(await findJob(h.db, job)).toMatchObject({ state: 'PENDING', attempt: 2 });
     });
 
+    it('starts again a PENDING job whose saga never started; one with a saga, or recent, is left', async () => {
+      const insert = async (ageSeconds: number, attempt = 1) => {
+        const id = randomUUID();
+        await runStatement(
+          h.db,
+          insertJobStatement({
+            id,
+            spec: jobSpec(),
+            idempotencyKey: null,
+            correlationId: `c-${id}`,
+          }),
+        );
+        await h.db.query(
+          `UPDATE jobs SET attempt = $2, updated_at = now() - make_interval(secs => $3) WHERE id = $1`,
+          [id, attempt, ageSeconds],
+        );
+        return id;
+      };
+      const stranded = await insert(SILENCE_S + 30, 2);
+      const recent = await insert(5);
+      const withSaga = await insert(SILENCE_S + 30);
+      // Its ExecutionSaga exists (waiting for a worker, as a saga does): not stranded.
+      await h.db.query(
+        `INSERT INTO saga_instances (id, saga_type, state, correlation_id)
+         VALUES ($1, 'execution', 'WAITING', 'c') ON CONFLICT DO NOTHING`,
+        [executionSagaId(withSaga, 1)],
+      );
+      const before = (await h.outbox()).length;
+      const round = await reaper.runRound();
+      expect(round?.stranded_pending).toBe(1);
+      const written = (await h.outbox()).slice(before);
+      expect(written.map((r) => [r.event_type, r.aggregate_id, r.payload.attempt])).toEqual([
+        ['JobRequeued', stranded, 2],
+      ]);
+      expect(String(written[0]?.payload.reason)).toMatch(/stranded/);
+      // A second round finds the saga the event starts (or, here, the same stranded job again:
+      // the event is idempotent by its saga id).
+      expect(recent).not.toBe(stranded);
+    });
+
     it('terminates CREATING workers that will never register and frees their slots at once; young live ones stay', async () => {
       // Too old: alive, but past the deadline.
       const old = await h.workerRow({ state: 'CREATING', ageSeconds: CREATING_TIMEOUT_S + 5 });
@@ -168,6 +212,7 @@ for (const kind of DB_KINDS) {
         creating_timed_out: 1,
         creating_gone: 1,
         creating_orphaned: 1,
+        stranded_pending: 0,
       });
       for (const id of [old, dead, orphan]) {
         expect((await findWorker(h.db, id))?.state).toBe('TERMINATED');

@@ -28,6 +28,7 @@ function slowInventory(provider: Provider, ms: number): Provider {
 function reaperOn(h: SafetyHarness, db: Db, provider: Provider, metrics: Metrics): DatabaseReaper {
   return createDatabaseReaper({
     db,
+    outbox: h.sagaDeps.outbox,
     provider,
     monitor: h.monitor,
     logger: silentLogger(),
@@ -76,6 +77,7 @@ describe('safety nets with several servers (postgres)', () => {
       creating_timed_out: 0,
       creating_gone: 0,
       creating_orphaned: 0,
+      stranded_pending: 0,
     });
 
     const lost = (await h.outbox()).filter((e) => e.event_type === 'WorkerLost');
