@@ -1,0 +1,219 @@
+// One scenario's run: a fresh database on the harness's cluster, its own stream, a server, a
+// ledger. The scenario body queues jobs and does its damage; then the harness waits for every
+// job to end, waits one reconcile interval, and measures (lost, recorded twice, re-executed,
+// overlapping, zombies, MTTR, recovery, correlation ids, server exits).
+import path from 'node:path';
+import pg from 'pg';
+import { chaosServer, type ChaosServer } from './hodei-server.js';
+import {
+  ledgerFigures,
+  ledgerJob,
+  nextStartAfter,
+  watchLedger,
+  type LedgerWatcher,
+} from './ledger.js';
+import { correlation, jobStates, recordedTwice, zombies } from './checks.js';
+import type { ScenarioResult } from './report.js';
+
+export interface ChaosContext {
+  pgAdminUrl: string;
+  natsUrl: string;
+  dir: string;
+  restartPg(): Promise<void>;
+  stopNats(): Promise<void>;
+  startNats(): Promise<void>;
+}
+
+export interface Scenario {
+  name: string;
+  what: string;
+  env?: Record<string, string>;
+  /** How long the harness waits for every job to end, after the body. */
+  settleMs?: number;
+  body(h: ScenarioHandle): Promise<void>;
+}
+
+export interface ScenarioHandle {
+  ctx: ChaosContext;
+  server: ChaosServer;
+  db: pg.Pool;
+  databaseName: string;
+  ledger: LedgerWatcher;
+  /** Queues `count` ledger jobs of `seconds` each (idempotent retries while the server is away). */
+  queue(count: number, seconds: number, extra?: { workingDir?: string }): Promise<string[]>;
+  /** A job that is expected to fail (the poison), not counted as lost. */
+  expectFailure(id: string): void;
+  /** A worker's death (kill or freeze) of the worker running `jobId`, at `atMs`. */
+  workerDied(jobId: string, atMs: number): void;
+  /** A server (re)start began at `atMs` with jobs waiting. */
+  serverRestarted(atMs: number): void;
+  note(text: string): void;
+  sleep(ms: number): Promise<void>;
+}
+
+const RECONCILE_WAIT_MS = 5_000 + 2_000;
+
+function percentile(values: number[], p: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promise<ScenarioResult> {
+  const databaseName = `chaos_${scenario.name.replace(/\W/g, '_')}`;
+  const admin = new pg.Client({ connectionString: ctx.pgAdminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${databaseName}`);
+  await admin.end();
+  const dbUrl = new URL(ctx.pgAdminUrl);
+  dbUrl.pathname = `/${databaseName}`;
+  const db = new pg.Pool({
+    connectionString: dbUrl.toString(),
+    max: 3,
+    application_name: 'chaos-harness',
+  });
+  db.on('error', () => undefined);
+  const server = chaosServer({
+    databaseUrl: dbUrl.toString(),
+    natsUrl: ctx.natsUrl,
+    name: scenario.name,
+    logDir: ctx.dir,
+    env: scenario.env,
+  });
+  const ledgerFile = path.join(ctx.dir, `ledger-${scenario.name}.txt`);
+  const ledger = watchLedger(ledgerFile);
+  const ids: string[] = [];
+  const expectedFailures = new Set<string>();
+  const deaths: Array<{ jobId: string; atMs: number }> = [];
+  const restarts: number[] = [];
+  const notes: string[] = [];
+  let queued = 0;
+  let restarting = false;
+  const started = Date.now();
+  await server.start();
+  // A supervisor: should the server exit on its own (a finding, counted), start it again.
+  const watchdog = setInterval(() => {
+    const pid = server.pid;
+    if (restarting || server.down || !pid) return;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      restarting = true;
+      server
+        .start()
+        .catch(() => undefined)
+        .finally(() => (restarting = false));
+    }
+  }, 500);
+
+  const h: ScenarioHandle = {
+    ctx,
+    server,
+    db,
+    databaseName,
+    ledger,
+    async queue(count, seconds, extra = {}) {
+      const batch = Array.from({ length: count }, () => queued++);
+      const got = await Promise.all(
+        batch.map(async (n) => {
+          const deadline = Date.now() + 120_000;
+          for (;;) {
+            try {
+              const { job } = await server.jobs.queueJob({
+                spec: { ...ledgerJob(ledgerFile, seconds), workingDir: extra.workingDir ?? '' },
+                idempotencyKey: `${scenario.name}-${n}`,
+              });
+              if (job?.id) return job.id;
+            } catch (err) {
+              if (Date.now() > deadline) throw err;
+            }
+            await sleep(200);
+          }
+        }),
+      );
+      ids.push(...got);
+      return got;
+    },
+    expectFailure: (id) => expectedFailures.add(id),
+    workerDied: (jobId, atMs) => deaths.push({ jobId, atMs }),
+    serverRestarted: (atMs) => restarts.push(atMs),
+    note: (text) => notes.push(text),
+    sleep,
+  };
+
+  try {
+    await scenario.body(h);
+    // Every job ends (or the settle time runs out: what is left is lost).
+    const deadline = Date.now() + (scenario.settleMs ?? 180_000);
+    let states = new Map<string, string>();
+    for (;;) {
+      states = await jobStates(db, ids).catch(() => states);
+      const open = ids.filter(
+        (id) => !['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED'].includes(states.get(id) ?? ''),
+      );
+      if (open.length === 0 || Date.now() > deadline) break;
+      await sleep(500);
+    }
+    const drainedMs = Date.now() - started;
+    await sleep(RECONCILE_WAIT_MS);
+    ledger.poll();
+    const zombie = await zombies(db);
+    const twice = await recordedTwice(db);
+    const corr = await correlation(db);
+    const attempts = ledger.attempts();
+    const figures = ledgerFigures(attempts);
+    const lost = ids.filter((id) => !expectedFailures.has(id) && states.get(id) !== 'SUCCEEDED');
+    const expectedButNot = [...expectedFailures].filter((id) => states.get(id) !== 'FAILED');
+    const mttr = deaths
+      .map((d) => nextStartAfter(attempts, d.atMs, d.jobId))
+      .filter((v): v is number => v !== undefined);
+    if (mttr.length < deaths.length)
+      notes.push(`${deaths.length - mttr.length} killed job(s) never ran again`);
+    const recovery = restarts
+      .map((at) => nextStartAfter(attempts, at))
+      .filter((v): v is number => v !== undefined);
+    if (expectedButNot.length)
+      notes.push(`${expectedButNot.length} poison job(s) did not end FAILED`);
+    if (zombie.details.length) notes.push(`zombies: ${zombie.details.slice(0, 3).join('; ')}`);
+    if (figures.overlapExamples.length)
+      notes.push(`overlaps: ${figures.overlapExamples.join('; ')}`);
+    if (lost.length) {
+      const left = lost.slice(0, 5).map((id) => `${id} ${states.get(id) ?? '?'}`);
+      notes.push(`lost: ${left.join(', ')}`);
+    }
+    return {
+      name: scenario.name,
+      what: scenario.what,
+      jobs: ids.length,
+      succeeded: ids.filter((id) => states.get(id) === 'SUCCEEDED').length,
+      expectedFailures: expectedFailures.size,
+      lost: lost.length,
+      recordedTwice: twice,
+      reExecuted: figures.reExecuted,
+      reRunAfterCompletion: figures.reRunAfterCompletion,
+      reRunAfterKill: figures.reRunAfterKill,
+      overlapping: figures.overlapping,
+      zombieProcesses: zombie.processes,
+      zombieRows: zombie.rows,
+      deaths: deaths.length,
+      mttrP50Ms: percentile(mttr, 50),
+      mttrMaxMs: mttr.length ? Math.max(...mttr) : undefined,
+      restarts: restarts.length,
+      recoveryP50Ms: percentile(recovery, 50),
+      recoveryMaxMs: recovery.length ? Math.max(...recovery) : undefined,
+      events: corr.events,
+      eventsWithoutCorrelation: corr.without,
+      serverExits: server.unexpectedExits.length,
+      drainedMs,
+      notes,
+    };
+  } finally {
+    clearInterval(watchdog);
+    ledger.stop();
+    await server.stop().catch(() => undefined);
+    await db.end().catch(() => undefined);
+  }
+}
