@@ -2,12 +2,12 @@
 // terminal events recorded twice, events without a correlation id, and zombies (worker
 // processes of this harness's server with no live worker row, and live rows with no process).
 import { readFileSync, readdirSync } from 'node:fs';
-import type pg from 'pg';
+import type { Queryable } from './queryable.js';
 import { SERVER_PORT } from './hodei-server.js';
 
 const TERMINAL_EVENTS = ['JobSucceeded', 'JobFailed', 'JobTimedOut', 'JobCancelled'];
 
-export async function jobStates(db: pg.Pool, ids: string[]): Promise<Map<string, string>> {
+export async function jobStates(db: Queryable, ids: string[]): Promise<Map<string, string>> {
   const { rows } = await db.query<{ id: string; state: string }>(
     'SELECT id::text, state FROM jobs WHERE id = ANY($1::uuid[])',
     [ids],
@@ -16,7 +16,7 @@ export async function jobStates(db: pg.Pool, ids: string[]): Promise<Map<string,
 }
 
 /** Jobs with more than one terminal event in the outbox (a result recorded twice). */
-export async function recordedTwice(db: pg.Pool): Promise<number> {
+export async function recordedTwice(db: Queryable): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM (SELECT aggregate_id FROM outbox_events
        WHERE event_type = ANY($1) GROUP BY aggregate_id HAVING count(*) > 1) t`,
@@ -25,7 +25,7 @@ export async function recordedTwice(db: pg.Pool): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-export async function correlation(db: pg.Pool): Promise<{ events: number; without: number }> {
+export async function correlation(db: Queryable): Promise<{ events: number; without: number }> {
   const { rows } = await db.query<{ events: number; without: number }>(
     `SELECT count(*)::int AS events, count(*) FILTER (WHERE correlation_id = '')::int AS without
      FROM outbox_events`,
@@ -62,8 +62,8 @@ export interface WorkerProcess {
   agent: boolean;
 }
 
-/** Live worker processes (reapers and agents) started for the chaos server's port. */
-export function workerProcesses(): WorkerProcess[] {
+/** Live worker processes (reapers and agents) of the server at `serverUrl`. */
+export function workerProcesses(serverUrl = `http://127.0.0.1:${SERVER_PORT}`): WorkerProcess[] {
   const found: WorkerProcess[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -72,7 +72,7 @@ export function workerProcesses(): WorkerProcess[] {
     if (st === 'gone' || st === 'Z') continue;
     const env = environ(pid);
     const workerId = env.get('HODEI_WORKER_ID');
-    if (!workerId || env.get('HODEI_URL') !== `http://127.0.0.1:${SERVER_PORT}`) continue;
+    if (!workerId || env.get('HODEI_URL') !== serverUrl) continue;
     let cmdline = '';
     try {
       cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -95,12 +95,12 @@ export interface Zombies {
   details: string[];
 }
 
-export async function zombies(db: pg.Pool): Promise<Zombies> {
+export async function zombies(db: Queryable, serverUrl?: string): Promise<Zombies> {
   const { rows } = await db.query<{ id: string; state: string; external_id: string }>(
     'SELECT id::text, state, external_id FROM workers',
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
-  const procs = workerProcesses();
+  const procs = workerProcesses(serverUrl);
   const details: string[] = [];
   let processes = 0;
   for (const p of procs) {

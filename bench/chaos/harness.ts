@@ -39,6 +39,9 @@ export interface ScenarioHandle {
   db: pg.Pool;
   databaseName: string;
   ledger: LedgerWatcher;
+  subjectPrefix: string;
+  /** Waits until every job queued so far has ended (or `ms` passed); their states. */
+  waitForJobs(ms: number): Promise<Map<string, string>>;
   /** Queues `count` ledger jobs of `seconds` each (idempotent retries while the server is away). */
   queue(count: number, seconds: number, extra?: { workingDir?: string }): Promise<string[]>;
   /** A job that is expected to fail (the poison), not counted as lost. */
@@ -51,6 +54,7 @@ export interface ScenarioHandle {
   sleep(ms: number): Promise<void>;
 }
 
+const FINAL = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED'];
 const RECONCILE_WAIT_MS = 5_000 + 2_000;
 
 function percentile(values: number[], p: number): number | undefined {
@@ -115,6 +119,17 @@ export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promis
     db,
     databaseName,
     ledger,
+    subjectPrefix: server.subjectPrefix,
+    async waitForJobs(ms) {
+      const deadline = Date.now() + ms;
+      let states = new Map<string, string>();
+      for (;;) {
+        states = await jobStates(db, ids).catch(() => states);
+        const open = ids.filter((id) => !FINAL.includes(states.get(id) ?? ''));
+        if (open.length === 0 || Date.now() > deadline) return states;
+        await sleep(500);
+      }
+    },
     async queue(count, seconds, extra = {}) {
       const batch = Array.from({ length: count }, () => queued++);
       const got = await Promise.all(
@@ -147,16 +162,7 @@ export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promis
   try {
     await scenario.body(h);
     // Every job ends (or the settle time runs out: what is left is lost).
-    const deadline = Date.now() + (scenario.settleMs ?? 180_000);
-    let states = new Map<string, string>();
-    for (;;) {
-      states = await jobStates(db, ids).catch(() => states);
-      const open = ids.filter(
-        (id) => !['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED'].includes(states.get(id) ?? ''),
-      );
-      if (open.length === 0 || Date.now() > deadline) break;
-      await sleep(500);
-    }
+    const states = await h.waitForJobs(scenario.settleMs ?? 180_000);
     const drainedMs = Date.now() - started;
     await sleep(RECONCILE_WAIT_MS);
     ledger.poll();

@@ -26,6 +26,7 @@ export const CHAOS_SETTINGS: Record<string, string> = {
 
 export interface ChaosServer {
   readonly url: string;
+  readonly subjectPrefix: string;
   readonly pid: number | undefined;
   /** True once the harness killed or stopped it (and did not start it again yet). */
   readonly down: boolean;
@@ -75,6 +76,7 @@ export function chaosServer(options: ChaosServerOptions): ChaosServer {
 
   const server: ChaosServer = {
     url,
+    subjectPrefix: env.HODEI_SUBJECT_PREFIX ?? '',
     get pid() {
       return proc?.pid;
     },

@@ -12,6 +12,12 @@ import { writeReport, type ScenarioResult } from './report.js';
 import { signal, workerProcesses } from './checks.js';
 import { serverKill } from './scenarios/server-kill.js';
 import { workerKill } from './scenarios/worker-kill.js';
+import { duplicateDelivery } from './scenarios/duplicate-delivery.js';
+import { natsDown } from './scenarios/nats-down.js';
+import { pgRestart } from './scenarios/pg-restart.js';
+import { backendsTerminated } from './scenarios/backends-terminated.js';
+import { frozenWorker } from './scenarios/frozen-worker.js';
+import { poisonEvent } from './scenarios/poison-event.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -24,7 +30,16 @@ const OUT = path.resolve(ROOT, arg('out', 'docs/reliability.md'));
 const n = (full: number, least = 1) => Math.max(least, Math.round(full * SCALE));
 
 function scenarios(): Scenario[] {
-  return [serverKill(n(500, 20), n(50, 3)), workerKill(n(60, 12), n(10, 2))];
+  return [
+    serverKill(n(500, 20), n(50, 3)),
+    workerKill(n(60, 12), n(10, 2)),
+    frozenWorker(n(40, 12), n(5, 2)),
+    duplicateDelivery(n(200, 20)),
+    natsDown(n(200, 40)),
+    pgRestart(n(200, 40)),
+    backendsTerminated(n(200, 40)),
+    poisonEvent(n(500, 20)),
+  ];
 }
 
 async function main(): Promise<void> {

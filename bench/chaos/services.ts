@@ -49,8 +49,8 @@ export function portOpen(port: number): Promise<boolean> {
 }
 
 /** initdb + pg_ctl start of a cluster of its own under `dir`. */
-export async function startPostgres(dir: string): Promise<Service> {
-  if (await portOpen(PG_PORT)) throw new Error(`port ${PG_PORT} is already in use`);
+export async function startPostgres(dir: string, port = PG_PORT): Promise<Service> {
+  if (await portOpen(port)) throw new Error(`port ${port} is already in use`);
   const data = path.join(dir, 'pgdata');
   const sockets = path.join(dir, 'pgsock');
   mkdirSync(sockets, { recursive: true });
@@ -74,31 +74,32 @@ export async function startPostgres(dir: string): Promise<Service> {
     ]);
   const options = [
     '-o',
-    `-p ${PG_PORT} -k ${sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+    `-p ${port} -k ${sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
   ];
   const service: Service = {
-    url: `postgres://postgres@127.0.0.1:${PG_PORT}/postgres`,
-    start: () => Promise.resolve(ctl('start', options)),
-    stop: () => Promise.resolve(ctl('stop', ['-m', 'fast'])),
-    restart: () => Promise.resolve(ctl('restart', ['-m', 'fast', ...options])),
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    start: () => new Promise<void>((resolve) => resolve(ctl('start', options))),
+    stop: () => new Promise<void>((resolve) => resolve(ctl('stop', ['-m', 'fast']))),
+    restart: () =>
+      new Promise<void>((resolve) => resolve(ctl('restart', ['-m', 'fast', ...options]))),
   };
   await service.start();
   return service;
 }
 
 /** A nats-server with JetStream of its own; stop and start keep the same store directory. */
-export async function startNats(dir: string): Promise<Service> {
-  if (await portOpen(NATS_PORT)) throw new Error(`port ${NATS_PORT} is already in use`);
+export async function startNats(dir: string, port = NATS_PORT): Promise<Service> {
+  if (await portOpen(port)) throw new Error(`port ${port} is already in use`);
   const store = path.join(dir, 'jetstream');
   let proc: ChildProcess | undefined;
   const service: Service = {
-    url: `nats://127.0.0.1:${NATS_PORT}`,
+    url: `nats://127.0.0.1:${port}`,
     async start() {
-      proc = spawn(NATS_BIN, ['-a', '127.0.0.1', '-p', String(NATS_PORT), '-js', '-sd', store], {
+      proc = spawn(NATS_BIN, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], {
         stdio: 'ignore',
       });
       const deadline = Date.now() + 15_000;
-      while (!(await portOpen(NATS_PORT))) {
+      while (!(await portOpen(port))) {
         if (Date.now() > deadline) throw new Error('nats-server did not start');
         await new Promise((r) => setTimeout(r, 50));
       }

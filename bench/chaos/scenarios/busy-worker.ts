@@ -3,15 +3,19 @@
 import { workerProcesses } from '../checks.js';
 import type { ScenarioHandle } from '../harness.js';
 
+const inRange = (v: number, low: number, high: number) => v >= low && v <= high;
+
 export interface BusyWorker {
   workerId: string;
   jobId: string;
   agentPid: number;
 }
 
+/** `maxAgeMs`: only a job whose shell started at most this long ago (surely still running). */
 export async function busyWorker(
   h: ScenarioHandle,
   skip: Set<string>,
+  maxAgeMs: number,
 ): Promise<BusyWorker | undefined> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
@@ -19,7 +23,7 @@ export async function busyWorker(
     const running = new Set(
       h.ledger
         .attempts()
-        .filter((a) => a.ended === 'running' && Date.now() - a.startMs > 200)
+        .filter((a) => a.ended === 'running' && inRange(Date.now() - a.startMs, 200, maxAgeMs))
         .map((a) => a.jobId),
     );
     const { rows } = await h.db

@@ -13,7 +13,7 @@ export function workerKill(jobs = 60, kills = 10): Scenario {
       const hit = new Set<string>();
       for (let i = 0; i < kills; i++) {
         await h.sleep(2500);
-        const victim = await busyWorker(h, hit);
+        const victim = await busyWorker(h, hit, 1300);
         if (!victim) {
           h.note(`kill ${i + 1}: no worker in the middle of a job`);
           continue;
