@@ -16,19 +16,19 @@ async function restart(h: ScenarioHandle): Promise<void> {
 export function serverKill(jobs = 500, kills = 50): Scenario {
   return {
     name: 'server-kill',
-    what: `${jobs} jobs of 0.5 s queued in batches of 25 while the server is SIGKILLed ${kills} times, 0.3–2.5 s apart (random), each time started again at once on the same database and port.`,
+    what: `${jobs} jobs of 1 s queued in batches of 10 every 1.5 s while the server is SIGKILLed ${kills} times, 1–5 s apart (random), each time started again at once on the same database and port.`,
     async body(h) {
       let queuing = true;
       const queuer = (async () => {
-        for (let i = 0; i < jobs; i += 25) {
-          await h.queue(Math.min(25, jobs - i), 0.5);
-          await h.sleep(300);
+        for (let i = 0; i < jobs; i += 10) {
+          await h.queue(Math.min(10, jobs - i), 1);
+          await h.sleep(1500);
         }
         queuing = false;
       })();
       let done = 0;
       for (; done < kills; done++) {
-        await h.sleep(300 + Math.random() * 2200);
+        await h.sleep(1000 + Math.random() * 4000);
         const { rows } = await h.db.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM jobs WHERE state IN ('PENDING')`,
         );
@@ -37,7 +37,7 @@ export function serverKill(jobs = 500, kills = 50): Scenario {
         await h.server.kill();
         const at = Date.now();
         await restart(h);
-        if (waiting) h.serverRestarted(at);
+        h.serverRestarted(at, waiting);
       }
       await queuer;
       if (done < kills) h.note(`only ${done} kills: every job had run before the ${kills}th`);
