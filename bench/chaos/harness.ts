@@ -55,6 +55,8 @@ export interface ScenarioHandle {
   sleep(ms: number): Promise<void>;
 }
 
+/** Exit codes of a clean stop on SIGTERM / SIGINT (src/cli/commands/server.ts). */
+const OUTSIDE_STOP = ['143', '130'];
 const FINAL = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED'];
 const RECONCILE_WAIT_MS = 5_000 + 2_000;
 
@@ -207,6 +209,9 @@ export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promis
         `${censored} restart(s) not counted: killed again within ${RECOVERY_TARGET_MS / 1000} s, before any job started`,
       );
     }
+    if (server.unexpectedExits.length) {
+      notes.push(`server exits the harness did not cause: ${server.unexpectedExits.join(', ')}`);
+    }
     if (expectedButNot.length)
       notes.push(`${expectedButNot.length} poison job(s) did not end FAILED`);
     if (zombie.details.length) notes.push(`zombies: ${zombie.details.slice(0, 3).join('; ')}`);
@@ -238,7 +243,9 @@ export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promis
       recoveryMaxMs: recovery.length ? Math.max(...recovery) : undefined,
       events: corr.events,
       eventsWithoutCorrelation: corr.without,
-      serverExits: server.unexpectedExits.length,
+      serverExits: server.unexpectedExits.filter((e) => !OUTSIDE_STOP.includes(e)).length,
+      serverStoppedFromOutside: server.unexpectedExits.filter((e) => OUTSIDE_STOP.includes(e))
+        .length,
       drainedMs,
       notes,
     };

@@ -11,7 +11,7 @@ import { CHAOS_SETTINGS, ROOT } from './hodei-server.js';
 import { writeReport, type ScenarioResult } from './report.js';
 import { signal, workerProcesses } from './checks.js';
 import { serverKill } from './scenarios/server-kill.js';
-import { workerKill } from './scenarios/worker-kill.js';
+import { workerKill, workerKillBacklog } from './scenarios/worker-kill.js';
 import { duplicateDelivery } from './scenarios/duplicate-delivery.js';
 import { natsDown } from './scenarios/nats-down.js';
 import { pgRestart } from './scenarios/pg-restart.js';
@@ -32,7 +32,8 @@ const n = (full: number, least = 1) => Math.max(least, Math.round(full * SCALE))
 function scenarios(): Scenario[] {
   return [
     serverKill(n(500, 20), n(50, 3)),
-    workerKill(n(60, 12), n(10, 2)),
+    workerKill(n(10, 2)),
+    workerKillBacklog(n(60, 12), n(10, 2)),
     frozenWorker(n(40, 12), n(5, 2)),
     duplicateDelivery(n(200, 20)),
     natsDown(n(200, 40)),

@@ -25,7 +25,10 @@ export interface ScenarioResult {
   recoveryMaxMs?: number;
   events: number;
   eventsWithoutCorrelation: number;
+  /** Exits the harness did not cause, other than a clean stop on a SIGTERM/SIGINT (143/130). */
   serverExits: number;
+  /** Clean stops (exit 143/130) on a signal the harness did not send (someone else's pkill). */
+  serverStoppedFromOutside: number;
   drainedMs: number;
   notes: string[];
 }
@@ -44,6 +47,7 @@ export function targets(results: ScenarioResult[]): Target[] {
   const by = (name: string) => results.find((r) => r.name === name);
   const frozen = by('frozen-worker');
   const killed = by('worker-kill');
+  const backlog = by('worker-kill-backlog');
   const restart = by('server-kill');
   const events = sum((r) => r.events);
   const without = sum((r) => r.eventsWithoutCorrelation);
@@ -75,9 +79,14 @@ export function targets(results: ScenarioResult[]): Target[] {
       figure: sec(frozen?.mttrP50Ms),
     },
     {
-      what: 'MTTR p50 ≤ 2 s for a killed worker',
+      what: 'MTTR p50 ≤ 2 s for a killed worker (free capacity)',
       met: (killed?.mttrP50Ms ?? Infinity) <= 2_000,
       figure: sec(killed?.mttrP50Ms),
+    },
+    {
+      what: 'MTTR p50 ≤ 2 s for a killed worker, with jobs waiting for every slot',
+      met: (backlog?.mttrP50Ms ?? Infinity) <= 2_000,
+      figure: sec(backlog?.mttrP50Ms),
     },
     {
       what: 'first job after a server restart starts within 5 s',
@@ -87,7 +96,7 @@ export function targets(results: ScenarioResult[]): Target[] {
     {
       what: 'the server never exits on a database or bus fault',
       met: sum((r) => r.serverExits) === 0,
-      figure: `${sum((r) => r.serverExits)} exits`,
+      figure: `${sum((r) => r.serverExits)} crashes; ${sum((r) => r.serverStoppedFromOutside)} stops by a SIGTERM the harness did not send`,
     },
   ];
 }
@@ -127,11 +136,11 @@ export function writeReport(input: ReportInput): Target[] {
     '',
     '## Scenarios',
     '',
-    '| scenario | jobs (ok / expected to fail) | lost | recorded twice | re-executed (after completion / after kill) | overlapping | zombies (processes / rows) | deaths, MTTR p50 / max | restarts, first job p50 / max | events without correlation id | server exits | drained in |',
+    '| scenario | jobs (ok / expected to fail) | lost | recorded twice | re-executed (after completion / after kill) | overlapping | zombies (processes / rows) | deaths, MTTR p50 / max | restarts, first job p50 / max | events without correlation id | server crashes (outside stops) | drained in |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.jobs} (${r.succeeded} / ${r.expectedFailures}) | ${r.lost} | ${r.recordedTwice} | ${r.reExecuted} (${r.reRunAfterCompletion} / ${r.reRunAfterKill}) | ${r.overlapping} | ${r.zombieProcesses} / ${r.zombieRows} | ${r.deaths ? `${r.deaths}: ${sec(r.mttrP50Ms)} / ${sec(r.mttrMaxMs)}` : '–'} | ${r.restarts ? `${r.restarts}: ${sec(r.recoveryP50Ms)} / ${sec(r.recoveryMaxMs)}` : '–'} | ${r.eventsWithoutCorrelation} of ${r.events} | ${r.serverExits} | ${sec(r.drainedMs)} |`,
+        `| ${r.name} | ${r.jobs} (${r.succeeded} / ${r.expectedFailures}) | ${r.lost} | ${r.recordedTwice} | ${r.reExecuted} (${r.reRunAfterCompletion} / ${r.reRunAfterKill}) | ${r.overlapping} | ${r.zombieProcesses} / ${r.zombieRows} | ${r.deaths ? `${r.deaths}: ${sec(r.mttrP50Ms)} / ${sec(r.mttrMaxMs)}` : '–'} | ${r.restarts ? `${r.restarts}: ${sec(r.recoveryP50Ms)} / ${sec(r.recoveryMaxMs)}` : '–'} | ${r.eventsWithoutCorrelation} of ${r.events} | ${r.serverExits} (${r.serverStoppedFromOutside}) | ${sec(r.drainedMs)} |`,
     ),
     '',
     '## What each scenario did',
@@ -161,7 +170,9 @@ export function writeReport(input: ReportInput): Target[] {
     "- **first job after a restart**: from the server's spawn to the next `start` of any job (only",
     '  restarts with jobs still waiting).',
     '- **events without correlation id**: rows of `outbox_events` with an empty `correlation_id`.',
-    '- **server exits**: exits the harness did not cause (a supervisor starts it again).',
+    '- **server crashes**: exits the harness did not cause (a supervisor starts it again), other',
+    '  than a clean stop (exit 143/130) on a SIGTERM/SIGINT the harness did not send: those are',
+    '  counted apart (another user of the machine stopping it), never as a crash.',
     '',
   ];
   writeFileSync(input.file, lines.join('\n'));
