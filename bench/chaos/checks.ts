@@ -15,6 +15,15 @@ export async function jobStates(db: Queryable, ids: string[]): Promise<Map<strin
   return new Map(rows.map((r) => [r.id, r.state]));
 }
 
+/** The last attempt's error and how many attempts were spent, by job id. */
+export async function jobErrors(db: Queryable, ids: string[]): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ id: string; error: string; attempt: number }>(
+    'SELECT id::text, error, attempt FROM jobs WHERE id = ANY($1::uuid[])',
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, `attempt ${r.attempt}: ${r.error.slice(0, 120)}`]));
+}
+
 /** Jobs with more than one terminal event in the outbox (a result recorded twice). */
 export async function recordedTwice(db: Queryable): Promise<number> {
   const { rows } = await db.query<{ n: number }>(

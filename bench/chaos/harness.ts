@@ -13,7 +13,8 @@ import {
   type Attempt,
   type LedgerWatcher,
 } from './ledger.js';
-import { correlation, jobStates, recordedTwice, zombies } from './checks.js';
+import { correlation, jobErrors, jobStates, recordedTwice, zombies } from './checks.js';
+import { existsSync, readFileSync } from 'node:fs';
 import type { ScenarioResult } from './report.js';
 
 export interface ChaosContext {
@@ -86,6 +87,11 @@ function recoveries(
     else censored += 1;
   });
   return { observed, censored };
+}
+
+function countInLog(file: string, text: string): number {
+  if (!existsSync(file)) return 0;
+  return readFileSync(file, 'utf8').split(text).length - 1;
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -203,6 +209,26 @@ export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promis
       .filter((v): v is number => v !== undefined);
     if (mttr.length < deaths.length)
       notes.push(`${deaths.length - mttr.length} killed job(s) never ran again`);
+    if (deaths.length) {
+      // What the wait was made of: first runs of other jobs that started between a worker's death
+      // and its job's next run (jobs that went ahead of the requeued one).
+      const ahead = deaths.map((d) => {
+        const next = nextStartAfter(attempts, d.atMs, d.jobId);
+        if (next === undefined) return 0;
+        return attempts.filter(
+          (a) => a.jobId !== d.jobId && a.startMs > d.atMs && a.startMs < d.atMs + next,
+        ).length;
+      });
+      notes.push(
+        `runs of other jobs started between a death and the killed job's next run: ${ahead.join(', ')}`,
+      );
+    }
+    const ignoredAcks = countInLog(server.logFile, 'ignored ack for a run not sent on this stream');
+    if (ignoredAcks) {
+      notes.push(
+        `${ignoredAcks} run(s) whose ack the server ignored ("ignored ack for a run not sent on this stream" in its log): the job ran, was requeued after HODEI_DISPATCH_ACK_TIMEOUT and ran again`,
+      );
+    }
     const { observed: recovery, censored } = recoveries(attempts, restarts);
     if (censored) {
       notes.push(
@@ -218,8 +244,11 @@ export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promis
     if (figures.overlapExamples.length)
       notes.push(`overlaps: ${figures.overlapExamples.join('; ')}`);
     if (lost.length) {
-      const left = lost.slice(0, 5).map((id) => `${id} ${states.get(id) ?? '?'}`);
-      notes.push(`lost: ${left.join(', ')}`);
+      const why = await jobErrors(db, lost.slice(0, 5));
+      const left = lost
+        .slice(0, 5)
+        .map((id) => `${id} ${states.get(id) ?? '?'} (${why.get(id) ?? ''})`);
+      notes.push(`not SUCCEEDED: ${left.join(', ')}`);
     }
     return {
       name: scenario.name,
