@@ -2,6 +2,7 @@
 // ledger. The scenario body queues jobs and does its damage; then the harness waits for every
 // job to end, waits one reconcile interval, and measures (lost, recorded twice, re-executed,
 // overlapping, zombies, MTTR, recovery, correlation ids, server exits).
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { chaosServer, type ChaosServer } from './hodei-server.js';
@@ -30,7 +31,7 @@ export interface Scenario {
   name: string;
   what: string;
   env?: Record<string, string>;
-  /** How long the harness waits for every job to end, after the body. */
+  /** After the body, the harness gives up waiting for jobs once none ended for this long. */
   settleMs?: number;
   body(h: ScenarioHandle): Promise<void>;
 }
@@ -42,8 +43,8 @@ export interface ScenarioHandle {
   databaseName: string;
   ledger: LedgerWatcher;
   subjectPrefix: string;
-  /** Waits until every job queued so far has ended (or `ms` passed); their states. */
-  waitForJobs(ms: number): Promise<Map<string, string>>;
+  /** Waits until every job queued so far has ended, or none ended for `idleMs`; their states. */
+  waitForJobs(idleMs: number): Promise<Map<string, string>>;
   /** Queues `count` ledger jobs of `seconds` each (idempotent retries while the server is away). */
   queue(count: number, seconds: number, extra?: { workingDir?: string }): Promise<string[]>;
   /** A job that is expected to fail (the poison), not counted as lost. */
@@ -128,6 +129,7 @@ export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promis
   let queued = 0;
   let restarting = false;
   const started = Date.now();
+  const loadBefore = os.loadavg()[0] ?? 0;
   await server.start();
   // A supervisor: should the server exit on its own (a finding, counted), start it again.
   const watchdog = setInterval(() => {
@@ -151,13 +153,21 @@ export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promis
     databaseName,
     ledger,
     subjectPrefix: server.subjectPrefix,
-    async waitForJobs(ms) {
-      const deadline = Date.now() + ms;
+    async waitForJobs(idleMs) {
+      // Waits while jobs still end; gives up only after `idleMs` in which none did (on a loaded
+      // machine a slow drain is not a loss; a stalled one is).
       let states = new Map<string, string>();
+      let ended = -1;
+      let progressAt = Date.now();
       for (;;) {
         states = await jobStates(db, ids).catch(() => states);
-        const open = ids.filter((id) => !FINAL.includes(states.get(id) ?? ''));
-        if (open.length === 0 || Date.now() > deadline) return states;
+        const done = ids.filter((id) => FINAL.includes(states.get(id) ?? '')).length;
+        if (done === ids.length) return states;
+        if (done !== ended) {
+          ended = done;
+          progressAt = Date.now();
+        }
+        if (Date.now() - progressAt > idleMs) return states;
         await sleep(500);
       }
     },
@@ -193,7 +203,7 @@ export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promis
   try {
     await scenario.body(h);
     // Every job ends (or the settle time runs out: what is left is lost).
-    const states = await h.waitForJobs(scenario.settleMs ?? 180_000);
+    const states = await h.waitForJobs(scenario.settleMs ?? 120_000);
     const drainedMs = Date.now() - started;
     await sleep(RECONCILE_WAIT_MS);
     ledger.poll();
@@ -276,6 +286,7 @@ export async function runScenario(ctx: ChaosContext, scenario: Scenario): Promis
       serverStoppedFromOutside: server.unexpectedExits.filter((e) => OUTSIDE_STOP.includes(e))
         .length,
       drainedMs,
+      load: [loadBefore, os.loadavg()[0] ?? 0],
       notes,
     };
   } finally {

@@ -48,6 +48,14 @@ export interface ChaosServerOptions {
   env?: Record<string, string>;
 }
 
+/** Every server process alive now, so a Ctrl-C can stop them (main.ts). */
+const live = new Set<ChildProcess>();
+
+/** SIGKILLs every server process still alive (cleanup on error or Ctrl-C). */
+export function killLiveServers(): void {
+  for (const p of live) p.kill('SIGKILL');
+}
+
 export function chaosServer(options: ChaosServerOptions): ChaosServer {
   const url = `http://127.0.0.1:${SERVER_PORT}`;
   const logFile = path.join(options.logDir, `server-${options.name}.log`);
@@ -96,6 +104,8 @@ export function chaosServer(options: ChaosServerOptions): ChaosServer {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       proc = p;
+      live.add(p);
+      p.once('exit', () => live.delete(p));
       let seen = '';
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`server did not start: ${seen}`)), 30_000);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startNats, startPostgres, type Service } from './services.js';
 import { runScenario, type ChaosContext, type Scenario } from './harness.js';
-import { CHAOS_SETTINGS, ROOT } from './hodei-server.js';
+import { CHAOS_SETTINGS, ROOT, killLiveServers } from './hodei-server.js';
 import { writeReport, type ScenarioResult } from './report.js';
 import { signal, workerProcesses } from './checks.js';
 import { serverKill } from './scenarios/server-kill.js';
@@ -52,6 +52,7 @@ async function main(): Promise<void> {
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
+    killLiveServers();
     for (const p of workerProcesses()) signal(p.pid, 'SIGKILL');
     for (const s of services.reverse()) await s.stop().catch(() => undefined);
     if (!process.env.CHAOS_KEEP) rmSync(dir, { recursive: true, force: true });

@@ -30,6 +30,8 @@ export interface ScenarioResult {
   /** Clean stops (exit 143/130) on a signal the harness did not send (someone else's pkill). */
   serverStoppedFromOutside: number;
   drainedMs: number;
+  /** The machine's 1-minute load average when the scenario began and ended. */
+  load: [number, number];
   notes: string[];
 }
 
@@ -136,11 +138,11 @@ export function writeReport(input: ReportInput): Target[] {
     '',
     '## Scenarios',
     '',
-    '| scenario | jobs (ok / expected to fail) | lost | recorded twice | re-executed (after completion / after kill) | overlapping | zombies (processes / rows) | deaths, MTTR p50 / max | restarts, first job p50 / max | events without correlation id | server crashes (outside stops) | drained in |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| scenario | jobs (ok / expected to fail) | lost | recorded twice | re-executed (after completion / after kill) | overlapping | zombies (processes / rows) | deaths, MTTR p50 / max | restarts, first job p50 / max | events without correlation id | server crashes (outside stops) | drained in | load avg (start → end) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.jobs} (${r.succeeded} / ${r.expectedFailures}) | ${r.lost} | ${r.recordedTwice} | ${r.reExecuted} (${r.reRunAfterCompletion} / ${r.reRunAfterKill}) | ${r.overlapping} | ${r.zombieProcesses} / ${r.zombieRows} | ${r.deaths ? `${r.deaths}: ${sec(r.mttrP50Ms)} / ${sec(r.mttrMaxMs)}` : '–'} | ${r.restarts ? `${r.restarts}: ${sec(r.recoveryP50Ms)} / ${sec(r.recoveryMaxMs)}` : '–'} | ${r.eventsWithoutCorrelation} of ${r.events} | ${r.serverExits} (${r.serverStoppedFromOutside}) | ${sec(r.drainedMs)} |`,
+        `| ${r.name} | ${r.jobs} (${r.succeeded} / ${r.expectedFailures}) | ${r.lost} | ${r.recordedTwice} | ${r.reExecuted} (${r.reRunAfterCompletion} / ${r.reRunAfterKill}) | ${r.overlapping} | ${r.zombieProcesses} / ${r.zombieRows} | ${r.deaths ? `${r.deaths}: ${sec(r.mttrP50Ms)} / ${sec(r.mttrMaxMs)}` : '–'} | ${r.restarts ? `${r.restarts}: ${sec(r.recoveryP50Ms)} / ${sec(r.recoveryMaxMs)}` : '–'} | ${r.eventsWithoutCorrelation} of ${r.events} | ${r.serverExits} (${r.serverStoppedFromOutside}) | ${sec(r.drainedMs)} | ${r.load.map((l) => l.toFixed(1)).join(' → ')} |`,
     ),
     '',
     '## What each scenario did',
@@ -154,7 +156,10 @@ export function writeReport(input: ReportInput): Target[] {
     '- Every job runs `sh -c` appending `start`/`end` lines (job id, attempt, shell pid, time) to a',
     '  ledger file; the harness notes when a started shell is gone without its `end` line.',
     '- **lost**: queued (acknowledged by QueueJob, retried under one idempotency key while the',
-    '  server was away) and not SUCCEEDED at the end (the poison job is expected to FAIL).',
+    '  server was away) and not SUCCEEDED at the end (the poison job is expected to FAIL). The',
+    '  harness waits for jobs as long as some still end; it gives up after 120 s in which none did.',
+    '- **load avg**: the 1-minute load average of the machine (shared with other work) when the',
+    '  scenario began and ended; timings move with it.',
     '- **recorded twice**: jobs with more than one terminal event (`JobSucceeded`, `JobFailed`, …)',
     '  in `outbox_events`.',
     '- **re-executed**: jobs whose command started more than once. *After kill*: the earlier run',
