@@ -22,6 +22,8 @@ export type Deployment = 'postgres+nats' | 'embedded';
 
 export interface TestServer {
   url: string;
+  /** The bus subjects' prefix (postgres+nats), '' for embedded. */
+  subjectPrefix: string;
   proc: ChildProcess;
   /** The JetStream stream the server uses (postgres+nats only). */
   streamName: string | undefined;
@@ -43,6 +45,10 @@ export interface TestServer {
 export interface ServerOptions {
   deployment?: Deployment;
   env?: Record<string, string>;
+  /** postgres+nats: another NATS than the shared one (a test's own nats-server). */
+  natsUrl?: string;
+  /** postgres+nats: the URL the server is given for its fresh database (through a proxy, say). */
+  databaseUrl?: (url: string) => string;
 }
 
 function waitForListening(
@@ -94,8 +100,8 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
   let args: string[];
   if (deployment === 'postgres+nats') {
     database = await createTestDatabase();
-    env.HODEI_DATABASE_URL = database.url;
-    env.HODEI_NATS_URL = NATS_URL;
+    env.HODEI_DATABASE_URL = options.databaseUrl?.(database.url) ?? database.url;
+    env.HODEI_NATS_URL = options.natsUrl ?? NATS_URL;
     env.HODEI_STREAM = `T_${suffix}`;
     env.HODEI_SUBJECT_PREFIX = `t${suffix}.events`;
     env.HODEI_CONSUMER = `saga-processor-${suffix}`;
@@ -125,6 +131,7 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
     get url() {
       return url;
     },
+    subjectPrefix: env.HODEI_SUBJECT_PREFIX ?? '',
     get proc() {
       return proc;
     },
