@@ -42,6 +42,7 @@ export interface SagaEngine {
     id: string,
     correlationId: string,
     context: SagaContext,
+    options?: { priority?: number },
   ): Promise<'started' | 'exists'>;
   /** Runs the saga from where it is, if it is IN_PROGRESS or COMPENSATING. */
   run(id: string, wake?: StepInput<SagaContext>['wake']): Promise<void>;
@@ -118,12 +119,12 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   }
 
   return {
-    async start(type, id, correlationId, context) {
+    async start(type, id, correlationId, context, startOptions = {}) {
       definition(type);
       // One statement: the saga and its SagaStarted event, or nothing when it exists already.
       const [inserted] = await outbox.changeWithEvents(
         db,
-        insertSagaStatement({ id, type, correlationId, context }),
+        insertSagaStatement({ id, type, correlationId, context, ...startOptions }),
         [event('SagaStarted', id, correlationId, { sagaId: id, sagaType: type })],
       );
       if (inserted) metrics?.sagas.inc({ type, outcome: 'started' });

@@ -26,6 +26,9 @@ function int(payload: Record<string, unknown>, key: string): number {
   return value;
 }
 
+/** The priority of a requeued attempt's ExecutionSaga among sagas waiting for a worker. */
+export const REQUEUED_PRIORITY = 1;
+
 export function createSagaProcessor(
   deps: SagaProcessorDeps,
 ): (event: DeliveredEvent) => Promise<void> {
@@ -38,10 +41,15 @@ export function createSagaProcessor(
         const jobId = str(p, 'jobId');
         const attempt = int(p, 'attempt');
         deps.jobWatch.notify(jobId);
-        await engine.start('execution', executionSagaId(jobId, attempt), event.correlationId, {
-          jobId,
-          attempt,
-        });
+        // A job taken off its worker (lost, or a failed dispatch) had its turn already: it gets
+        // the next free worker ahead of the jobs queued behind it.
+        await engine.start(
+          'execution',
+          executionSagaId(jobId, attempt),
+          event.correlationId,
+          { jobId, attempt },
+          { priority: event.type === 'JobRequeued' ? REQUEUED_PRIORITY : 0 },
+        );
         return;
       }
       case 'JobRetryScheduled': {

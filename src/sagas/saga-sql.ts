@@ -22,12 +22,20 @@ export function insertSagaStatement(saga: {
   type: SagaType;
   correlationId: string;
   context: SagaContext;
+  /** Woken before sagas of lower priority waiting on the same key (0 by default). */
+  priority?: number;
 }): Statement<SagaRow> {
   return {
-    text: `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context)
-     VALUES ($1, $2, 'IN_PROGRESS', $3, $4) ON CONFLICT (id) DO NOTHING
+    text: `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context, priority)
+     VALUES ($1, $2, 'IN_PROGRESS', $3, $4, $5) ON CONFLICT (id) DO NOTHING
      RETURNING ${COLUMNS}`,
-    params: [saga.id, saga.type, saga.correlationId, JSON.stringify(saga.context)],
+    params: [
+      saga.id,
+      saga.type,
+      saga.correlationId,
+      JSON.stringify(saga.context),
+      saga.priority ?? 0,
+    ],
     read: (row: SagaRow) => row,
   };
 }
@@ -158,7 +166,8 @@ export async function updateSaga(q: Queryable, update: SagaUpdate): Promise<bool
   return (await runStatement(q, updateSagaStatement(update))).length === 1;
 }
 
-/** WAITING → IN_PROGRESS for sagas waiting on `key` (the oldest one when `one`); returns ids. */
+/** WAITING → IN_PROGRESS for sagas waiting on `key` (when `one`, the one of highest priority,
+ * oldest first); returns ids. */
 export async function claimWaitingByKey(
   q: Queryable,
   key: string,
@@ -167,7 +176,7 @@ export async function claimWaitingByKey(
   const result = await q.query<{ id: string }>(
     `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
      WHERE id IN (SELECT id FROM saga_instances WHERE state = 'WAITING' AND wait_key = $1
-                  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                  ORDER BY priority DESC, created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
      RETURNING id`,
     [key, one ? 1 : 1000],
   );

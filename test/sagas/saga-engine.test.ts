@@ -127,6 +127,33 @@ for (const kind of DB_KINDS) {
         expect((await sagaState(id))?.state).toBe('COMPLETED');
       });
 
+      it('waking one of several waiting sagas takes the highest priority first, then the oldest', async () => {
+        const e = engine(t.db, {
+          type: 'execution',
+          steps: [
+            {
+              name: 'w',
+              async execute({ wake }) {
+                if (wake === 'event') return { kind: 'next' };
+                return { kind: 'wait', key: 'one-worker', deadlineMs: 60_000 };
+              },
+            },
+          ],
+        });
+        const [older, newer, requeued] = [newId(), newId(), newId()];
+        await e.start('execution', older, 'c', {});
+        await e.start('execution', newer, 'c', {});
+        await e.start('execution', requeued, 'c', {}, { priority: 1 });
+        const order: string[] = [];
+        for (let i = 0; i < 3; i += 1) {
+          await e.wake('one-worker', true);
+          for (const id of [older, newer, requeued]) {
+            if ((await sagaState(id))?.state === 'COMPLETED' && !order.includes(id)) order.push(id);
+          }
+        }
+        expect(order).toEqual([requeued, older, newer]);
+      });
+
       it('a step memo reaches later steps of the same run and is empty after a wait', async () => {
         const seen: string[] = [];
         const e = engine(t.db, {
