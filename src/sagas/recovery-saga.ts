@@ -1,6 +1,9 @@
-// RecoverySaga (DESIGN §5.7), started by WorkerLost: MarkJobForReassignment (back to PENDING with
-// attempt + 1, or FAILED when attempts are exhausted) → TerminateOldWorker. The requeued job's
-// JobRequeued event starts a new ExecutionSaga.
+// RecoverySaga (DESIGN §5.7), started by WorkerLost: TerminateOldWorker → MarkJobForReassignment
+// (back to PENDING with attempt + 1, or FAILED when attempts are exhausted). The requeued job's
+// JobRequeued event starts a new ExecutionSaga. The old worker goes first: destroy returns once
+// its process tree is gone, so the job's next attempt can never run while the last one's command
+// is still being torn down (the chaos suite saw a dying shell write 4 ms into the next attempt
+// when the requeue came first).
 import { event } from '../events/catalog.js';
 import { requeueJob } from '../jobs/job-sql.js';
 import { findWorker, terminateWorker } from '../workers/worker-sql.js';
@@ -70,5 +73,5 @@ function terminateOldWorker(deps: SagaDeps): SagaStep<RecoveryContext> {
 }
 
 export function recoverySaga(deps: SagaDeps): SagaDefinition<RecoveryContext> {
-  return { type: 'recovery', steps: [markJobForReassignment(deps), terminateOldWorker(deps)] };
+  return { type: 'recovery', steps: [terminateOldWorker(deps), markJobForReassignment(deps)] };
 }
