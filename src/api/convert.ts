@@ -107,6 +107,7 @@ const OUTCOME_TO_PB: Record<AttemptOutcome, PbAttemptOutcome> = {
   CANCELLED: PbAttemptOutcome.CANCELLED,
   WORKER_LOST: PbAttemptOutcome.WORKER_LOST,
   DISPATCH_FAILED: PbAttemptOutcome.DISPATCH_FAILED,
+  SERVER_LOST: PbAttemptOutcome.SERVER_LOST,
 };
 
 export function attemptToPb(attempt: JobAttemptRecord): JobAttempt {

@@ -30,7 +30,15 @@ export interface EventPayloads {
   WorkerCreated: { workerId: string; provider: string; externalId: string };
   WorkerRegistered: { workerId: string };
   WorkerReady: { workerId: string };
-  WorkerLost: { workerId: string; reason: string; jobId?: string; attempt?: number };
+  /** `serverGone`: the server holding the worker's stream went away (a crash), and the worker
+   * with it; the job's next attempt is not charged to max_attempts. */
+  WorkerLost: {
+    workerId: string;
+    reason: string;
+    jobId?: string;
+    attempt?: number;
+    serverGone?: boolean;
+  };
   WorkerTerminated: { workerId: string; reason: string };
   SagaStarted: SagaRef;
   SagaStepCompleted: SagaRef & { step: string };

@@ -7,7 +7,13 @@ import type { JobRecord } from './job.js';
 
 /** How an attempt ended, as job_attempts stores it. */
 export type AttemptOutcome =
-  'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'CANCELLED' | 'WORKER_LOST' | 'DISPATCH_FAILED';
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'TIMED_OUT'
+  | 'CANCELLED'
+  | 'WORKER_LOST'
+  | 'DISPATCH_FAILED'
+  | 'SERVER_LOST';
 
 export interface JobAttemptRecord {
   attempt: number;

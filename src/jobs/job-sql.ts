@@ -171,12 +171,17 @@ export async function cancelJob(
   return row ? { job: toJob(row), previousState: row.previous_state } : undefined;
 }
 
-/** Why an attempt was taken off its worker before its command ended. */
-export type LostAttemptOutcome = 'WORKER_LOST' | 'DISPATCH_FAILED';
+/** Why an attempt was taken off its worker before its command ended. SERVER_LOST: its worker
+ * went with the server that held its stream (a crash); not charged to max_attempts, up to
+ * MAX_SERVER_LOSSES per job (a job whose command brings the server down must end some day). */
+export type LostAttemptOutcome = 'WORKER_LOST' | 'DISPATCH_FAILED' | 'SERVER_LOST';
+
+export const MAX_SERVER_LOSSES = 20;
 
 /**
  * Takes a job of this attempt off its worker: back to PENDING with attempt + 1 while the runs cut
- * short this way (attempts not spent on retries) are fewer than max_attempts, otherwise FAILED.
+ * short by a lost worker or a failed dispatch (job_attempts, this one included) are fewer than
+ * max_attempts — a SERVER_LOST one is not counted, up to MAX_SERVER_LOSSES — otherwise FAILED.
  * The attempt is recorded in job_attempts by the same statement. Returns the job after the
  * change, or undefined if it had moved on.
  */
@@ -188,9 +193,14 @@ export async function requeueJob(
 ): Promise<JobRecord | undefined> {
   const result = await q.query<JobRow>(
     `WITH before AS (
-       SELECT id, attempt, worker_id, assigned_at, started_at,
-         attempt - retries_used < max_attempts AS again
-       FROM jobs WHERE id = $1 AND attempt = $2 AND state IN ('ASSIGNED', 'RUNNING') FOR UPDATE
+       SELECT j.id, j.attempt, j.worker_id, j.assigned_at, j.started_at,
+         (SELECT count(*) FROM job_attempts a WHERE a.job_id = j.id
+            AND a.outcome IN ('WORKER_LOST', 'DISPATCH_FAILED'))
+           + CASE WHEN $4 = 'SERVER_LOST' THEN 0 ELSE 1 END < j.max_attempts
+         AND (SELECT count(*) FROM job_attempts a WHERE a.job_id = j.id
+            AND a.outcome = 'SERVER_LOST') < ${MAX_SERVER_LOSSES} AS again
+       FROM jobs j WHERE j.id = $1 AND j.attempt = $2 AND j.state IN ('ASSIGNED', 'RUNNING')
+       FOR UPDATE OF j
      ), moved AS (
        UPDATE jobs j SET
          state = CASE WHEN b.again THEN 'PENDING' ELSE 'FAILED' END,

@@ -13,7 +13,7 @@
 import { event } from '../events/catalog.js';
 import { findJob, assignJobStatement, requeueJob } from '../jobs/job-sql.js';
 import type { JobRecord } from '../jobs/job.js';
-import { claimWorkerForJob, countLiveWorkers } from '../workers/worker-sql.js';
+import { claimWorkerForJob, countLiveWorkers, findWorker } from '../workers/worker-sql.js';
 import { isTerminalJobState } from '../jobs/job-state.js';
 import { HodeiError } from '../shared/errors.js';
 import { SagaStepFailure, type SagaDefinition, type SagaMemo, type SagaStep } from './saga.js';
@@ -185,9 +185,23 @@ function updateJobToAssigned(deps: SagaDeps): Step {
     // attempt no worker is BUSY for the job any more (the next claim must not find this one).
     async compensate({ context, correlationId }) {
       const { jobId, attempt, workerId } = context;
-      const reason = 'dispatch to the worker failed';
       const terminated = await deps.db.transaction(async (tx) => {
-        const job = await requeueJob(tx, { jobId, attempt }, 'DISPATCH_FAILED', reason);
+        // A worker whose stream another server held, gone since (a crash), failed no one: the
+        // requeue is not charged to the job's max_attempts.
+        const worker = workerId ? await findWorker(tx, workerId) : undefined;
+        const serverGone =
+          deps.serverInstance !== undefined &&
+          !!worker?.serverInstance &&
+          worker.serverInstance !== deps.serverInstance;
+        const reason = serverGone
+          ? 'dispatch to the worker failed (its server went away)'
+          : 'dispatch to the worker failed';
+        const job = await requeueJob(
+          tx,
+          { jobId, attempt },
+          serverGone ? 'SERVER_LOST' : 'DISPATCH_FAILED',
+          reason,
+        );
         // Not this attempt's any more (finished, cancelled, or requeued by a RecoverySaga).
         if (!job) return undefined;
         const ref = { jobId: job.id, attempt: job.attempt };
@@ -200,9 +214,9 @@ function updateJobToAssigned(deps: SagaDeps): Step {
             : event('JobFailed', job.id, correlationId, { ...ref, error: job.error }),
           ...(undone ? [undone.event] : []),
         ]);
-        return undone?.worker;
+        return undone && { worker: undone.worker, reason };
       });
-      if (terminated) await destroyDispatchWorker(deps, terminated, reason);
+      if (terminated) await destroyDispatchWorker(deps, terminated.worker, terminated.reason);
     },
   };
 }

@@ -15,6 +15,8 @@ export interface RecoveryContext extends Record<string, unknown> {
   reason: string;
   jobId?: string;
   attempt?: number;
+  /** The worker went with its server (a crash): the requeue is not charged to max_attempts. */
+  serverGone?: boolean;
 }
 
 function markJobForReassignment(deps: SagaDeps): SagaStep<RecoveryContext> {
@@ -27,7 +29,7 @@ function markJobForReassignment(deps: SagaDeps): SagaStep<RecoveryContext> {
         const requeued = await requeueJob(
           tx,
           { jobId, attempt },
-          'WORKER_LOST',
+          context.serverGone ? 'SERVER_LOST' : 'WORKER_LOST',
           `worker lost: ${context.reason}`,
         );
         if (!requeued) return undefined;

@@ -13,6 +13,8 @@ export interface SagaDeps {
   logger: Logger;
   /** URL workers use to reach this control plane. */
   serverUrl(): string;
+  /** This server process's id (workers.server_instance of the streams it holds). */
+  serverInstance?: string;
   settings: {
     maxWorkers: number;
     provisioningTimeoutMs: number;

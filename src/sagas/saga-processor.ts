@@ -89,6 +89,7 @@ export function createSagaProcessor(
           reason: typeof p.reason === 'string' ? p.reason : 'lost',
           jobId,
           attempt,
+          ...(p.serverGone === true ? { serverGone: true } : {}),
         });
         return;
       }

@@ -33,6 +33,7 @@ import { ensureInstallationId } from '../safety/installation-sql.js';
 import { createDatabaseReaper } from '../safety/database-reaper.js';
 import { createInfrastructureReconciler } from '../safety/infrastructure-reconciler.js';
 import { createRetention } from '../safety/retention.js';
+import { newId } from '../shared/ids.js';
 import { startHttpServer } from '../api/http-server.js';
 import { JobService } from '../gen/hodei/v1/job_pb.js';
 import { WorkerAgentService } from '../gen/hodei/v1/worker_pb.js';
@@ -96,8 +97,12 @@ export async function startServer(
     let serving = true;
     let serverUrl = '';
     const liveness = createWorkerLiveness(systemClock);
+    // This server process's id, recorded on the workers whose stream it holds: a worker lost
+    // with another, gone, server is not charged to its job's attempts.
+    const serverInstance = newId();
     const monitor = createWorkerMonitor({
       db,
+      serverInstance,
       outbox,
       provider,
       liveness,
@@ -113,6 +118,7 @@ export async function startServer(
       sessions,
       logger: logger.child({ component: 'saga' }),
       serverUrl: () => serverUrl,
+      serverInstance,
       settings: {
         maxWorkers: config.maxWorkers,
         provisioningTimeoutMs: config.provisioningTimeoutMs,
@@ -130,7 +136,7 @@ export async function startServer(
       definitions: [executionSaga(sagaDeps), provisioningSaga(sagaDeps), recoverySaga(sagaDeps)],
       sweepIntervalMs: config.sagaSweepIntervalMs,
     });
-    const reports = createWorkerReports({ db, outbox, logger, jobWatch, metrics });
+    const reports = createWorkerReports({ db, outbox, logger, jobWatch, metrics, serverInstance });
     const commands = createJobCommands({ db, outbox, metrics });
 
     const http = await startHttpServer({

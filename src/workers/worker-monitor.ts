@@ -31,6 +31,9 @@ export interface WorkerMonitorOptions {
   heartbeatIntervalMs: number;
   missedHeartbeats: number;
   idleTtlMs: number;
+  /** This server process's id: a lost worker whose stream another (gone) server held is lost
+   * with that server, and its job's next attempt is not charged (WorkerLost `serverGone`). */
+  serverInstance?: string;
 }
 
 export interface WorkerMonitor {
@@ -67,11 +70,16 @@ export function createWorkerMonitor(options: WorkerMonitorOptions): WorkerMonito
         (!lostJob || job.attempt === lostJob.attempt);
       // Terminated before: only a job it still holds is worth another WorkerLost.
       if (!was && !live) return undefined;
+      const serverGone =
+        options.serverInstance !== undefined &&
+        !!was?.serverInstance &&
+        was.serverInstance !== options.serverInstance;
       await outbox.append(tx, [
         event('WorkerLost', workerId, job?.correlationId ?? was?.correlationId ?? '', {
           workerId,
-          reason,
+          reason: serverGone ? `${reason} (its server went away)` : reason,
           ...(live ? { jobId: job.id, attempt: job.attempt } : {}),
+          ...(serverGone ? { serverGone: true } : {}),
         }),
       ]);
       return { was, jobId: live ? job.id : undefined };

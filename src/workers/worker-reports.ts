@@ -32,6 +32,8 @@ export interface WorkerReportsDeps {
   logger: Logger;
   jobWatch: JobWatch;
   metrics?: Metrics;
+  /** This server process's id, recorded on the workers whose stream it holds. */
+  serverInstance?: string;
 }
 
 export function createWorkerReports(deps: WorkerReportsDeps) {
@@ -42,7 +44,7 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
    * ProvisioningSaga's own WorkerReady). */
   async function activate(workerId: string): Promise<WorkerRecord | undefined> {
     return db.transaction(async (tx) => {
-      const worker = await activateWorker(tx, workerId);
+      const worker = await activateWorker(tx, workerId, deps.serverInstance ?? null);
       if (worker)
         await outbox.append(tx, [
           event('WorkerRegistered', workerId, worker.correlationId, { workerId }),

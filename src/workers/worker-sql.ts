@@ -15,10 +15,11 @@ interface WorkerRow {
   registered_at: Date | null;
   last_heartbeat_at: Date | null;
   ready_since: Date | null;
+  server_instance: string | null;
 }
 
 const COLUMNS = `id, provider, external_id, state, current_job_id, correlation_id, jobs_run,
-  created_at, registered_at, last_heartbeat_at, ready_since`;
+  created_at, registered_at, last_heartbeat_at, ready_since, server_instance`;
 
 function toWorker(row: WorkerRow): WorkerRecord {
   return {
@@ -33,6 +34,7 @@ function toWorker(row: WorkerRow): WorkerRecord {
     registeredAt: row.registered_at,
     lastHeartbeatAt: row.last_heartbeat_at,
     readySince: row.ready_since,
+    serverInstance: row.server_instance,
   };
 }
 
@@ -82,12 +84,17 @@ export async function findWorker(q: Queryable, id: string): Promise<WorkerRecord
 }
 
 /** CREATING → READY once the registered worker has opened its stream; returns it or undefined. */
-export async function activateWorker(q: Queryable, id: string): Promise<WorkerRecord | undefined> {
+export async function activateWorker(
+  q: Queryable,
+  id: string,
+  serverInstance: string | null = null,
+): Promise<WorkerRecord | undefined> {
   const result = await q.query<WorkerRow>(
-    `UPDATE workers SET state = 'READY', last_heartbeat_at = now(), ready_since = now()
+    `UPDATE workers SET state = 'READY', last_heartbeat_at = now(), ready_since = now(),
+       server_instance = $2
      WHERE id = $1 AND state = 'CREATING' AND otp_used
      RETURNING ${COLUMNS}`,
-    [id],
+    [id, serverInstance],
   );
   return first(result.rows);
 }

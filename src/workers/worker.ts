@@ -13,4 +13,6 @@ export interface WorkerRecord {
   registeredAt: Date | null;
   lastHeartbeatAt: Date | null;
   readySince: Date | null;
+  /** The server process holding its stream (set when the stream opens). */
+  serverInstance: string | null;
 }

@@ -21,6 +21,10 @@ import { insertWorker, activateWorker } from '../../src/workers/worker-sql.js';
 import { createWorkerReports, type RunReport } from '../../src/workers/worker-reports.js';
 import { createJobWatch } from '../../src/jobs/job-watch.js';
 import { silentLogger } from '../../src/shared/logger.js';
+import { createWorkerMonitor } from '../../src/workers/worker-monitor.js';
+import { createWorkerLiveness } from '../../src/workers/worker-liveness.js';
+import { systemClock } from '../../src/shared/clock.js';
+import type { Provider } from '../../src/providers/provider.js';
 import type { JobSpecInput } from '../../src/jobs/job.js';
 
 const outbox = createOutboxWriter({ subjectPrefix: 'hodei.events' });
@@ -233,6 +237,60 @@ for (const kind of DB_KINDS) {
       expect(cancelled?.previousState).toBe('PENDING');
       expect(cancelled?.job).toMatchObject({ state: 'CANCELLED', attempt: 2, retryAt: null });
       expect((await findJobAttempts(t.db, waiting)).map((a) => a.outcome)).toEqual(['FAILED']);
+    });
+
+    it('a worker lost with its server (a crash) is not charged to max_attempts', async () => {
+      const jobId = await queued({ maxAttempts: 1 });
+      const first = await running(jobId);
+      const requeued = await requeueJob(
+        t.db,
+        { jobId, attempt: first.attempt },
+        'SERVER_LOST',
+        'gone',
+      );
+      expect(requeued).toMatchObject({ state: 'PENDING', attempt: 2 });
+      const second = await running(jobId);
+      const failed = await requeueJob(
+        t.db,
+        { jobId, attempt: second.attempt },
+        'WORKER_LOST',
+        'lost',
+      );
+      expect(failed).toMatchObject({ state: 'FAILED', attempt: 2 });
+      expect((await findJobAttempts(t.db, jobId)).map((a) => a.outcome)).toEqual([
+        'SERVER_LOST',
+        'WORKER_LOST',
+      ]);
+    });
+
+    it("the kill-switch says whether the worker's stream was held by another server", async () => {
+      const monitor = (serverInstance: string) =>
+        createWorkerMonitor({
+          db: t.db,
+          outbox,
+          provider: {} as Provider,
+          liveness: createWorkerLiveness(systemClock),
+          logger: silentLogger(),
+          heartbeatIntervalMs: 3_600_000,
+          missedHeartbeats: 3,
+          idleTtlMs: 3_600_000,
+          serverInstance,
+        });
+      for (const [holder, gone] of [
+        ['old-server', true],
+        ['this-server', false],
+      ] as const) {
+        const jobId = await queued({});
+        const { workerId } = await running(jobId);
+        await t.db.query('UPDATE workers SET server_instance = $2 WHERE id = $1', [
+          workerId,
+          holder,
+        ]);
+        expect(await monitor('this-server').workerLost(workerId, 'stream closed')).toBe(true);
+        const lost = (await eventsOf(workerId)).find((e) => e.type === 'WorkerLost');
+        expect(lost?.payload.serverGone === true).toBe(gone);
+        expect(lost?.payload.jobId).toBe(jobId);
+      }
     });
   });
 }

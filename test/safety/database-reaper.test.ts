@@ -101,6 +101,11 @@ for (const kind of DB_KINDS) {
       const worker = await h.workerRow({ state: 'BUSY', silentSeconds: SILENCE_S + 30 });
       const job = await h.runningJob(worker, { attempt: 2, maxAttempts: 2 });
       await h.db.query('UPDATE workers SET current_job_id = $2 WHERE id = $1', [worker, job]);
+      // Its first attempt was cut short by a lost worker too: one of two spent.
+      await h.db.query(
+        `INSERT INTO job_attempts (job_id, attempt, outcome, error) VALUES ($1, 1, 'WORKER_LOST', 'lost')`,
+        [job],
+      );
 
       expect((await reaper.runRound())?.silent_job).toBe(1);
       await h.deliverWorkerLost();
