@@ -12,36 +12,10 @@ import { systemClock } from '../shared/clock.js';
 import { silentLogger } from '../shared/logger.js';
 import { createAsyncQueue } from '../shared/async-queue.js';
 import type { JobRecord } from '../jobs/job.js';
-import { NO_RETRIES } from '../jobs/retry-policy.js';
+import { jobRecord } from '../../test/helpers/job-spec.js';
 
 function job(id: string): JobRecord {
-  return {
-    id,
-    name: '',
-    command: 'true',
-    args: [],
-    env: {},
-    workingDir: '',
-    timeoutMs: 0,
-    maxAttempts: 3,
-    labels: {},
-    provider: '',
-    retry: NO_RETRIES,
-    state: 'ASSIGNED',
-    attempt: 1,
-    idempotencyKey: null,
-    correlationId: `c-${id}`,
-    exitCode: null,
-    error: '',
-    workerId: 'w1',
-    createdAt: new Date(),
-    assignedAt: new Date(),
-    startedAt: null,
-    finishedAt: null,
-    retriesUsed: 0,
-    retryAt: null,
-    outputDeletedAt: null,
-  };
+  return jobRecord({ id, state: 'ASSIGNED', correlationId: `c-${id}`, workerId: 'w1' });
 }
 
 const ack = (jobId: string): WorkerMessage =>

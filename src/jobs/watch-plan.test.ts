@@ -4,37 +4,11 @@ import { describe, expect, it } from 'vitest';
 import type { JobRecord } from './job.js';
 import type { StoredChunk } from './job-output-sql.js';
 import type { JobState } from './job-state.js';
-import { NO_RETRIES } from './retry-policy.js';
+import { jobRecord } from '../../test/helpers/job-spec.js';
 import { planChunks, planJob, shownOf, type WatchItem } from './watch-plan.js';
 
 function job(state: JobState, attempt = 1, workerId: string | null = 'w1'): JobRecord {
-  return {
-    id: 'j',
-    name: '',
-    command: 'true',
-    args: [],
-    env: {},
-    workingDir: '',
-    timeoutMs: 0,
-    maxAttempts: 3,
-    labels: {},
-    provider: '',
-    retry: NO_RETRIES,
-    retriesUsed: 0,
-    retryAt: null,
-    outputDeletedAt: null,
-    state,
-    attempt,
-    idempotencyKey: null,
-    correlationId: 'c',
-    exitCode: state === 'SUCCEEDED' ? 0 : null,
-    error: '',
-    workerId,
-    createdAt: new Date(0),
-    assignedAt: null,
-    startedAt: null,
-    finishedAt: null,
-  };
+  return jobRecord({ state, attempt, workerId, exitCode: state === 'SUCCEEDED' ? 0 : null });
 }
 
 let seq = 0;
