@@ -218,8 +218,11 @@ export function createProcessProvider(options: ProcessProviderOptions): Provider
     const exited = () =>
       entry ? within(entry.exited, REAP_WAIT_MS) : goneWithin(pid, REAP_WAIT_MS);
     if (viaReaper) {
-      // ESRCH means it exited already, having cleaned up as it does on SIGTERM.
+      // ESRCH means it exited already, having cleaned up as it does on SIGTERM. A frozen
+      // (SIGSTOPped) reaper handles the SIGTERM only once continued: without the SIGCONT, destroy
+      // waited out REAP_WAIT_MS before killing the tree itself, and the job's recovery with it.
       signalPid(pid, 'SIGTERM');
+      signalPid(pid, 'SIGCONT');
       if (await exited()) {
         // The reaper killed the agent and every descendant; make sure of what we saw.
         await killSurvivors(seen);
