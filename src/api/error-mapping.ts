@@ -2,6 +2,9 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { HodeiError, type ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { truncateUtf8 } from '../shared/text-bounds.js';
+
+const MAX_MESSAGE_BYTES = 1024;
 
 const CODES: Record<ErrorCode, Code> = {
   INVALID_ARGUMENT: Code.InvalidArgument,
@@ -19,11 +22,16 @@ const CODES: Record<ErrorCode, Code> = {
   DEAD_LETTER_NOT_PENDING: Code.FailedPrecondition,
   JOB_OUTPUT_DELETED: Code.FailedPrecondition,
   BUS_REFUSED: Code.FailedPrecondition,
+  IDEMPOTENCY_KEY_REUSED: Code.AlreadyExists,
 };
 
 export function toConnectError(error: unknown, logger?: Logger): ConnectError {
   if (error instanceof ConnectError) return error;
-  if (error instanceof HodeiError) return new ConnectError(error.message, CODES[error.code]);
+  if (error instanceof HodeiError) {
+    // A status message travels in an HTTP/2 trailer: a long one breaks the stream (RST_STREAM)
+    // instead of reaching the client. Messages quote short prefixes; this bounds the rest.
+    return new ConnectError(truncateUtf8(error.message, MAX_MESSAGE_BYTES), CODES[error.code]);
+  }
   logger?.error({ err: error }, 'unexpected error in an RPC');
   return new ConnectError('internal error; see the server log', Code.Internal);
 }

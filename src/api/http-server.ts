@@ -5,9 +5,10 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import type { ConnectRouter } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
+import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import type { Registry } from 'prom-client';
+import type { Logger } from '../shared/logger.js';
+import { createRpcHandler } from './rpc-handler.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -16,6 +17,9 @@ export interface HttpServerOptions {
   registry: Registry;
   /** Largest request or stream message read; a bigger one is refused (RESOURCE_EXHAUSTED). */
   readMaxBytes: number;
+  /** Run on every RPC before the request limits are checked. */
+  interceptors?: Interceptor[];
+  logger: Logger;
   /** What keeps the server from taking work (the database or the bus away); empty when ready. */
   unready: () => Promise<string[]>;
 }
@@ -31,7 +35,12 @@ type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const rpc = connectNodeAdapter({ routes: options.routes, readMaxBytes: options.readMaxBytes });
+  const rpc = createRpcHandler({
+    routes: options.routes,
+    readMaxBytes: options.readMaxBytes,
+    interceptors: options.interceptors,
+    logger: options.logger,
+  });
 
   function handle(req: AnyRequest, res: AnyResponse): void {
     const path = (req.url ?? '').split('?')[0];

@@ -15,6 +15,7 @@ import type { Db } from '../db/db.js';
 import type { Logger } from '../shared/logger.js';
 import { InvalidArgumentError, NotFoundError, OutputDeletedError } from '../shared/errors.js';
 import { isUuid } from '../shared/ids.js';
+import { quoteBounded } from '../shared/text-bounds.js';
 import { findJob, listJobs } from '../jobs/job-sql.js';
 import { readOutput } from '../jobs/job-output-sql.js';
 import { findJobAttempts } from '../jobs/job-attempt-sql.js';
@@ -42,7 +43,8 @@ export interface JobServiceDeps {
 const PAGE_BYTES = 4 * 1024 * 1024;
 
 function jobId(field: string, value: string): string {
-  if (!isUuid(value)) throw new InvalidArgumentError(field, `"${value}" is not a job id (a UUID)`);
+  if (!isUuid(value))
+    throw new InvalidArgumentError(field, `${quoteBounded(value)} is not a job id (a UUID)`);
   return value;
 }
 

@@ -4,9 +4,9 @@ import type { Db } from '../db/db.js';
 import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { event } from '../events/catalog.js';
-import { NotFoundError } from '../shared/errors.js';
+import { IdempotencyKeyReusedError, NotFoundError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
-import { FIRST_ATTEMPT, type JobRecord, type JobSpecInput } from './job.js';
+import { FIRST_ATTEMPT, specDifferences, type JobRecord, type JobSpecInput } from './job.js';
 import { cancelJob, findJob, findJobByIdempotencyKey, insertJobStatement } from './job-sql.js';
 
 export interface JobCommandsDeps {
@@ -18,7 +18,8 @@ export interface JobCommandsDeps {
 export function createJobCommands(deps: JobCommandsDeps) {
   const { db, outbox } = deps;
 
-  /** Queues a job; the same idempotency key again returns the first job and queues nothing. */
+  /** Queues a job; the same idempotency key again returns the first job and queues nothing, or
+   * throws IdempotencyKeyReusedError when the first job's spec is another. */
   async function queue(request: {
     spec: JobSpecInput;
     idempotencyKey: string | null;
@@ -35,6 +36,10 @@ export function createJobCommands(deps: JobCommandsDeps) {
     }
     const existing = await findJobByIdempotencyKey(db, request.idempotencyKey ?? '');
     if (!existing) throw new Error('idempotency key conflict but no job found');
+    const differences = specDifferences(existing, request.spec);
+    if (differences.length > 0) {
+      throw new IdempotencyKeyReusedError(request.idempotencyKey ?? '', existing.id, differences);
+    }
     return { job: existing, created: false };
   }
 

@@ -39,3 +39,32 @@ export interface JobRecord extends JobSpecInput {
 export const DEFAULT_MAX_ATTEMPTS = 3;
 /** A new job's attempt (the jobs table's default); each requeue adds one. */
 export const FIRST_ATTEMPT = 1;
+
+function sameEntries(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => b[k] === a[k]);
+}
+
+/** The spec fields in which `a` and `b` differ (an idempotency key repeated with another spec). */
+export function specDifferences(a: JobSpecInput, b: JobSpecInput): string[] {
+  const differ: string[] = [];
+  if (a.name !== b.name) differ.push('name');
+  if (a.command !== b.command) differ.push('command');
+  if (a.args.length !== b.args.length || a.args.some((arg, i) => arg !== b.args[i])) {
+    differ.push('args');
+  }
+  if (!sameEntries(a.env, b.env)) differ.push('env');
+  if (a.workingDir !== b.workingDir) differ.push('working_dir');
+  if (a.timeoutMs !== b.timeoutMs) differ.push('timeout');
+  if (a.maxAttempts !== b.maxAttempts) differ.push('max_attempts');
+  if (!sameEntries(a.labels, b.labels)) differ.push('labels');
+  if (a.provider !== b.provider) differ.push('provider');
+  if (
+    a.retry.retries !== b.retry.retries ||
+    (a.retry.retries > 0 &&
+      (a.retry.backoffMs !== b.retry.backoffMs || a.retry.maxBackoffMs !== b.retry.maxBackoffMs))
+  ) {
+    differ.push('retry');
+  }
+  return differ;
+}

@@ -1,5 +1,6 @@
 // Validates a job as a client submits it; every error names the field that is wrong.
 import { InvalidArgumentError } from '../shared/errors.js';
+import { quoteBounded } from '../shared/text-bounds.js';
 import { DEFAULT_MAX_ATTEMPTS, type JobSpecInput } from './job.js';
 import {
   DEFAULT_RETRY_BACKOFF_MS,
@@ -16,6 +17,7 @@ export const LIMITS = {
   envBytes: 64 * 1024,
   labels: 64,
   labelLength: 256,
+  workingDirLength: 4096,
   maxAttempts: 100,
   keyLength: 200,
   timeoutMs: 7 * 24 * 3_600_000,
@@ -66,7 +68,10 @@ export function validateJobSpec(raw: RawJobSpec, knownProviders: readonly string
   let envSize = 0;
   for (const [key, value] of envEntries) {
     if (!ENV_NAME.test(key)) {
-      throw new InvalidArgumentError('spec.env', `"${key}" is not a valid variable name`);
+      throw new InvalidArgumentError(
+        'spec.env',
+        `${quoteBounded(key)} is not a valid variable name (letters, digits and _, not starting with a digit)`,
+      );
     }
     noNul(`spec.env.${key}`, value);
     envSize += bytes(key) + bytes(value) + 2;
@@ -78,6 +83,12 @@ export function validateJobSpec(raw: RawJobSpec, knownProviders: readonly string
     );
   }
   noNul('spec.working_dir', raw.workingDir);
+  if (raw.workingDir.length > LIMITS.workingDirLength) {
+    throw new InvalidArgumentError(
+      'spec.working_dir',
+      `must be at most ${LIMITS.workingDirLength} characters`,
+    );
+  }
   if (!Number.isFinite(raw.timeoutMs) || raw.timeoutMs < 0) {
     throw new InvalidArgumentError('spec.timeout', 'must not be negative');
   }
@@ -100,7 +111,10 @@ export function validateJobSpec(raw: RawJobSpec, knownProviders: readonly string
   }
   for (const [key, value] of labels) {
     if (!LABEL_KEY.test(key) || key.length > LIMITS.labelLength) {
-      throw new InvalidArgumentError('spec.labels', `"${key}" is not a valid label key`);
+      throw new InvalidArgumentError(
+        'spec.labels',
+        `${quoteBounded(key)} is not a valid label key (letters, digits, and _ . - / after the first)`,
+      );
     }
     if (value.length > LIMITS.labelLength) {
       throw new InvalidArgumentError(
@@ -112,7 +126,7 @@ export function validateJobSpec(raw: RawJobSpec, knownProviders: readonly string
   if (raw.provider !== '' && !knownProviders.includes(raw.provider)) {
     throw new InvalidArgumentError(
       'spec.provider',
-      `unknown provider "${raw.provider}" (known: ${knownProviders.join(', ')})`,
+      `unknown provider ${quoteBounded(raw.provider)} (known: ${knownProviders.join(', ')})`,
     );
   }
   return {

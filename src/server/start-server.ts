@@ -144,6 +144,7 @@ export async function startServer(
       port: config.port,
       registry: metrics.registry,
       readMaxBytes: config.maxMessageBytes,
+      logger: logger.child({ component: 'api' }),
       unready: () => unreadyReasons(db, bus),
       routes: (router) => {
         router.service(

@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'DEAD_LETTER_NOT_PENDING'
   | 'JOB_OUTPUT_DELETED'
-  | 'BUS_REFUSED';
+  | 'BUS_REFUSED'
+  | 'IDEMPOTENCY_KEY_REUSED';
 
 export class HodeiError extends Error {
   readonly code: ErrorCode;
@@ -105,6 +106,21 @@ export class OutputDeletedError extends HodeiError {
       'JOB_OUTPUT_DELETED',
       `the output of job ${jobId} was deleted by retention at ${deletedAt.toISOString()} (output of finished jobs is kept for HODEI_RETENTION_JOB_OUTPUT, 30d by default)`,
       { jobId },
+    );
+  }
+}
+
+/** A job queued again with an idempotency key already used for a job with another spec. */
+export class IdempotencyKeyReusedError extends HodeiError {
+  constructor(
+    readonly key: string,
+    readonly jobId: string,
+    readonly differences: readonly string[],
+  ) {
+    super(
+      'IDEMPOTENCY_KEY_REUSED',
+      `idempotency_key ${JSON.stringify(key)} was used for job ${jobId}, whose spec differs in ${differences.join(', ')}; the same key queues the same job once (use a new key for a different job)`,
+      { key, jobId },
     );
   }
 }

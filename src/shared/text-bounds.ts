@@ -39,3 +39,11 @@ export function hasUnstorableText(text: string): boolean {
 export function storableText(text: string): string {
   return hasUnstorableText(text) ? text.replace(UNSTORABLE, '\uFFFD') : text;
 }
+
+/** How an error message quotes a value a client sent: JSON-quoted, at most `chars` characters of
+ * its start (then "…"), so a rejection never echoes a large or hostile value back. */
+export function quoteBounded(value: string, chars = 32): string {
+  const head = value.length > chars ? value.slice(0, chars) : value;
+  // JSON escapes control characters; a lone surrogate left by the cut is escaped too.
+  return `${JSON.stringify(head)}${value.length > chars ? '…' : ''}`;
+}
