@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ScalarType, create, type DescMessage } from '@bufbuild/protobuf';
-import { JobService, QueueJobRequestSchema, type JobSpecSchema } from '../gen/hodei/v1/job_pb.js';
+import { JobService, QueueJobRequestSchema } from '../gen/hodei/v1/job_pb.js';
 import { OpsService } from '../gen/hodei/v1/ops_pb.js';
 import { WorkerAgentService } from '../gen/hodei/v1/worker_pb.js';
 import { REQUEST_LIMITS, checkRequestLimits, type FieldLimit } from './request-limits.js';
@@ -67,7 +67,7 @@ describe('request limits', () => {
   });
 
   it('names the field a NUL, invalid UTF-8 or an over-long value is in', () => {
-    const spec = (over: Partial<ReturnType<typeof create<typeof JobSpecSchema>>>) =>
+    const spec = (over: { name?: string; args?: string[]; labels?: Record<string, string> }) =>
       create(QueueJobRequestSchema, { spec: { command: 'echo', ...over } });
     const check = (message: ReturnType<typeof spec>) => () =>
       checkRequestLimits(QueueJobRequestSchema, message);

@@ -22,6 +22,7 @@ import {
   universalResponseToNodeResponse,
 } from '@connectrpc/connect-node';
 import type { JsonValue } from '@bufbuild/protobuf';
+import { createAsyncIterable, type UniversalServerResponse } from '@connectrpc/connect/protocol';
 import type { Logger } from '../shared/logger.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { checkStrictJson } from './strict-json.js';
@@ -129,6 +130,55 @@ async function readJsonBody(req: NodeRequest, max: number): Promise<JsonValue> {
   }
 }
 
+/** The protocol library answers a binary message it cannot parse with INTERNAL ("parse binary:
+ * …"), as if the server had failed; it is the client's bad input, and is answered
+ * INVALID_ARGUMENT here: in the gRPC status (a trailer, or a header when the response has no
+ * body) or in a Connect unary error body. */
+async function parseErrorIsInvalidArgument(
+  uRes: UniversalServerResponse,
+): Promise<UniversalServerResponse> {
+  const isParseError = (message: string | null | undefined) =>
+    typeof message === 'string' && decodeURIComponent(message).startsWith('parse binary:');
+  const fix = (headers: Headers | undefined) => {
+    if (headers?.get('grpc-status') === '13' && isParseError(headers.get('grpc-message'))) {
+      headers.set('grpc-status', String(Code.InvalidArgument));
+    }
+  };
+  const body = uRes.body;
+  if (!body || !(Symbol.asyncIterator in body)) return uRes;
+  if (uRes.status === 500) {
+    // A Connect unary error: one small JSON body, read whole to decide the status.
+    const parts: Uint8Array[] = [];
+    for await (const part of body) parts.push(part);
+    const bytes = Buffer.concat(parts);
+    let json: { code?: string; message?: string } | undefined;
+    try {
+      json = JSON.parse(bytes.toString('utf8')) as typeof json;
+    } catch {
+      json = undefined;
+    }
+    const replaced =
+      json?.code === 'internal' && isParseError(json.message)
+        ? Buffer.from(JSON.stringify({ code: 'invalid_argument', message: json.message }))
+        : undefined;
+    if (replaced) uRes.header?.set('content-length', String(replaced.length));
+    return {
+      ...uRes,
+      status: replaced ? 400 : uRes.status,
+      body: createAsyncIterable([replaced ?? bytes]),
+    };
+  }
+  fix(uRes.header);
+  return {
+    ...uRes,
+    body: (async function* () {
+      yield* body;
+      fix(uRes.header);
+      fix(uRes.trailer);
+    })(),
+  };
+}
+
 export function createRpcHandler(options: RpcHandlerOptions) {
   const routerOptions: ConnectRouterOptions = {
     readMaxBytes: options.readMaxBytes,
@@ -177,7 +227,10 @@ export function createRpcHandler(options: RpcHandlerOptions) {
       }
       const uReq = universalRequestFromNodeRequest(req, res, parsed, undefined);
       try {
-        await universalResponseToNodeResponse(await handler(uReq), res);
+        await universalResponseToNodeResponse(
+          await parseErrorIsInvalidArgument(await handler(uReq)),
+          res,
+        );
       } catch (reason) {
         if (ConnectError.from(reason).code === Code.Aborted) return;
         options.logger.warn(

@@ -259,6 +259,29 @@ describe('gRPC', () => {
     expect(decodeURIComponent(message)).toMatch(/^spec\.name: is not valid UTF-8/);
   });
 
+  it('answers bytes that are not a protobuf message INVALID_ARGUMENT, not INTERNAL', async () => {
+    const garbage = Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]);
+    const grpc = await rawGrpc('/hodei.v1.JobService/QueueJob', garbage);
+    expect(grpc.status).toBe(String(Code.InvalidArgument));
+    const connect = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(
+        `${url}/hodei.v1.JobService/QueueJob`,
+        { method: 'POST', headers: { 'content-type': 'application/proto' } },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (p: Buffer) => parts.push(p));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(garbage);
+    });
+    expect(connect.status).toBe(400);
+    expect(connect.body).toMatch(/"code":"invalid_argument"/);
+  });
+
   it('refuses a message over the size limit with RESOURCE_EXHAUSTED', async () => {
     const error = await grpcError(() =>
       jobs.queueJob({ spec: { command: 'echo', args: ['x'.repeat(2 * 1024 * 1024)] } }),
