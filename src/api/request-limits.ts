@@ -6,7 +6,7 @@
 // the handlers' own (jobs/validate-job-spec.ts); these are the outer bounds that hold for all.
 import type { DescField, DescMessage, Message } from '@bufbuild/protobuf';
 import { InvalidArgumentError } from '../shared/errors.js';
-import { quoteBounded } from '../shared/text-bounds.js';
+import { mapEntryName, quoteBounded } from '../shared/text-bounds.js';
 
 /** A string's most characters; a list's or map's most entries (with its keys' and values'
  * most characters, when they are strings). */
@@ -135,7 +135,9 @@ export function checkRequestLimits(desc: DescMessage, message: Message, path = '
         }
         for (const [key, item] of entries) {
           checkText(`${name} key`, key, limit.key ?? limit.max);
-          if (typeof item === 'string') checkText(`${name}.${key}`, item, limit.value ?? limit.max);
+          if (typeof item === 'string') {
+            checkText(mapEntryName(name, key), item, limit.value ?? limit.max);
+          }
         }
         break;
       }

@@ -219,7 +219,10 @@ export function createRpcHandler(options: RpcHandlerOptions) {
           const rpcError =
             error instanceof InvalidArgumentError || error instanceof ConnectError
               ? toConnectError(error)
-              : new ConnectError('request could not be read', Code.InvalidArgument);
+              : new ConnectError(
+                  `request could not be read: ${String(error)}`,
+                  Code.InvalidArgument,
+                );
           // A body left unread cannot be followed by another request on the connection.
           reply(res, rpcError, rpcError.code === Code.ResourceExhausted);
           return;

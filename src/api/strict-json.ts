@@ -6,7 +6,7 @@
 // them first, with the path of the message they were found in. Every error names the field.
 import { ScalarType, type DescField, type DescMessage } from '@bufbuild/protobuf';
 import { InvalidArgumentError } from '../shared/errors.js';
-import { quoteBounded } from '../shared/text-bounds.js';
+import { mapEntryName, quoteBounded } from '../shared/text-bounds.js';
 
 const INTEGER_TEXT = /^-?(0|[1-9][0-9]*)$/;
 const DURATION_TEXT = /^(-?)([0-9]{1,12})(?:\.([0-9]{1,9}))?s$/;
@@ -34,6 +34,10 @@ function checkInteger(path: string, json: unknown, bits: 32 | 64, range?: [numbe
   if (typeof json === 'number') {
     if (!Number.isInteger(json)) {
       throw new InvalidArgumentError(path, `must be a whole number, got ${show(json)}`);
+    }
+    if (!Number.isSafeInteger(json)) {
+      // Past 2^53 a JSON number has lost digits already; proto3 JSON writes those as strings.
+      throw new InvalidArgumentError(path, `${json} is out of range`);
     }
     text = String(json);
   } else if (typeof json === 'string') {
@@ -146,8 +150,10 @@ function checkMessage(desc: DescMessage, json: unknown, path: string): void {
   for (const [key, value] of Object.entries(json)) {
     const field = desc.fields.find((f) => f.jsonName === key || f.name === key);
     if (!field) {
+      // A key that is not a name (empty, long, odd characters) is shown quoted and cut.
+      const shown = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(key) ? key : quoteBounded(key);
       throw new InvalidArgumentError(
-        `${path}${key}`.slice(0, 300),
+        `${path}${shown}`,
         `unknown field (${desc.typeName} has ${desc.fields.map((f) => f.jsonName).join(', ')})`,
       );
     }
@@ -161,7 +167,7 @@ function checkMessage(desc: DescMessage, json: unknown, path: string): void {
         throw new InvalidArgumentError(name, 'must be a JSON object');
       }
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        const at = `${name}.${k.slice(0, 64)}`;
+        const at = mapEntryName(name, k);
         if (field.mapKind === 'scalar') checkScalar(at, field.scalar, v);
         else if (field.mapKind === 'message') checkMessage(field.message, v, `${at}.`);
       }

@@ -1,6 +1,6 @@
 // Validates a job as a client submits it; every error names the field that is wrong.
 import { InvalidArgumentError } from '../shared/errors.js';
-import { quoteBounded } from '../shared/text-bounds.js';
+import { mapEntryName, quoteBounded } from '../shared/text-bounds.js';
 import { DEFAULT_MAX_ATTEMPTS, type JobSpecInput } from './job.js';
 import {
   DEFAULT_RETRY_BACKOFF_MS,
@@ -73,7 +73,7 @@ export function validateJobSpec(raw: RawJobSpec, knownProviders: readonly string
         `${quoteBounded(key)} is not a valid variable name (letters, digits and _, not starting with a digit)`,
       );
     }
-    noNul(`spec.env.${key}`, value);
+    noNul(mapEntryName('spec.env', key), value);
     envSize += bytes(key) + bytes(value) + 2;
   }
   if (envSize > LIMITS.envBytes) {
@@ -118,7 +118,7 @@ export function validateJobSpec(raw: RawJobSpec, knownProviders: readonly string
     }
     if (value.length > LIMITS.labelLength) {
       throw new InvalidArgumentError(
-        `spec.labels.${key}`,
+        mapEntryName('spec.labels', key),
         `must be at most ${LIMITS.labelLength} characters`,
       );
     }

@@ -47,3 +47,11 @@ export function quoteBounded(value: string, chars = 32): string {
   // JSON escapes control characters; a lone surrogate left by the cut is escaped too.
   return `${JSON.stringify(head)}${value.length > chars ? '…' : ''}`;
 }
+
+/** How an error names the entry `key` of the map field `field`: `spec.env.HOME` for a key that is
+ * a name, `spec.env["a b"]` (quoted, cut) for any other. */
+export function mapEntryName(field: string, key: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(key)
+    ? `${field}.${key}`
+    : `${field}[${quoteBounded(key)}]`;
+}
