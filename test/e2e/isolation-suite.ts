@@ -97,7 +97,7 @@ export function isolationSuite(deployment: Deployment): void {
       }
     });
 
-    it("a job's failure is never the worker's: each fails with its reason on the same worker", async () => {
+    it("a job's failure is never the worker's: each fails with its reason and its worker lives on", async () => {
       const file = path.join(dir, 'a-file');
       await writeFile(file, 'x\n');
       const script = path.join(dir, 'bad-interpreter.sh');
@@ -112,7 +112,7 @@ export function isolationSuite(deployment: Deployment): void {
         });
         return job;
       };
-      const worker = (await workerOf(first)).workerId;
+      const ran = new Set([(await workerOf(first)).workerId]);
       const failures: Array<[string[], RegExp]> = [
         [['--', 'x'.repeat(4000)], /x{200}… \(4000 chars\)/],
         [['--workdir', file, '--', 'true'], /working directory is not a directory/],
@@ -125,12 +125,17 @@ export function isolationSuite(deployment: Deployment): void {
         const { jobs } = await server.jobs.listJobs({ pageSize: 1 });
         expect(jobs[0]?.state).toBe(JobState.FAILED);
         expect(jobs[0]?.attempt).toBe(1);
-        expect(jobs[0]?.workerId).toBe(worker);
+        ran.add(jobs[0]?.workerId ?? '');
       }
       const next = await cli(['run', '--', 'echo', 'next']);
       expect(next.stdout).toBe('next\n');
-      const { jobs } = await server.jobs.listJobs({ pageSize: 1 });
-      expect(jobs[0]?.workerId).toBe(worker);
+      // Another worker may have been started meanwhile and taken some of the jobs; what matters is
+      // that no worker a failing job ran on was ended for it.
+      const { workers } = await server.ops.listWorkers({});
+      for (const id of ran) {
+        const w = workers.find((x) => x.id === id);
+        expect(w?.state, `worker ${id}`).not.toBe(WorkerState.TERMINATED);
+      }
     });
 
     it(`a job printing for 30 s with heartbeats every ${HEARTBEAT_MS} ms is never lost`, async () => {

@@ -1,17 +1,20 @@
-// End to end, on both deployments: a job whose working directory is 1 MiB long (the API accepts it
-// today) fails with a bounded JobFailed event, nothing waits in the outbox or is dead-lettered,
-// and the next job runs. Before issue 8 the event was 1,048,750 bytes, over NATS's max_payload,
-// and the relay retried its batch for ever while every new job stayed PENDING.
+// End to end, on both deployments: the largest job the API accepts (every list, map and string of
+// its spec at its limit, a working directory no system can enter) fails with a bounded JobFailed
+// event, nothing waits in the outbox or is dead-lettered, and the next job runs. Before issue 8 a
+// 1 MiB working directory made a 1,048,750-byte event, over NATS's max_payload, and the relay
+// retried its batch for ever while every new job stayed PENDING; since issue 9 the API refuses it.
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobState } from '../../src/gen/hodei/v1/job_pb.js';
 import { startTestServer, type Deployment, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/procs.js';
 import { EVENT_LIMITS } from '../../src/events/event-bounds.js';
+import { LIMITS } from '../../src/jobs/validate-job-spec.js';
+import { ConnectError, Code } from '@connectrpc/connect';
 
 const MiB = 1024 * 1024;
 
 for (const deployment of ['postgres+nats', 'embedded'] as Deployment[]) {
-  describe(`a job with a 1 MiB working directory (${deployment})`, () => {
+  describe(`the largest job the API accepts (${deployment})`, () => {
     let server: TestServer | undefined;
     afterAll(async () => {
       await server?.cleanup();
@@ -21,8 +24,33 @@ for (const deployment of ['postgres+nats', 'embedded'] as Deployment[]) {
       server = await startTestServer({ deployment });
       const s = server;
       const state = async (id: string) => (await s.jobs.getJob({ id })).job;
-      const huge = `/tmp/${'d'.repeat(MiB - 5)}`;
-      const { job } = await s.jobs.queueJob({ spec: { command: 'true', workingDir: huge } });
+      const refused = await s.jobs
+        .queueJob({ spec: { command: 'true', workingDir: `/tmp/${'d'.repeat(MiB - 5)}` } })
+        .catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ConnectError);
+      expect((refused as ConnectError).code).toBe(Code.InvalidArgument);
+      expect((refused as ConnectError).rawMessage).toMatch(/^spec\.working_dir: /);
+      expect((refused as ConnectError).rawMessage.length).toBeLessThan(200);
+      expect((await s.jobs.listJobs({})).jobs).toHaveLength(0);
+
+      const argBytes = Math.floor(LIMITS.argsBytes / LIMITS.args);
+      const envValue = Math.floor(LIMITS.envBytes / LIMITS.envEntries) - 8;
+      const spec = {
+        command: 'true',
+        name: 'n'.repeat(LIMITS.nameLength),
+        args: Array.from({ length: LIMITS.args }, () => 'a'.repeat(argBytes)),
+        env: Object.fromEntries(
+          Array.from({ length: LIMITS.envEntries }, (_, i) => [`V${i}`, 'v'.repeat(envValue)]),
+        ),
+        labels: Object.fromEntries(
+          Array.from({ length: LIMITS.labels }, (_, i) => [
+            `l${i}`,
+            'l'.repeat(LIMITS.labelLength),
+          ]),
+        ),
+        workingDir: `/tmp/${'d'.repeat(LIMITS.workingDirLength - 5)}`,
+      };
+      const { job } = await s.jobs.queueJob({ spec });
       const failed = await waitFor(
         'the job to fail',
         async () => {
