@@ -144,6 +144,8 @@ export function jobToPb(job: JobRecord, attempts: readonly JobAttemptRecord[] = 
     retryAt: job.state === 'PENDING' ? ts(job.retryAt) : undefined,
     retriesUsed: job.retriesUsed,
     outputDeletedAt: ts(job.outputDeletedAt),
+    queuedBy: job.queuedBy ?? '',
+    cancelledBy: job.cancelledBy ?? '',
   });
 }
 

@@ -23,6 +23,9 @@ const CODES: Record<ErrorCode, Code> = {
   JOB_OUTPUT_DELETED: Code.FailedPrecondition,
   BUS_REFUSED: Code.FailedPrecondition,
   IDEMPOTENCY_KEY_REUSED: Code.AlreadyExists,
+  UNAUTHENTICATED: Code.Unauthenticated,
+  PERMISSION_DENIED: Code.PermissionDenied,
+  API_TOKEN_NAME_TAKEN: Code.AlreadyExists,
 };
 
 export function toConnectError(error: unknown, logger?: Logger): ConnectError {

@@ -19,6 +19,8 @@ export interface HttpServerOptions {
   readMaxBytes: number;
   /** Run on every RPC before the request limits are checked. */
   interceptors?: Interceptor[];
+  /** When set, a /metrics read must pass it (given the `authorization` header; throws to refuse). */
+  authorizeMetrics?: (authorization: string | null) => Promise<void>;
   logger: Logger;
   /** What keeps the server from taking work (the database or the bus away); empty when ready. */
   unready: () => Promise<string[]>;
@@ -60,9 +62,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       return;
     }
     if (req.method === 'GET' && path === '/metrics') {
-      void options.registry.metrics().then(
-        (text) => reply(200, options.registry.contentType, text),
-        (error: unknown) => reply(500, 'text/plain', `metrics failed: ${String(error)}\n`),
+      const header = req.headers.authorization;
+      const authorized = options.authorizeMetrics
+        ? options.authorizeMetrics(typeof header === 'string' ? header : null)
+        : Promise.resolve();
+      void authorized.then(
+        () =>
+          options.registry.metrics().then(
+            (text) => reply(200, options.registry.contentType, text),
+            (error: unknown) => reply(500, 'text/plain', `metrics failed: ${String(error)}\n`),
+          ),
+        (error: unknown) =>
+          reply(401, 'text/plain', `${error instanceof Error ? error.message : String(error)}\n`),
       );
       return;
     }

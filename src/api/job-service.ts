@@ -13,7 +13,12 @@ import {
 } from '../gen/hodei/v1/job_pb.js';
 import type { Db } from '../db/db.js';
 import type { Logger } from '../shared/logger.js';
-import { InvalidArgumentError, NotFoundError, OutputDeletedError } from '../shared/errors.js';
+import {
+  IdempotencyKeyTakenError,
+  InvalidArgumentError,
+  NotFoundError,
+  OutputDeletedError,
+} from '../shared/errors.js';
 import { isUuid } from '../shared/ids.js';
 import { quoteBounded } from '../shared/text-bounds.js';
 import { findJob, listJobs } from '../jobs/job-sql.js';
@@ -28,6 +33,8 @@ import { chunkToPb, jobStateFromPb, jobToPb, specFromPb } from './convert.js';
 import { resolveCorrelationId } from './correlation.js';
 import { decodePageToken, encodePageToken } from './page-token.js';
 import { mapErrors } from './error-mapping.js';
+import { grantOf, requireOwnJob } from './auth-interceptor.js';
+import { access } from '../auth/scopes.js';
 
 export interface JobServiceDeps {
   db: Db;
@@ -66,19 +73,35 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
           ? validateKey('idempotency_key', req.idempotencyKey)
           : null;
         const correlationId = resolveCorrelationId(req.correlationId, ctx.requestHeader);
-        const { job } = await deps.commands.queue({ spec, idempotencyKey, correlationId });
+        const grant = grantOf(ctx);
+        const queuedBy = grant?.caller.name ?? null;
+        const { job, created } = await deps.commands.queue({
+          spec,
+          idempotencyKey,
+          correlationId,
+          queuedBy,
+        });
+        // A key another token used answers as a reused key, not with that token's job (unless
+        // the caller may read every job anyway).
+        if (!created && grant && job.queuedBy !== queuedBy) {
+          if (access(grant.caller.scopes, 'JobService/GetJob') !== 'all') {
+            throw new IdempotencyKeyTakenError(idempotencyKey ?? '');
+          }
+        }
         return create(QueueJobResponseSchema, { job: jobToPb(job) });
       }),
 
-    getJob: (req) =>
+    getJob: (req, ctx) =>
       mapErrors(logger, async () => {
         const job = await requireJob(db, req.id);
+        requireOwnJob(grantOf(ctx), job.queuedBy, 'read');
         const attempts = await findJobAttempts(db, job.id);
         return create(GetJobResponseSchema, { job: jobToPb(job, attempts) });
       }),
 
-    listJobs: (req) =>
+    listJobs: (req, ctx) =>
       mapErrors(logger, async () => {
+        const grant = grantOf(ctx);
         const states: JobState[] = req.states.map((s) => {
           const state = jobStateFromPb(s);
           if (!state) throw new InvalidArgumentError('states', `unknown job state ${s}`);
@@ -92,6 +115,8 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
           states,
           limit: limit + 1,
           afterId: decodePageToken(req.pageToken),
+          // A token that reads only its own jobs lists only those.
+          ...(grant?.access === 'own' ? { queuedBy: grant.caller.name } : {}),
         });
         const page = jobs.slice(0, limit);
         const last = page[page.length - 1];
@@ -101,16 +126,20 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
         });
       }),
 
-    cancelJob: (req) =>
-      mapErrors(logger, async () =>
-        create(CancelJobResponseSchema, {
-          job: jobToPb(await deps.commands.cancel(jobId('id', req.id))),
-        }),
-      ),
+    cancelJob: (req, ctx) =>
+      mapErrors(logger, async () => {
+        const grant = grantOf(ctx);
+        if (grant?.access === 'own') {
+          requireOwnJob(grant, (await requireJob(db, req.id)).queuedBy, 'cancel');
+        }
+        const job = await deps.commands.cancel(jobId('id', req.id), grant?.caller.name ?? null);
+        return create(CancelJobResponseSchema, { job: jobToPb(job) });
+      }),
 
-    getJobLogs: (req) =>
+    getJobLogs: (req, ctx) =>
       mapErrors(logger, async () => {
         const job = await requireJob(db, req.id);
+        requireOwnJob(grantOf(ctx), job.queuedBy, 'read');
         if (job.outputDeletedAt) throw new OutputDeletedError(job.id, job.outputDeletedAt);
         if (req.limit < 0 || req.limit > 10_000)
           throw new InvalidArgumentError('limit', 'must be between 0 and 10000');
@@ -127,7 +156,11 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
       }),
 
     async *watchJob(req, ctx) {
-      let job = await mapErrors(logger, () => requireJob(db, req.id));
+      let job = await mapErrors(logger, async () => {
+        const found = await requireJob(db, req.id);
+        requireOwnJob(grantOf(ctx), found.queuedBy, 'read');
+        return found;
+      });
       yield create(WatchJobResponseSchema, { event: { case: 'job', value: jobToPb(job) } });
       const shown = shownOf(job);
       let wake: (() => void) | undefined;

@@ -3,6 +3,10 @@
 import { create } from '@bufbuild/protobuf';
 import type { ServiceImpl } from '@connectrpc/connect';
 import {
+  ApiTokenSchema,
+  CreateApiTokenResponseSchema,
+  ListApiTokensResponseSchema,
+  RevokeApiTokenResponseSchema,
   DiscardDeadLetterResponseSchema,
   GetDeadLetterResponseSchema,
   ListDeadLettersResponseSchema,
@@ -24,6 +28,20 @@ import {
 } from './convert-dead-letter.js';
 import { decodeDeadLetterPageToken, encodeDeadLetterPageToken } from './page-token.js';
 import { mapErrors } from './error-mapping.js';
+import type { ApiTokens } from '../auth/api-tokens.js';
+import type { ApiTokenRecord } from '../auth/api-token-sql.js';
+import { parseScopes } from '../auth/api-token.js';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+
+function apiTokenToPb(record: ApiTokenRecord) {
+  return create(ApiTokenSchema, {
+    name: record.name,
+    scopes: record.scopes,
+    createdAt: timestampFromDate(record.createdAt),
+    revokedAt: record.revokedAt ? timestampFromDate(record.revokedAt) : undefined,
+    lastUsedAt: record.lastUsedAt ? timestampFromDate(record.lastUsedAt) : undefined,
+  });
+}
 
 /** A discard reason is a note, not a document. */
 const MAX_REASON_LENGTH = 1000;
@@ -31,10 +49,35 @@ const MAX_REASON_LENGTH = 1000;
 export function opsServiceImpl(deps: {
   db: Db;
   deadLetters: DeadLetters;
+  apiTokens: ApiTokens;
   logger: Logger;
 }): ServiceImpl<typeof OpsService> {
-  const { deadLetters, logger } = deps;
+  const { deadLetters, logger, apiTokens } = deps;
   return {
+    createApiToken: (req) =>
+      mapErrors(logger, async () => {
+        const { token, record } = await apiTokens.create(
+          req.name,
+          parseScopes(req.scopes, 'scopes'),
+        );
+        logger.info({ token: record.name, scopes: record.scopes }, 'API token created');
+        return create(CreateApiTokenResponseSchema, { apiToken: apiTokenToPb(record), token });
+      }),
+
+    listApiTokens: () =>
+      mapErrors(logger, async () =>
+        create(ListApiTokensResponseSchema, {
+          apiTokens: (await apiTokens.list()).map(apiTokenToPb),
+        }),
+      ),
+
+    revokeApiToken: (req) =>
+      mapErrors(logger, async () => {
+        const record = await apiTokens.revoke(req.name);
+        logger.info({ token: record.name }, 'API token revoked');
+        return create(RevokeApiTokenResponseSchema, { apiToken: apiTokenToPb(record) });
+      }),
+
     listWorkers: () =>
       mapErrors(logger, async () =>
         create(ListWorkersResponseSchema, {

@@ -1,6 +1,12 @@
 // RPC clients for the CLI (gRPC over HTTP/2, which also carries WatchJob's server stream), and
 // the translation of any failed call into one sentence for the user.
-import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import {
+  Code,
+  ConnectError,
+  createClient,
+  type Client,
+  type Interceptor,
+} from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../gen/hodei/v1/job_pb.js';
 import { OpsService } from '../gen/hodei/v1/ops_pb.js';
@@ -14,9 +20,19 @@ export interface Rpc {
   ops: Client<typeof OpsService>;
 }
 
-export function connectTo(url: string): Rpc {
+export interface ConnectOptions {
+  /** Sent as `authorization: Bearer <token>` on every call. */
+  token?: string;
+}
+
+export function connectTo(url: string, options: ConnectOptions = {}): Rpc {
+  const { token } = options;
+  const withToken: Interceptor = (next) => (req) => {
+    if (token !== undefined) req.header.set('authorization', `Bearer ${token}`);
+    return next(req);
+  };
   // connect-node 2's gRPC transport is HTTP/2 only (it has no httpVersion option).
-  const transport = createGrpcTransport({ baseUrl: url });
+  const transport = createGrpcTransport({ baseUrl: url, interceptors: [withToken] });
   return {
     url,
     jobs: createClient(JobService, transport),

@@ -1,5 +1,6 @@
 // What every command gets from the top-level program: the server address (--url, else
-// HODEI_URL, else the local default). Kept free of heavy imports: it loads on every start.
+// HODEI_URL, else the local default) and the API token (--token, else HODEI_TOKEN). Kept free of
+// heavy imports: it loads on every start.
 import { usageError } from './cli-error.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:50051';
@@ -9,6 +10,8 @@ export interface CliContext {
   givenUrl(): string | undefined;
   /** The given address, else the default. */
   serverUrl(): string;
+  /** The API token to send (--token, else HODEI_TOKEN), if any. */
+  token(): string | undefined;
 }
 
 /** Checks an address is an http(s) URL and drops a trailing slash. */
@@ -28,6 +31,7 @@ export function normaliseUrl(raw: string, source: string): string {
 export function createContext(
   flag: () => string | undefined,
   env: Record<string, string | undefined>,
+  tokenFlag: () => string | undefined = () => undefined,
 ): CliContext {
   const givenUrl = () => {
     const fromFlag = flag();
@@ -35,5 +39,9 @@ export function createContext(
     const fromEnv = env.HODEI_URL?.trim();
     return fromEnv ? normaliseUrl(fromEnv, 'HODEI_URL') : undefined;
   };
-  return { givenUrl, serverUrl: () => givenUrl() ?? DEFAULT_URL };
+  const token = () => {
+    const given = (tokenFlag() ?? env.HODEI_TOKEN ?? '').trim();
+    return given === '' ? undefined : given;
+  };
+  return { givenUrl, serverUrl: () => givenUrl() ?? DEFAULT_URL, token };
 }

@@ -13,6 +13,7 @@ import { registerServer } from './commands/server.js';
 import { registerWorker } from './commands/worker.js';
 import { registerWorkers } from './commands/workers.js';
 import { registerDlq } from './commands/dlq.js';
+import { registerToken } from './commands/token.js';
 
 function packageVersion(): string {
   try {
@@ -28,6 +29,7 @@ const program = new Command('hodei')
   .version(packageVersion(), '-V, --version', 'print the version')
   .helpOption('-h, --help', 'show help')
   .option('--url <url>', `server address (default: HODEI_URL, else ${DEFAULT_URL})`)
+  .option('--token <token>', 'API token for a server with auth on (default: HODEI_TOKEN)')
   // Settings below are copied to each command declared afterwards.
   .exitOverride()
   .showHelpAfterError('(add --help for usage)')
@@ -42,13 +44,18 @@ const program = new Command('hodei')
 Start a server with "npx hodei dev", then: hodei run -- echo hello`,
   );
 
-const ctx = createContext(() => program.opts<{ url?: string }>().url, process.env);
+const ctx = createContext(
+  () => program.opts<{ url?: string }>().url,
+  process.env,
+  () => program.opts<{ token?: string }>().token,
+);
 registerServer(program);
 registerWorker(program, ctx);
 registerRun(program, ctx);
 registerJob(program, ctx);
 registerWorkers(program, ctx);
 registerDlq(program, ctx);
+registerToken(program, ctx);
 
 function exitCodeFor(error: unknown): number {
   if (error instanceof CommanderError) {

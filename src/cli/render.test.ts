@@ -53,6 +53,8 @@ describe('jobView', () => {
       retryAt: null,
       attempts: [],
       outputDeletedAt: null,
+      queuedBy: null,
+      cancelledBy: null,
     });
   });
 

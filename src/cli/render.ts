@@ -85,6 +85,8 @@ export function jobView(job: Job) {
     retryAt: isoTime(job.retryAt),
     attempts: job.attempts.map(attemptView),
     outputDeletedAt: isoTime(job.outputDeletedAt),
+    queuedBy: orNull(job.queuedBy),
+    cancelledBy: orNull(job.cancelledBy),
   };
 }
 
@@ -143,6 +145,8 @@ export function jobFields(view: JobView): [string, string][] {
     ['worker', view.workerId],
     ['correlation id', view.correlationId],
     ['idempotency key', view.idempotencyKey],
+    ['queued by', view.queuedBy && `token ${view.queuedBy}`],
+    ['cancelled by', view.cancelledBy && `token ${view.cancelledBy}`],
     ['created', view.createdAt],
     ['assigned', view.assignedAt],
     ['started', view.startedAt],

@@ -29,4 +29,30 @@ describe('loadServerConfig', () => {
       'HODEI_RELAY_MAX_ATTEMPTS: expected an integer >= 1, got "0"',
     );
   });
+
+  it('turns auth on by request on loopback, and always elsewhere unless told --insecure', () => {
+    expect(loadServerConfig({}).auth).toBe('off');
+    expect(loadServerConfig({ HODEI_AUTH: 'token' }).auth).toBe('token');
+    expect(loadServerConfig({ HODEI_LISTEN: '[::1]:5000' }).auth).toBe('off');
+    expect(loadServerConfig({ HODEI_LISTEN: 'localhost:5000' }).auth).toBe('off');
+    expect(loadServerConfig({ HODEI_LISTEN: '0.0.0.0:5000' }).auth).toBe('token');
+    expect(loadServerConfig({ HODEI_LISTEN: '10.1.2.3:5000', HODEI_AUTH: 'token' }).auth).toBe(
+      'token',
+    );
+    expect(() => loadServerConfig({ HODEI_LISTEN: '0.0.0.0:5000', HODEI_AUTH: 'off' })).toThrow(
+      /^HODEI_AUTH: the server listens on 0\.0\.0\.0, which other machines can reach: auth may be off there only with --insecure/,
+    );
+    expect(
+      loadServerConfig({ HODEI_LISTEN: '0.0.0.0:5000', HODEI_AUTH: 'off', HODEI_INSECURE: '1' })
+        .auth,
+    ).toBe('off');
+    expect(loadServerConfig({ HODEI_LISTEN: '0.0.0.0:5000', HODEI_INSECURE: 'true' }).auth).toBe(
+      'off',
+    );
+    expect(() => loadServerConfig({ HODEI_AUTH: 'yes' })).toThrow(
+      'HODEI_AUTH: expected token or off, got "yes"',
+    );
+    expect(() => loadServerConfig({ HODEI_INSECURE: 'maybe' })).toThrow(/^HODEI_INSECURE: /);
+    expect(loadServerConfig({ HODEI_METRICS_AUTH: 'token' }).metricsAuth).toBe(true);
+  });
 });

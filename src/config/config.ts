@@ -60,6 +60,10 @@ export interface ServerConfig {
   readonly logPretty: boolean;
   /** Command that starts a worker process; default: this package's own `hodei worker`. */
   readonly workerCommand: readonly string[] | undefined;
+  /** API tokens required on every RPC but the worker's own ('token'), or not ('off'). */
+  readonly auth: 'token' | 'off';
+  /** /metrics requires an API token too (only with auth on). */
+  readonly metricsAuth: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -108,6 +112,14 @@ function subjectPrefix(env: Env): string {
   return prefix;
 }
 
+function metricsAuth(env: Env): boolean {
+  const raw = (env.HODEI_METRICS_AUTH ?? '').trim();
+  if (raw !== '' && raw !== 'token' && raw !== 'off') {
+    throw new ConfigError('HODEI_METRICS_AUTH', `expected token or off, got "${raw}"`);
+  }
+  return raw === 'token';
+}
+
 function nonEmpty(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
@@ -119,6 +131,37 @@ export function parseListen(text: string, variable: string): { host: string; por
   const port = Number(match[2]);
   if (port > 65535) throw new ConfigError(variable, `port out of range in "${text}"`);
   return { host: match[1] || '127.0.0.1', port };
+}
+
+/** True for an address only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '' || raw === '0' || raw === 'false' || raw === 'no') return false;
+  if (raw === '1' || raw === 'true' || raw === 'yes') return true;
+  throw new ConfigError(name, `expected 1 or 0 (true or false), got "${env[name]}"`);
+}
+
+/** Auth is on when asked for, and always on an address others can reach unless HODEI_INSECURE
+ * (hodei server --insecure) says to run without it there. */
+function authMode(env: Env, host: string): 'token' | 'off' {
+  const raw = (env.HODEI_AUTH ?? '').trim();
+  if (raw !== '' && raw !== 'token' && raw !== 'off') {
+    throw new ConfigError('HODEI_AUTH', `expected token or off, got "${raw}"`);
+  }
+  const insecure = flag(env, 'HODEI_INSECURE');
+  if (isLoopback(host)) return raw === 'token' ? 'token' : 'off';
+  if (raw === 'off' && !insecure) {
+    throw new ConfigError(
+      'HODEI_AUTH',
+      `the server listens on ${host}, which other machines can reach: auth may be off there only with --insecure (HODEI_INSECURE=1)`,
+    );
+  }
+  return raw === 'token' || !insecure ? 'token' : 'off';
 }
 
 export function loadServerConfig(
@@ -168,6 +211,8 @@ export function loadServerConfig(
     logLevel: nonEmpty(env, 'HODEI_LOG_LEVEL') ?? 'info',
     logPretty: (env.HODEI_LOG_FORMAT ?? '') === 'pretty',
     workerCommand: workerCommand ? workerCommand.split(/\s+/) : undefined,
+    auth: authMode(env, listen.host),
+    metricsAuth: metricsAuth(env),
     ...overrides,
   };
   return Object.freeze(config);

@@ -7,7 +7,8 @@ export interface JobRef {
 }
 
 export interface EventPayloads {
-  JobQueued: JobRef;
+  /** `queuedBy`: the API token that queued it (absent with auth off). */
+  JobQueued: JobRef & { queuedBy?: string };
   JobRequeued: JobRef & { reason: string };
   /** A failed run is retried: `attempt` is the next one, which starts no earlier than retryAt. */
   JobRetryScheduled: JobRef & {
@@ -25,7 +26,7 @@ export interface EventPayloads {
   JobSucceeded: JobRef & { workerId: string; exitCode: number };
   JobFailed: JobRef & { workerId?: string; exitCode?: number; error: string };
   JobTimedOut: JobRef & { workerId: string };
-  JobCancelled: JobRef & { workerId?: string };
+  JobCancelled: JobRef & { workerId?: string; cancelledBy?: string };
   WorkerProvisioningRequested: { requestId: string; provider: string; jobId?: string };
   WorkerCreated: { workerId: string; provider: string; externalId: string };
   WorkerRegistered: { workerId: string };

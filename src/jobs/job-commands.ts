@@ -24,11 +24,17 @@ export function createJobCommands(deps: JobCommandsDeps) {
     spec: JobSpecInput;
     idempotencyKey: string | null;
     correlationId: string;
+    /** The API token queueing it; absent or null with auth off. */
+    queuedBy?: string | null;
   }): Promise<{ job: JobRecord; created: boolean }> {
     // One statement: the job and its JobQueued event, or nothing when the key is taken.
     const id = newId();
     const [job] = await outbox.changeWithEvents(db, insertJobStatement({ id, ...request }), [
-      event('JobQueued', id, request.correlationId, { jobId: id, attempt: FIRST_ATTEMPT }),
+      event('JobQueued', id, request.correlationId, {
+        jobId: id,
+        attempt: FIRST_ATTEMPT,
+        ...(request.queuedBy ? { queuedBy: request.queuedBy } : {}),
+      }),
     ]);
     if (job) {
       deps.metrics?.jobsQueued.inc();
@@ -44,9 +50,9 @@ export function createJobCommands(deps: JobCommandsDeps) {
   }
 
   /** Cancels a job that has not finished; a finished job is returned as it is. */
-  async function cancel(jobId: string): Promise<JobRecord> {
+  async function cancel(jobId: string, cancelledBy: string | null = null): Promise<JobRecord> {
     const cancelled = await db.transaction(async (tx) => {
-      const result = await cancelJob(tx, jobId);
+      const result = await cancelJob(tx, jobId, cancelledBy);
       if (!result) return undefined;
       const { job, previousState } = result;
       const onWorker = previousState === 'ASSIGNED' || previousState === 'RUNNING';
@@ -55,6 +61,7 @@ export function createJobCommands(deps: JobCommandsDeps) {
           jobId: job.id,
           attempt: job.attempt,
           ...(onWorker && job.workerId ? { workerId: job.workerId } : {}),
+          ...(cancelledBy === null ? {} : { cancelledBy }),
         }),
       ]);
       return job;

@@ -30,12 +30,14 @@ export interface JobRow {
   retries_used: number;
   retry_at: Date | null;
   output_deleted_at: Date | null;
+  queued_by: string | null;
+  cancelled_by: string | null;
 }
 
 export const COLUMNS = `id, name, command, args, env, working_dir, timeout_ms, max_attempts, attempt, labels,
   provider, idempotency_key, correlation_id, state, exit_code, error, worker_id, created_at,
   assigned_at, started_at, finished_at, retries, retry_backoff_ms, retry_max_backoff_ms, retries_used,
-  retry_at, output_deleted_at`;
+  retry_at, output_deleted_at, queued_by, cancelled_by`;
 
 export function toJob(row: JobRow): JobRecord {
   return {
@@ -68,6 +70,8 @@ export function toJob(row: JobRow): JobRecord {
     retriesUsed: row.retries_used,
     retryAt: row.retry_at,
     outputDeletedAt: row.output_deleted_at,
+    queuedBy: row.queued_by,
+    cancelledBy: row.cancelled_by,
   };
 }
 

@@ -12,13 +12,15 @@ export function insertJobStatement(job: {
   spec: JobSpecInput;
   idempotencyKey: string | null;
   correlationId: string;
+  /** The API token queueing it; absent or null with auth off. */
+  queuedBy?: string | null;
 }): Statement<JobRecord> {
   const s = job.spec;
   return {
     text: `INSERT INTO jobs (id, name, command, args, env, working_dir, timeout_ms, max_attempts,
        labels, provider, idempotency_key, correlation_id, state, retries, retry_backoff_ms,
-       retry_max_backoff_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14, $15)
+       retry_max_backoff_ms, queued_by)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14, $15, $16)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING ${COLUMNS}`,
     params: [
@@ -37,6 +39,7 @@ export function insertJobStatement(job: {
       s.retry.retries,
       s.retry.backoffMs,
       s.retry.maxBackoffMs,
+      job.queuedBy ?? null,
     ],
     read: toJob,
   };
@@ -64,15 +67,16 @@ export async function findJobByIdempotencyKey(
 /** Returns up to `limit` jobs, newest first, after the job `afterId`, optionally only in `states`. */
 export async function listJobs(
   q: Queryable,
-  options: { states: JobState[]; limit: number; afterId?: string },
+  options: { states: JobState[]; limit: number; afterId?: string; queuedBy?: string },
 ): Promise<JobRecord[]> {
   const result = await q.query<JobRow>(
     `SELECT ${COLUMNS} FROM jobs
      WHERE (cardinality($1::text[]) = 0 OR state = ANY($1::text[]))
        AND ($2::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM jobs WHERE id = $2))
+       AND ($4::text IS NULL OR queued_by = $4)
      ORDER BY created_at DESC, id DESC
      LIMIT $3`,
-    [options.states, options.afterId ?? null, options.limit],
+    [options.states, options.afterId ?? null, options.limit, options.queuedBy ?? null],
   );
   return result.rows.map(toJob);
 }
@@ -147,6 +151,7 @@ export async function finishJob(
 export async function cancelJob(
   q: Queryable,
   jobId: string,
+  cancelledBy: string | null = null,
 ): Promise<{ job: JobRecord; previousState: JobState } | undefined> {
   const result = await q.query<JobRow & { previous_state: JobState }>(
     `WITH before AS (
@@ -154,7 +159,7 @@ export async function cancelJob(
        WHERE id = $1 AND state IN ('PENDING', 'ASSIGNED', 'RUNNING') FOR UPDATE
      ), done AS (
        UPDATE jobs j SET state = 'CANCELLED', finished_at = now(), updated_at = now(),
-         retry_at = NULL, error = 'cancelled by request'
+         retry_at = NULL, error = 'cancelled by request', cancelled_by = $2
        FROM before b WHERE j.id = b.id
        RETURNING ${columnsOf('j')}, b.previous_state
      ), kept AS (
@@ -165,7 +170,7 @@ export async function cancelJob(
        ON CONFLICT DO NOTHING
      )
      SELECT * FROM done`,
-    [jobId],
+    [jobId, cancelledBy],
   );
   const row = result.rows[0];
   return row ? { job: toJob(row), previousState: row.previous_state } : undefined;

@@ -34,6 +34,9 @@ export interface JobRecord extends JobSpecInput {
   retryAt: Date | null;
   /** When the retention loop deleted the job's output. */
   outputDeletedAt: Date | null;
+  /** The API token that queued the job, and the one that cancelled it (null with auth off). */
+  queuedBy: string | null;
+  cancelledBy: string | null;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3;

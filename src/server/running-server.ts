@@ -8,6 +8,8 @@ export interface RunningServer {
     readonly database: 'postgres' | 'pglite';
     readonly bus: 'jetstream' | 'postgres';
   };
+  /** Whether calls need an API token, and how many live tokens exist (0: a hint is printed). */
+  readonly auth: { readonly mode: 'token' | 'off'; readonly liveTokens: number };
   /** Stops every component in reverse order of start-up and destroys the workers it started. */
   stop(): Promise<void>;
 }

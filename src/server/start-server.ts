@@ -42,6 +42,8 @@ import { jobServiceImpl } from '../api/job-service.js';
 import { opsServiceImpl } from '../api/ops-service.js';
 import { workerAgentServiceImpl } from '../api/worker-agent-service.js';
 import { createSessionTokens } from '../api/session-token.js';
+import { authenticate, authInterceptor } from '../api/auth-interceptor.js';
+import { createApiTokens } from '../auth/api-tokens.js';
 import { errorMessage } from '../shared/errors.js';
 import { openBus, openDatabase } from './adapters.js';
 import { unreadyReasons } from './readiness.js';
@@ -138,12 +140,22 @@ export async function startServer(
     });
     const reports = createWorkerReports({ db, outbox, logger, jobWatch, metrics, serverInstance });
     const commands = createJobCommands({ db, outbox, metrics });
+    const apiTokens = createApiTokens({ db, clock: systemClock });
+    const authOn = config.auth === 'token';
 
     const http = await startHttpServer({
       host: config.host,
       port: config.port,
       registry: metrics.registry,
       readMaxBytes: config.maxMessageBytes,
+      interceptors: authOn ? [authInterceptor(apiTokens)] : [],
+      // Any live token may read the metrics when a setting asks for it.
+      authorizeMetrics:
+        authOn && config.metricsAuth
+          ? async (header) => {
+              await authenticate(apiTokens, header);
+            }
+          : undefined,
       logger: logger.child({ component: 'api' }),
       unready: () => unreadyReasons(db, bus),
       routes: (router) => {
@@ -176,7 +188,7 @@ export async function startServer(
           bus,
           logger: logger.child({ component: 'dead-letters' }),
         });
-        router.service(OpsService, opsServiceImpl({ db, deadLetters, logger }));
+        router.service(OpsService, opsServiceImpl({ db, deadLetters, apiTokens, logger }));
       },
     });
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -271,14 +283,23 @@ export async function startServer(
       await relay.drain().catch(() => 0);
     });
 
+    const liveTokens = (await apiTokens.list()).filter((t) => t.revokedAt === null).length;
     logger.info(
-      { url: serverUrl, mode: options.mode, database: db.kind, bus: bus.kind },
+      {
+        url: serverUrl,
+        mode: options.mode,
+        database: db.kind,
+        bus: bus.kind,
+        auth: config.auth,
+        liveTokens,
+      },
       'hodei control plane started',
     );
     return {
       url: serverUrl,
       port: http.port,
       adapters: { database: db.kind, bus: bus.kind },
+      auth: { mode: config.auth, liveTokens },
       stop: stopAll,
     };
   } catch (error) {

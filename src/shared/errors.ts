@@ -17,7 +17,10 @@ export type ErrorCode =
   | 'DEAD_LETTER_NOT_PENDING'
   | 'JOB_OUTPUT_DELETED'
   | 'BUS_REFUSED'
-  | 'IDEMPOTENCY_KEY_REUSED';
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED'
+  | 'API_TOKEN_NAME_TAKEN';
 
 export class HodeiError extends Error {
   readonly code: ErrorCode;
@@ -125,6 +128,17 @@ export class IdempotencyKeyReusedError extends HodeiError {
   }
 }
 
+/** The same idempotency key from another API token: nothing about that token's job is told. */
+export class IdempotencyKeyTakenError extends HodeiError {
+  constructor(readonly key: string) {
+    super(
+      'IDEMPOTENCY_KEY_REUSED',
+      `idempotency_key ${JSON.stringify(key)} was used by another API token; use a new key`,
+      { key },
+    );
+  }
+}
+
 export class ConfigError extends HodeiError {
   constructor(variable: string, message: string) {
     super('CONFIG_INVALID', `${variable}: ${message}`, { variable });
@@ -144,4 +158,32 @@ export function toError(value: unknown): Error {
 
 export function errorMessage(value: unknown): string {
   return toError(value).message;
+}
+
+/** A call without a valid API token on a server that requires one. */
+export class UnauthenticatedError extends HodeiError {
+  constructor(message: string) {
+    super('UNAUTHENTICATED', message);
+  }
+}
+
+/** A valid API token whose scopes do not allow the call (or not on this job). */
+export class PermissionDeniedError extends HodeiError {
+  constructor(
+    readonly token: string,
+    message: string,
+  ) {
+    super('PERMISSION_DENIED', message, { token });
+  }
+}
+
+/** Token names are unique for good, revoked tokens' names too. */
+export class ApiTokenNameTakenError extends HodeiError {
+  constructor(readonly tokenName: string) {
+    super(
+      'API_TOKEN_NAME_TAKEN',
+      `a token named "${tokenName}" exists already (names are never reused)`,
+      { name: tokenName },
+    );
+  }
 }

@@ -39,6 +39,8 @@ export function jobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
     retriesUsed: 0,
     retryAt: null,
     outputDeletedAt: null,
+    queuedBy: null,
+    cancelledBy: null,
     ...overrides,
   };
 }

@@ -27,6 +27,8 @@ export interface TestServer {
   proc: ChildProcess;
   /** The JetStream stream the server uses (postgres+nats only). */
   streamName: string | undefined;
+  /** The server's database (postgres+nats only). */
+  databaseUrl: string | undefined;
   jobs: Client<typeof JobService>;
   ops: Client<typeof OpsService>;
   /** Everything the server wrote to stderr so far. */
@@ -128,6 +130,7 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
   const transport = () => createConnectTransport({ baseUrl: url, httpVersion: '1.1' });
   const server: TestServer = {
     streamName: env.HODEI_STREAM,
+    databaseUrl: database?.url,
     get url() {
       return url;
     },

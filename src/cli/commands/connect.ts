@@ -14,7 +14,7 @@ export async function connect(ctx: CliContext) {
     import('../render.js'),
     import('../output.js'),
   ]);
-  const rpc = client.connectTo(ctx.serverUrl());
+  const rpc = client.connectTo(ctx.serverUrl(), { token: ctx.token() });
   /** Runs one call; a failure becomes one sentence (`jobId` names the job a NotFound is about). */
   async function call<T>(body: () => Promise<T>, jobId?: string): Promise<T> {
     try {

@@ -39,7 +39,7 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
     import('../output.js'),
   ]);
   const request = toQueueRequest(argv, flags);
-  const rpc = connectTo(ctx.serverUrl());
+  const rpc = connectTo(ctx.serverUrl(), { token: ctx.token() });
 
   let jobId: string | undefined;
   let interrupts = 0;

@@ -13,16 +13,24 @@ type Mode = 'server' | 'dev';
 interface DevFlags {
   dataDir?: string;
   port?: string;
+  auth?: string;
+  insecure?: boolean;
+}
+
+function authOptions(command: Command): Command {
+  return command
+    .option('--auth <mode>', 'token: every call needs an API token; off (default on loopback)')
+    .option('--insecure', 'allow --auth off on an address other machines can reach');
 }
 
 export function registerServer(program: Command): void {
-  program
-    .command('server')
-    .description('run the control plane (HODEI_DATABASE_URL, HODEI_NATS_URL, HODEI_LISTEN, …)')
-    .action(() => serve('server', {}));
+  authOptions(
+    program
+      .command('server')
+      .description('run the control plane (HODEI_DATABASE_URL, HODEI_NATS_URL, HODEI_LISTEN, …)'),
+  ).action((flags: DevFlags) => serve('server', flags));
 
-  program
-    .command('dev')
+  authOptions(program.command('dev'))
     .description(
       'run the whole platform in one process on an embedded database: nothing to install',
     )
@@ -39,10 +47,19 @@ async function loadConfig(mode: Mode, flags: DevFlags): Promise<ServerConfig> {
   ]);
   const port = parseCount('--port', flags.port, { min: 0, max: 65535 });
   if (flags.dataDir?.trim() === '') throw usageError('--data-dir must not be empty');
+  if (flags.auth !== undefined && flags.auth !== 'token' && flags.auth !== 'off') {
+    throw usageError(`--auth must be token or off, got "${flags.auth}"`);
+  }
+  // The flags win over the environment; the config module applies the rules to both.
+  const env = {
+    ...process.env,
+    ...(flags.auth === undefined ? {} : { HODEI_AUTH: flags.auth }),
+    ...(flags.insecure ? { HODEI_INSECURE: '1' } : {}),
+  };
   try {
-    if (mode === 'server') return loadServerConfig(process.env);
+    if (mode === 'server') return loadServerConfig(env);
     // Embedded PGlite and the PostgreSQL-table bus, whatever the environment says.
-    return loadServerConfig(process.env, {
+    return loadServerConfig(env, {
       databaseUrl: undefined,
       natsUrl: undefined,
       ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
@@ -78,11 +95,17 @@ async function serve(mode: Mode, flags: DevFlags): Promise<void> {
     throw new CliError(`the server could not start: ${errorMessage(error)}`);
   }
   if (shutdown.attach(server)) return; // a signal came while it was starting: it is stopping
-  const { url, adapters } = server;
+  const { url, adapters, auth } = server;
   write(
     'stderr',
-    `hodei ${mode} listening on ${url} (database: ${adapters.database}, bus: ${adapters.bus})\n`,
+    `hodei ${mode} listening on ${url} (database: ${adapters.database}, bus: ${adapters.bus}, auth: ${auth.mode === 'token' ? 'API tokens required' : 'off'})\n`,
   );
+  if (auth.mode === 'token' && auth.liveTokens === 0) {
+    write(
+      'stderr',
+      `No API token exists yet: make the first with "hodei token create --name admin --scope admin" run with this server's ${mode === 'server' ? 'HODEI_DATABASE_URL' : '--data-dir (while the server is stopped)'}\n`,
+    );
+  }
   if (mode === 'dev') {
     const target = url === DEFAULT_URL ? '' : `--url ${url} `;
     write(

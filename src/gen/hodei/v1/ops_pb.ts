@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/v1/ops.proto.
  */
 export const file_hodei_v1_ops: GenFile = /*@__PURE__*/
-  fileDesc("ChJob2RlaS92MS9vcHMucHJvdG8SCGhvZGVpLnYxIv8DCgpEZWFkTGV0dGVyEgoKAmlkGAEgASgDEhAKCGV2ZW50X2lkGAIgASgJEhAKCGNvbnN1bWVyGAMgASgJEg8KB3N1YmplY3QYBCABKAkSEgoKZXZlbnRfdHlwZRgFIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgGIAEoCRINCgVlcnJvchgHIAEoCRIWCg5kZWxpdmVyeV9jb3VudBgIIAEoBRItCglmYWlsZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBXN0YXRlGAogASgOMhkuaG9kZWkudjEuRGVhZExldHRlclN0YXRlEi8KC3JlcGxheWVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkaXNjYXJkZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmRpc2NhcmRfcmVhc29uGA0gASgJEhQKDHJlcGxheV9jb3VudBgOIAEoBRIyCgdoZWFkZXJzGA8gAygLMiEuaG9kZWkudjEuRGVhZExldHRlci5IZWFkZXJzRW50cnkSDwoHcGF5bG9hZBgQIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ8ChZMaXN0RGVhZExldHRlcnNSZXF1ZXN0EikKBnN0YXRlcxgBIAMoDjIZLmhvZGVpLnYxLkRlYWRMZXR0ZXJTdGF0ZRIQCghjb25zdW1lchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJeChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRIqCgxkZWFkX2xldHRlcnMYASADKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIiChRHZXREZWFkTGV0dGVyUmVxdWVzdBIKCgJpZBgBIAEoAyJCChVHZXREZWFkTGV0dGVyUmVzcG9uc2USKQoLZGVhZF9sZXR0ZXIYASABKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyIiUKF1JlcGxheURlYWRMZXR0ZXJSZXF1ZXN0EgoKAmlkGAEgASgDIlkKGFJlcGxheURlYWRMZXR0ZXJSZXNwb25zZRIpCgtkZWFkX2xldHRlchgBIAEoCzIULmhvZGVpLnYxLkRlYWRMZXR0ZXISEgoKbWVzc2FnZV9pZBgCIAEoCSI2ChhEaXNjYXJkRGVhZExldHRlclJlcXVlc3QSCgoCaWQYASABKAMSDgoGcmVhc29uGAIgASgJIkYKGURpc2NhcmREZWFkTGV0dGVyUmVzcG9uc2USKQoLZGVhZF9sZXR0ZXIYASABKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyKpQBCg9EZWFkTGV0dGVyU3RhdGUSIQodREVBRF9MRVRURVJfU1RBVEVfVU5TUEVDSUZJRUQQABIdChlERUFEX0xFVFRFUl9TVEFURV9QRU5ESU5HEAESHgoaREVBRF9MRVRURVJfU1RBVEVfUkVQTEFZRUQQAhIfChtERUFEX0xFVFRFUl9TVEFURV9ESVNDQVJERUQQAzK7AwoKT3BzU2VydmljZRJKCgtMaXN0V29ya2VycxIcLmhvZGVpLnYxLkxpc3RXb3JrZXJzUmVxdWVzdBodLmhvZGVpLnYxLkxpc3RXb3JrZXJzUmVzcG9uc2USVgoPTGlzdERlYWRMZXR0ZXJzEiAuaG9kZWkudjEuTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBohLmhvZGVpLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlElAKDUdldERlYWRMZXR0ZXISHi5ob2RlaS52MS5HZXREZWFkTGV0dGVyUmVxdWVzdBofLmhvZGVpLnYxLkdldERlYWRMZXR0ZXJSZXNwb25zZRJZChBSZXBsYXlEZWFkTGV0dGVyEiEuaG9kZWkudjEuUmVwbGF5RGVhZExldHRlclJlcXVlc3QaIi5ob2RlaS52MS5SZXBsYXlEZWFkTGV0dGVyUmVzcG9uc2USXAoRRGlzY2FyZERlYWRMZXR0ZXISIi5ob2RlaS52MS5EaXNjYXJkRGVhZExldHRlclJlcXVlc3QaIy5ob2RlaS52MS5EaXNjYXJkRGVhZExldHRlclJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_hodei_v1_worker]);
+  fileDesc("ChJob2RlaS92MS9vcHMucHJvdG8SCGhvZGVpLnYxIv8DCgpEZWFkTGV0dGVyEgoKAmlkGAEgASgDEhAKCGV2ZW50X2lkGAIgASgJEhAKCGNvbnN1bWVyGAMgASgJEg8KB3N1YmplY3QYBCABKAkSEgoKZXZlbnRfdHlwZRgFIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgGIAEoCRINCgVlcnJvchgHIAEoCRIWCg5kZWxpdmVyeV9jb3VudBgIIAEoBRItCglmYWlsZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBXN0YXRlGAogASgOMhkuaG9kZWkudjEuRGVhZExldHRlclN0YXRlEi8KC3JlcGxheWVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkaXNjYXJkZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmRpc2NhcmRfcmVhc29uGA0gASgJEhQKDHJlcGxheV9jb3VudBgOIAEoBRIyCgdoZWFkZXJzGA8gAygLMiEuaG9kZWkudjEuRGVhZExldHRlci5IZWFkZXJzRW50cnkSDwoHcGF5bG9hZBgQIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ8ChZMaXN0RGVhZExldHRlcnNSZXF1ZXN0EikKBnN0YXRlcxgBIAMoDjIZLmhvZGVpLnYxLkRlYWRMZXR0ZXJTdGF0ZRIQCghjb25zdW1lchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJeChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRIqCgxkZWFkX2xldHRlcnMYASADKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIiChRHZXREZWFkTGV0dGVyUmVxdWVzdBIKCgJpZBgBIAEoAyJCChVHZXREZWFkTGV0dGVyUmVzcG9uc2USKQoLZGVhZF9sZXR0ZXIYASABKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyIiUKF1JlcGxheURlYWRMZXR0ZXJSZXF1ZXN0EgoKAmlkGAEgASgDIlkKGFJlcGxheURlYWRMZXR0ZXJSZXNwb25zZRIpCgtkZWFkX2xldHRlchgBIAEoCzIULmhvZGVpLnYxLkRlYWRMZXR0ZXISEgoKbWVzc2FnZV9pZBgCIAEoCSI2ChhEaXNjYXJkRGVhZExldHRlclJlcXVlc3QSCgoCaWQYASABKAMSDgoGcmVhc29uGAIgASgJIkYKGURpc2NhcmREZWFkTGV0dGVyUmVzcG9uc2USKQoLZGVhZF9sZXR0ZXIYASABKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyIroBCghBcGlUb2tlbhIMCgRuYW1lGAEgASgJEg4KBnNjb3BlcxgCIAMoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKFUNyZWF0ZUFwaVRva2VuUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNjb3BlcxgCIAMoCSJOChZDcmVhdGVBcGlUb2tlblJlc3BvbnNlEiUKCWFwaV90b2tlbhgBIAEoCzISLmhvZGVpLnYxLkFwaVRva2VuEg0KBXRva2VuGAIgASgJIhYKFExpc3RBcGlUb2tlbnNSZXF1ZXN0Ij8KFUxpc3RBcGlUb2tlbnNSZXNwb25zZRImCgphcGlfdG9rZW5zGAEgAygLMhIuaG9kZWkudjEuQXBpVG9rZW4iJQoVUmV2b2tlQXBpVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiPwoWUmV2b2tlQXBpVG9rZW5SZXNwb25zZRIlCglhcGlfdG9rZW4YASABKAsyEi5ob2RlaS52MS5BcGlUb2tlbiqUAQoPRGVhZExldHRlclN0YXRlEiEKHURFQURfTEVUVEVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZREVBRF9MRVRURVJfU1RBVEVfUEVORElORxABEh4KGkRFQURfTEVUVEVSX1NUQVRFX1JFUExBWUVEEAISHwobREVBRF9MRVRURVJfU1RBVEVfRElTQ0FSREVEEAMytwUKCk9wc1NlcnZpY2USSgoLTGlzdFdvcmtlcnMSHC5ob2RlaS52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5ob2RlaS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlElYKD0xpc3REZWFkTGV0dGVycxIgLmhvZGVpLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaIS5ob2RlaS52MS5MaXN0RGVhZExldHRlcnNSZXNwb25zZRJQCg1HZXREZWFkTGV0dGVyEh4uaG9kZWkudjEuR2V0RGVhZExldHRlclJlcXVlc3QaHy5ob2RlaS52MS5HZXREZWFkTGV0dGVyUmVzcG9uc2USWQoQUmVwbGF5RGVhZExldHRlchIhLmhvZGVpLnYxLlJlcGxheURlYWRMZXR0ZXJSZXF1ZXN0GiIuaG9kZWkudjEuUmVwbGF5RGVhZExldHRlclJlc3BvbnNlElwKEURpc2NhcmREZWFkTGV0dGVyEiIuaG9kZWkudjEuRGlzY2FyZERlYWRMZXR0ZXJSZXF1ZXN0GiMuaG9kZWkudjEuRGlzY2FyZERlYWRMZXR0ZXJSZXNwb25zZRJTCg5DcmVhdGVBcGlUb2tlbhIfLmhvZGVpLnYxLkNyZWF0ZUFwaVRva2VuUmVxdWVzdBogLmhvZGVpLnYxLkNyZWF0ZUFwaVRva2VuUmVzcG9uc2USUAoNTGlzdEFwaVRva2VucxIeLmhvZGVpLnYxLkxpc3RBcGlUb2tlbnNSZXF1ZXN0Gh8uaG9kZWkudjEuTGlzdEFwaVRva2Vuc1Jlc3BvbnNlElMKDlJldm9rZUFwaVRva2VuEh8uaG9kZWkudjEuUmV2b2tlQXBpVG9rZW5SZXF1ZXN0GiAuaG9kZWkudjEuUmV2b2tlQXBpVG9rZW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_hodei_v1_worker]);
 
 /**
  * An event a consumer gave up on after max_deliver deliveries (or one the outbox relay could not
@@ -305,6 +305,163 @@ export const DiscardDeadLetterResponseSchema: GenMessage<DiscardDeadLetterRespon
   messageDesc(file_hodei_v1_ops, 8);
 
 /**
+ * An API token as the server keeps it: never the token itself, which is shown once at creation.
+ *
+ * @generated from message hodei.v1.ApiToken
+ */
+export type ApiToken = Message<"hodei.v1.ApiToken"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Of "submit", "read", "cancel", "admin".
+   *
+   * @generated from field: repeated string scopes = 2;
+   */
+  scopes: string[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 3;
+   */
+  createdAt?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp revoked_at = 4;
+   */
+  revokedAt?: Timestamp;
+
+  /**
+   * To the minute.
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 5;
+   */
+  lastUsedAt?: Timestamp;
+};
+
+/**
+ * Describes the message hodei.v1.ApiToken.
+ * Use `create(ApiTokenSchema)` to create a new message.
+ */
+export const ApiTokenSchema: GenMessage<ApiToken> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 9);
+
+/**
+ * @generated from message hodei.v1.CreateApiTokenRequest
+ */
+export type CreateApiTokenRequest = Message<"hodei.v1.CreateApiTokenRequest"> & {
+  /**
+   * 1–64 of a-z, 0-9, . _ -; unique for good (a revoked token keeps its name).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated string scopes = 2;
+   */
+  scopes: string[];
+};
+
+/**
+ * Describes the message hodei.v1.CreateApiTokenRequest.
+ * Use `create(CreateApiTokenRequestSchema)` to create a new message.
+ */
+export const CreateApiTokenRequestSchema: GenMessage<CreateApiTokenRequest> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 10);
+
+/**
+ * @generated from message hodei.v1.CreateApiTokenResponse
+ */
+export type CreateApiTokenResponse = Message<"hodei.v1.CreateApiTokenResponse"> & {
+  /**
+   * @generated from field: hodei.v1.ApiToken api_token = 1;
+   */
+  apiToken?: ApiToken;
+
+  /**
+   * The token: shown here once, kept by the server only as a hash.
+   *
+   * @generated from field: string token = 2;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message hodei.v1.CreateApiTokenResponse.
+ * Use `create(CreateApiTokenResponseSchema)` to create a new message.
+ */
+export const CreateApiTokenResponseSchema: GenMessage<CreateApiTokenResponse> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 11);
+
+/**
+ * @generated from message hodei.v1.ListApiTokensRequest
+ */
+export type ListApiTokensRequest = Message<"hodei.v1.ListApiTokensRequest"> & {
+};
+
+/**
+ * Describes the message hodei.v1.ListApiTokensRequest.
+ * Use `create(ListApiTokensRequestSchema)` to create a new message.
+ */
+export const ListApiTokensRequestSchema: GenMessage<ListApiTokensRequest> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 12);
+
+/**
+ * @generated from message hodei.v1.ListApiTokensResponse
+ */
+export type ListApiTokensResponse = Message<"hodei.v1.ListApiTokensResponse"> & {
+  /**
+   * Revoked ones too, oldest first.
+   *
+   * @generated from field: repeated hodei.v1.ApiToken api_tokens = 1;
+   */
+  apiTokens: ApiToken[];
+};
+
+/**
+ * Describes the message hodei.v1.ListApiTokensResponse.
+ * Use `create(ListApiTokensResponseSchema)` to create a new message.
+ */
+export const ListApiTokensResponseSchema: GenMessage<ListApiTokensResponse> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 13);
+
+/**
+ * @generated from message hodei.v1.RevokeApiTokenRequest
+ */
+export type RevokeApiTokenRequest = Message<"hodei.v1.RevokeApiTokenRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message hodei.v1.RevokeApiTokenRequest.
+ * Use `create(RevokeApiTokenRequestSchema)` to create a new message.
+ */
+export const RevokeApiTokenRequestSchema: GenMessage<RevokeApiTokenRequest> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 14);
+
+/**
+ * @generated from message hodei.v1.RevokeApiTokenResponse
+ */
+export type RevokeApiTokenResponse = Message<"hodei.v1.RevokeApiTokenResponse"> & {
+  /**
+   * @generated from field: hodei.v1.ApiToken api_token = 1;
+   */
+  apiToken?: ApiToken;
+};
+
+/**
+ * Describes the message hodei.v1.RevokeApiTokenResponse.
+ * Use `create(RevokeApiTokenResponseSchema)` to create a new message.
+ */
+export const RevokeApiTokenResponseSchema: GenMessage<RevokeApiTokenResponse> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 15);
+
+/**
  * @generated from enum hodei.v1.DeadLetterState
  */
 export enum DeadLetterState {
@@ -385,6 +542,32 @@ export const OpsService: GenService<{
     methodKind: "unary";
     input: typeof DiscardDeadLetterRequestSchema;
     output: typeof DiscardDeadLetterResponseSchema;
+  },
+  /**
+   * API tokens (admin only, like all of OpsService).
+   *
+   * @generated from rpc hodei.v1.OpsService.CreateApiToken
+   */
+  createApiToken: {
+    methodKind: "unary";
+    input: typeof CreateApiTokenRequestSchema;
+    output: typeof CreateApiTokenResponseSchema;
+  },
+  /**
+   * @generated from rpc hodei.v1.OpsService.ListApiTokens
+   */
+  listApiTokens: {
+    methodKind: "unary";
+    input: typeof ListApiTokensRequestSchema;
+    output: typeof ListApiTokensResponseSchema;
+  },
+  /**
+   * @generated from rpc hodei.v1.OpsService.RevokeApiToken
+   */
+  revokeApiToken: {
+    methodKind: "unary";
+    input: typeof RevokeApiTokenRequestSchema;
+    output: typeof RevokeApiTokenResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hodei_v1_ops, 0);
