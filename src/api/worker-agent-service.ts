@@ -45,9 +45,13 @@ export function workerAgentServiceImpl(
       }),
 
     async *connect(requests, ctx) {
-      const workerId = deps.tokens.verify(ctx.requestHeader.get(SESSION_HEADER) ?? '');
+      // The token opens this one stream: spent here, whether the stream then lives or not.
+      const workerId = deps.tokens.spend(ctx.requestHeader.get(SESSION_HEADER) ?? '');
       if (!workerId)
-        throw new ConnectError(`missing or invalid ${SESSION_HEADER} header`, Code.Unauthenticated);
+        throw new ConnectError(
+          `missing, invalid or already used ${SESSION_HEADER} header`,
+          Code.Unauthenticated,
+        );
       yield* serveWorkerStream(workerId, requests, ctx.signal, deps);
     },
   };

@@ -22,6 +22,10 @@ export interface ServerConfig {
   readonly provisioningTimeoutMs: number;
   /** How long a new worker's one-time password is valid. */
   readonly workerOtpTtlMs: number;
+  /** Refused registrations a worker may have; the next terminates it. */
+  readonly workerRegisterAttempts: number;
+  /** How long every refused registration waits before it is answered (slows guessing). */
+  readonly workerRefusalDelayMs: number;
   readonly dispatchAckTimeoutMs: number;
   readonly sagaSweepIntervalMs: number;
   readonly relayFallbackPollMs: number;
@@ -182,6 +186,8 @@ export function loadServerConfig(
     missedHeartbeats: intVar(env, 'HODEI_MISSED_HEARTBEATS', 3, 1),
     provisioningTimeoutMs: durationVar(env, 'HODEI_PROVISIONING_TIMEOUT', 30_000),
     workerOtpTtlMs: durationVar(env, 'HODEI_WORKER_OTP_TTL', DEFAULT_OTP_TTL_MS),
+    workerRegisterAttempts: intVar(env, 'HODEI_WORKER_REGISTER_ATTEMPTS', 3, 1),
+    workerRefusalDelayMs: durationVar(env, 'HODEI_WORKER_REFUSAL_DELAY', 1_000),
     dispatchAckTimeoutMs: durationVar(env, 'HODEI_DISPATCH_ACK_TIMEOUT', 10_000),
     sagaSweepIntervalMs: durationVar(env, 'HODEI_SAGA_SWEEP_INTERVAL', 1_000),
     relayFallbackPollMs: durationVar(env, 'HODEI_RELAY_FALLBACK_POLL', 2_000),

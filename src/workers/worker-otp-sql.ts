@@ -58,3 +58,17 @@ export async function spendWorkerOtp(q: Queryable, id: string): Promise<boolean>
   );
   return result.rowCount === 1;
 }
+
+/** Counts a refused registration of a CREATING worker; returns its failures so far, or undefined. */
+export async function countRegistrationFailure(
+  q: Queryable,
+  id: string,
+): Promise<number | undefined> {
+  const result = await q.query<{ registration_failures: number }>(
+    `UPDATE workers SET registration_failures = registration_failures + 1
+     WHERE id = $1 AND state = 'CREATING'
+     RETURNING registration_failures`,
+    [id],
+  );
+  return result.rows[0]?.registration_failures;
+}

@@ -2,13 +2,16 @@
 // refusal — an unknown worker, a wrong, spent or expired one-time password, a worker that is no
 // longer CREATING — is one UNAUTHENTICATED error with one message, while the server logs the
 // specific reason; a valid password registers once; and the provisioning saga gives a new worker
-// a password that expires after HODEI_WORKER_OTP_TTL.
+// a password that expires after HODEI_WORKER_OTP_TTL. Guessing is slow and short: every refusal
+// waits HODEI_WORKER_REFUSAL_DELAY, a worker refused HODEI_WORKER_REGISTER_ATTEMPTS times is
+// terminated, and a session token opens one stream for its worker, once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { waitFor } from '../helpers/procs.js';
 import type { TestDatabase } from '../helpers/db.js';
-import { startInProcessServer } from '../helpers/in-process-server.js';
+import { handDrivenWorker, startInProcessServer } from '../helpers/in-process-server.js';
+import { createAgentConnection } from '../../src/agent/agent-connection.js';
 import type { RunningServer } from '../../src/server/running-server.js';
 import { JobService } from '../../src/gen/hodei/v1/job_pb.js';
 import { WorkerAgentService } from '../../src/gen/hodei/v1/worker_pb.js';
@@ -17,6 +20,8 @@ import { setWorkerOtp } from '../../src/workers/worker-otp-sql.js';
 import { hashOtp, newOtp } from '../../src/workers/otp.js';
 import { RegistrationRefusedError } from '../../src/shared/errors.js';
 import { newId } from '../../src/shared/ids.js';
+
+const REFUSAL_DELAY_MS = 300;
 
 let t: TestDatabase;
 let server: RunningServer;
@@ -27,7 +32,11 @@ let stopServer: () => Promise<void>;
 beforeAll(async () => {
   const started = await startInProcessServer({
     bus: 'tables', // nothing to clean up in NATS
-    env: { HODEI_WORKER_OTP_TTL: '45s' },
+    env: {
+      HODEI_WORKER_OTP_TTL: '45s',
+      HODEI_WORKER_REFUSAL_DELAY: `${REFUSAL_DELAY_MS}ms`,
+      HODEI_WORKER_REGISTER_ATTEMPTS: '3',
+    },
     // Room for the hand-made CREATING rows below and one provisioned worker; the worker command
     // exits at once, so provisioning runs its steps and nothing registers.
     overrides: { maxWorkers: 50 },
@@ -133,5 +142,70 @@ describe('worker registration', () => {
     });
     expect(Number(row.ttl_ms)).toBeGreaterThan(40_000);
     expect(Number(row.ttl_ms)).toBeLessThanOrEqual(45_000);
+  });
+
+  it('every refusal is answered after the same delay', async () => {
+    const { workerId } = await creatingWorker();
+    for (const id of [newId(), workerId]) {
+      const started = performance.now();
+      expectTheOneRefusal(await refusal(id, newOtp()));
+      // A lower bound, not a speed check: the answer never comes before the delay.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(REFUSAL_DELAY_MS - 5);
+    }
+  });
+
+  it('a worker refused three times is terminated, and its right password no longer registers it', async () => {
+    const { workerId, otp } = await creatingWorker();
+    const state = async () =>
+      (
+        await t.db.query<{ state: string; termination_reason: string | null }>(
+          'SELECT state, termination_reason FROM workers WHERE id = $1',
+          [workerId],
+        )
+      ).rows[0];
+    expectTheOneRefusal(await refusal(workerId, newOtp()));
+    expectTheOneRefusal(await refusal(workerId, newOtp()));
+    expect((await state())?.state).toBe('CREATING');
+    expectTheOneRefusal(await refusal(workerId, newOtp()));
+    expect(await state()).toEqual({
+      state: 'TERMINATED',
+      termination_reason: '3 refused registrations',
+    });
+    const lost = await t.db.query(
+      "SELECT 1 FROM outbox_events WHERE event_type = 'WorkerLost' AND aggregate_id = $1",
+      [workerId],
+    );
+    expect(lost.rowCount).toBe(1);
+    expectTheOneRefusal(await refusal(workerId, otp));
+    expect(loggedReason(workerId)).toBe('wrong one-time password');
+  });
+
+  it('a session token opens one stream, once; a second Connect with it is refused', async () => {
+    const worker = await handDrivenWorker(t.db, server.url);
+    const second = createAgentConnection(server.url);
+    try {
+      // READY, or BUSY with the job an earlier test queued: its stream is open either way.
+      await waitFor('the worker to be READY', async () => {
+        const row = await t.db.query<{ state: string }>('SELECT state FROM workers WHERE id = $1', [
+          worker.workerId,
+        ]);
+        return ['READY', 'BUSY'].includes(row.rows[0]?.state ?? '') || undefined;
+      });
+      const error = await (async () => {
+        for await (const message of second.open(worker.sessionToken)) void message;
+      })().then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(error?.code).toBe(Code.Unauthenticated);
+      expect(error?.rawMessage).toMatch(/already used/);
+      const row = await t.db.query<{ state: string }>('SELECT state FROM workers WHERE id = $1', [
+        worker.workerId,
+      ]);
+      expect(['READY', 'BUSY']).toContain(row.rows[0]?.state); // the first stream lives on
+    } finally {
+      second.close();
+      worker.connection.close();
+    }
   });
 });

@@ -66,6 +66,7 @@ export async function startInProcessServer(options: {
 }
 
 export interface HandDrivenWorker {
+  workerId: string;
   connection: AgentConnection;
   sessionToken: string;
   /** The next message the server sent down the stream. */
@@ -89,6 +90,7 @@ export async function handDrivenWorker(db: Db, serverUrl: string): Promise<HandD
     for await (const message of connection.open(sessionToken)) received.push(message);
   })().catch(() => undefined);
   return {
+    workerId,
     connection,
     sessionToken,
     next: () => waitFor('a message from the server', async () => received.shift()),
