@@ -279,7 +279,12 @@ function path(method: DescMethod): string {
 }
 
 /** One Connect JSON call over HTTP/1.1 (keep-alive agent); server streams read to their end. */
-export function callConnect(agent: http.Agent, url: string, request: FuzzRequest): Promise<Answer> {
+export function callConnect(
+  agent: http.Agent,
+  url: string,
+  request: FuzzRequest,
+  authorization?: string,
+): Promise<Answer> {
   const streaming = request.method.methodKind === 'server_streaming';
   return new Promise((resolve, reject) => {
     let body = Buffer.from(request.body);
@@ -297,6 +302,7 @@ export function callConnect(agent: http.Agent, url: string, request: FuzzRequest
         headers: {
           'content-type': streaming ? 'application/connect+json' : 'application/json',
           'connect-protocol-version': '1',
+          ...(authorization === undefined ? {} : { authorization }),
         },
         timeout: 15_000,
       },
@@ -350,13 +356,18 @@ function connectStreamAnswer(bytes: Buffer): Answer {
 }
 
 /** One gRPC call with a hand-made frame on an HTTP/2 session; the grpc-status it ends with. */
-export function callGrpc(session: http2.ClientHttp2Session, request: FuzzRequest): Promise<Answer> {
+export function callGrpc(
+  session: http2.ClientHttp2Session,
+  request: FuzzRequest,
+  authorization?: string,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const stream = session.request({
       ':method': 'POST',
       ':path': path(request.method),
       'content-type': 'application/grpc',
       te: 'trailers',
+      ...(authorization === undefined ? {} : { authorization }),
     });
     const frame = Buffer.alloc(5 + request.body.length);
     frame.writeUInt32BE(request.body.length, 1);
@@ -438,6 +449,8 @@ export async function runFuzz(options: {
   runs: number;
   seed: number;
   concurrency?: number;
+  /** The `authorization` header of the i-th request (none when it returns undefined). */
+  authorization?: (i: number) => string | undefined;
 }): Promise<FuzzFigures> {
   const requests = fc.sample(fuzzRequest, { numRuns: options.runs, seed: options.seed });
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency ?? 8 });
@@ -455,7 +468,9 @@ export async function runFuzz(options: {
   let next = 0;
   async function worker(): Promise<void> {
     while (next < requests.length) {
-      const request = requests[next++]!;
+      const index = next++;
+      const request = requests[index]!;
+      const authorization = options.authorization?.(index);
       let answer: Answer;
       try {
         if (request.transport === 'grpc') {
@@ -463,9 +478,9 @@ export async function runFuzz(options: {
             session = http2.connect(options.url);
             session.on('error', () => undefined);
           }
-          answer = await callGrpc(session, request);
+          answer = await callGrpc(session, request, authorization);
         } else {
-          answer = await callConnect(agent, options.url, request);
+          answer = await callConnect(agent, options.url, request, authorization);
         }
       } catch (error) {
         answer = { code: Code.Unavailable, message: `transport: ${String(error)}` };
