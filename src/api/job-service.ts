@@ -24,7 +24,7 @@ import { quoteBounded } from '../shared/text-bounds.js';
 import { findJob, listJobs } from '../jobs/job-sql.js';
 import { readOutput } from '../jobs/job-output-sql.js';
 import { findJobAttempts } from '../jobs/job-attempt-sql.js';
-import { planChunks, planJob, shownOf, type WatchItem } from '../jobs/watch-plan.js';
+import { jobSteps, planChunks, planSteps, shownOf, type WatchItem } from '../jobs/watch-plan.js';
 import { isTerminalJobState, type JobState } from '../jobs/job-state.js';
 import type { JobCommands } from '../jobs/job-commands.js';
 import type { JobWatch } from '../jobs/job-watch.js';
@@ -178,6 +178,7 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
         });
       try {
         let lastSeq = 0;
+        let lastRead = '';
         for (;;) {
           dirty = false;
           // The job first, then the output stored since: see jobs/watch-plan.ts for why this
@@ -185,32 +186,43 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
           // next is read, so a slow watcher holds one page at most.
           const current = await findJob(db, job.id);
           if (current) job = current;
+          const read = `${job.attempt}/${job.state}`;
+          const changed = read !== lastRead;
+          lastRead = read;
+          // Ended attempts matter only when the job moved past the attempt last shown.
+          const attempts = job.attempt > shown.attempt ? await findJobAttempts(db, job.id) : [];
+          const steps = jobSteps(job, attempts, shown.attempt);
           // The next page is read while this one is sent (two pages in memory at most). A page
           // left unread when the watcher goes away must not become an unhandled rejection.
           const page = (afterSeq: number) => {
-            const read = readOutput(db, {
+            const reading = readOutput(db, {
               jobId: job.id,
               afterSeq,
               attempt: 0,
               limit: 1000,
               maxBytes: PAGE_BYTES,
             });
-            read.catch(() => undefined);
-            return read;
+            reading.catch(() => undefined);
+            return reading;
           };
           let next = page(lastSeq);
+          let ahead = false; // output of a state newer than the job as read
           for (;;) {
             const chunks = await next;
-            const last = chunks.at(-1);
-            if (!last) break;
-            lastSeq = last.seq;
-            next = page(lastSeq);
-            for (const item of planChunks(job, chunks, shown)) yield toPb(item);
-            if (ctx.signal.aborted) return;
+            if (chunks.length === 0) break;
+            const { items, placed } = planChunks(steps, chunks, shown);
+            ahead = placed < chunks.length;
+            lastSeq = chunks[placed - 1]?.seq ?? lastSeq;
+            if (!ahead) next = page(lastSeq);
+            for (const item of items) yield toPb(item);
+            if (ctx.signal.aborted || ahead) break;
           }
-          for (const item of planJob(job, shown)) yield toPb(item);
+          for (const item of planSteps(steps, shown)) yield toPb(item);
           if (isTerminalJobState(job.state)) return;
           if (ctx.signal.aborted) return;
+          // Output ahead of the job read: read the job again at once (unless it has not moved,
+          // when the next change wakes this watcher as usual).
+          if (ahead && changed) continue;
           if (!dirty) {
             let onAbort: (() => void) | undefined;
             await new Promise<void>((resolve) => {

@@ -537,8 +537,10 @@ export type WatchJobResponse = Message<"hodei.v1.WatchJobResponse"> & {
    */
   event: {
     /**
-     * The job as it is now; the first message, then once per state change. A job with a new
-     * attempt comes before any output of that attempt, and after all output of earlier ones.
+     * The job as it is now first (followed by its output so far), then one message per state
+     * change, exactly once and in order, every attempt's states included, even when they came
+     * faster than the watcher reads. An attempt's output comes after its RUNNING and before the
+     * state that ends it; the stream ends after the terminal state.
      *
      * @generated from field: hodei.v1.Job job = 1;
      */
