@@ -212,10 +212,12 @@ export function createRelay(options: RelayOptions): Relay {
     retryTimer.unref();
   }
 
-  function report(result: RoundResult): void {
+  /** Counts the round; `wake` arms the retry timer (the running relay only: a drain arms
+   * nothing, else that timer's rounds would claim, under the drain's feet, events it counts). */
+  function report(result: RoundResult, wake = true): void {
     if (result.published > 0) options.onPublished?.(result.published);
     if (result.deadLettered > 0) options.onDeadLettered?.(result.deadLettered);
-    if (result.retryInMs !== undefined) wakeIn(result.retryInMs);
+    if (wake && result.retryInMs !== undefined) wakeIn(result.retryInMs);
   }
 
   async function loop(): Promise<number> {
@@ -280,7 +282,7 @@ export function createRelay(options: RelayOptions): Relay {
       for (;;) {
         const result = await round();
         total += result.published;
-        report(result);
+        report(result, false);
         if (result.claimed === 0) return total;
       }
     },
