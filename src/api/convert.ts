@@ -177,5 +177,8 @@ export function workerToPb(worker: WorkerRecord): Worker {
     registeredAt: ts(worker.registeredAt),
     lastHeartbeatAt: ts(worker.lastHeartbeatAt),
     jobsRun: worker.jobsRun,
+    correlationId: worker.correlationId,
+    terminatedAt: ts(worker.terminatedAt),
+    terminationReason: worker.terminationReason,
   });
 }

@@ -16,11 +16,14 @@ import {
 import { ListWorkersResponseSchema } from '../gen/hodei/v1/worker_pb.js';
 import type { Db } from '../db/db.js';
 import type { Logger } from '../shared/logger.js';
-import { InvalidArgumentError } from '../shared/errors.js';
+import { InvalidArgumentError, NotFoundError } from '../shared/errors.js';
+import { quoteBounded } from '../shared/text-bounds.js';
 import { listWorkers } from '../workers/worker-sql.js';
 import type { DeadLetters } from '../deadletter/dead-letters.js';
 import type { FailedEventState } from '../deadletter/failed-events-sql.js';
 import { workerToPb } from './convert.js';
+import { traceToPb } from './convert-trace.js';
+import { readTrace } from '../trace/read-trace.js';
 import {
   deadLetterIdFromPb,
   deadLetterStateFromPb,
@@ -76,6 +79,14 @@ export function opsServiceImpl(deps: {
         const record = await apiTokens.revoke(req.name);
         logger.info({ token: record.name }, 'API token revoked');
         return create(RevokeApiTokenResponseSchema, { apiToken: apiTokenToPb(record) });
+      }),
+
+    getTrace: (req) =>
+      mapErrors(logger, async () => {
+        if (req.id === '') throw new InvalidArgumentError('id', 'a job id or a correlation id');
+        const trace = await readTrace(deps.db, req.id);
+        if (!trace) throw new NotFoundError('job or correlation id', quoteBounded(req.id));
+        return traceToPb(trace);
       }),
 
     listWorkers: () =>

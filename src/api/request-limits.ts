@@ -45,6 +45,7 @@ export const REQUEST_LIMITS: Readonly<Record<string, FieldLimit>> = {
   'hodei.v1.CreateApiTokenRequest.name': { max: 64 },
   'hodei.v1.CreateApiTokenRequest.scopes': { max: 4, item: 16 },
   'hodei.v1.RevokeApiTokenRequest.name': { max: 64 },
+  'hodei.v1.GetTraceRequest.id': { max: 200 },
   'hodei.v1.RegisterRequest.worker_id': { max: UUID },
   'hodei.v1.RegisterRequest.otp': { max: 200 },
   'hodei.v1.RegisterRequest.hostname': { max: 255 },

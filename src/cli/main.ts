@@ -14,6 +14,7 @@ import { registerWorker } from './commands/worker.js';
 import { registerWorkers } from './commands/workers.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerToken } from './commands/token.js';
+import { registerTrace } from './commands/trace.js';
 
 function packageVersion(): string {
   try {
@@ -56,6 +57,7 @@ registerJob(program, ctx);
 registerWorkers(program, ctx);
 registerDlq(program, ctx);
 registerToken(program, ctx);
+registerTrace(program, ctx);
 
 function exitCodeFor(error: unknown): number {
   if (error instanceof CommanderError) {

@@ -190,3 +190,16 @@ export async function countFailedEvents(q: Queryable): Promise<number> {
   );
   return result.rows[0]?.n ?? 0;
 }
+
+/** Returns the dead letters of a correlation id, oldest first, without their message. */
+export async function listFailedEventsByCorrelation(
+  q: Queryable,
+  correlationId: string,
+  limit: number,
+): Promise<FailedEvent[]> {
+  const result = await q.query<FailedEventRow>(
+    `SELECT ${SUMMARY_COLUMNS} FROM failed_events WHERE correlation_id = $1 ORDER BY id LIMIT $2`,
+    [correlationId, limit],
+  );
+  return result.rows.map(toFailedEvent);
+}

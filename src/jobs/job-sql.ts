@@ -299,3 +299,16 @@ export async function findQuietPendingJobs(
     correlationId: r.correlation_id,
   }));
 }
+
+/** Returns the jobs queued under a correlation id (for a trace), oldest first. */
+export async function listJobsByCorrelation(
+  q: Queryable,
+  correlationId: string,
+  limit: number,
+): Promise<JobRecord[]> {
+  const result = await q.query<JobRow>(
+    `SELECT ${COLUMNS} FROM jobs WHERE correlation_id = $1 ORDER BY created_at, id LIMIT $2`,
+    [correlationId, limit],
+  );
+  return result.rows.map(toJob);
+}

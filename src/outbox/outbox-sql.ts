@@ -174,3 +174,51 @@ export async function deletePublishedEvents(
   );
   return result.rowCount ?? 0;
 }
+
+/** An event as a trace shows it. */
+export interface TracedEvent {
+  seq: number;
+  eventId: string;
+  eventType: string;
+  aggregateId: string;
+  payload: Record<string, unknown>;
+  occurredAt: Date;
+  publishedAt: Date | null;
+  deliveryAttempts: number;
+  deadLettered: boolean;
+}
+
+/** Returns the events of a correlation id still in the outbox, in the order they were written. */
+export async function listEventsByCorrelation(
+  q: Queryable,
+  correlationId: string,
+  limit: number,
+): Promise<TracedEvent[]> {
+  const result = await q.query<{
+    seq: number | string;
+    event_id: string;
+    event_type: string;
+    aggregate_id: string;
+    payload: Record<string, unknown>;
+    occurred_at: Date;
+    published_at: Date | null;
+    delivery_attempts: number;
+    dead_lettered: boolean;
+  }>(
+    `SELECT seq, event_id, event_type, aggregate_id, payload, occurred_at, published_at,
+       delivery_attempts, dead_lettered_at IS NOT NULL AS dead_lettered
+     FROM outbox_events WHERE correlation_id = $1 ORDER BY seq LIMIT $2`,
+    [correlationId, limit],
+  );
+  return result.rows.map((r) => ({
+    seq: Number(r.seq),
+    eventId: r.event_id,
+    eventType: r.event_type,
+    aggregateId: r.aggregate_id,
+    payload: r.payload,
+    occurredAt: r.occurred_at,
+    publishedAt: r.published_at,
+    deliveryAttempts: r.delivery_attempts,
+    deadLettered: r.dead_lettered,
+  }));
+}

@@ -252,3 +252,76 @@ export async function existingSagaIds(q: Queryable, ids: readonly string[]): Pro
   );
   return new Set(result.rows.map((r) => r.id));
 }
+
+/** A saga as a trace shows it, with the steps it recorded. */
+export interface TracedSaga {
+  id: string;
+  type: SagaType;
+  state: SagaState;
+  currentStep: number;
+  waitKey: string | null;
+  waitDeadline: Date | null;
+  error: string;
+  createdAt: Date;
+  finishedAt: Date | null;
+  steps: Array<{
+    index: number;
+    name: string;
+    state: string;
+    error: string;
+    finishedAt: Date | null;
+  }>;
+}
+
+/** Returns the sagas of a correlation id, oldest first, each with its steps (one statement). */
+export async function listSagasByCorrelation(
+  q: Queryable,
+  correlationId: string,
+  limit: number,
+): Promise<TracedSaga[]> {
+  const result = await q.query<{
+    id: string;
+    saga_type: SagaType;
+    state: SagaState;
+    current_step: number;
+    wait_key: string | null;
+    wait_deadline: Date | null;
+    error: string;
+    created_at: Date;
+    finished_at: Date | null;
+    steps: Array<{
+      index: number;
+      name: string;
+      state: string;
+      error: string;
+      finished_at: string | null;
+    }>;
+  }>(
+    `SELECT s.id, s.saga_type, s.state, s.current_step, s.wait_key, s.wait_deadline, s.error,
+       s.created_at, s.finished_at,
+       coalesce((SELECT json_agg(json_build_object('index', st.step_index, 'name', st.name,
+                   'state', st.state, 'error', st.error, 'finished_at', st.finished_at)
+                 ORDER BY st.step_index)
+                 FROM saga_steps st WHERE st.saga_id = s.id), '[]') AS steps
+     FROM saga_instances s WHERE s.correlation_id = $1 ORDER BY s.created_at, s.id LIMIT $2`,
+    [correlationId, limit],
+  );
+  return result.rows.map((r) => ({
+    id: r.id,
+    type: r.saga_type,
+    state: r.state,
+    currentStep: r.current_step,
+    waitKey: r.wait_key,
+    waitDeadline: r.wait_deadline,
+    error: r.error,
+    createdAt: r.created_at,
+    finishedAt: r.finished_at,
+    steps: r.steps.map((st) => ({
+      index: st.index,
+      name: st.name,
+      state: st.state,
+      error: st.error,
+      finishedAt: st.finished_at ? new Date(st.finished_at) : null,
+    })),
+  }));
+}

@@ -16,10 +16,13 @@ interface WorkerRow {
   last_heartbeat_at: Date | null;
   ready_since: Date | null;
   server_instance: string | null;
+  terminated_at: Date | null;
+  termination_reason: string;
 }
 
 const COLUMNS = `id, provider, external_id, state, current_job_id, correlation_id, jobs_run,
-  created_at, registered_at, last_heartbeat_at, ready_since, server_instance`;
+  created_at, registered_at, last_heartbeat_at, ready_since, server_instance, terminated_at,
+  termination_reason`;
 
 function toWorker(row: WorkerRow): WorkerRecord {
   return {
@@ -35,6 +38,8 @@ function toWorker(row: WorkerRow): WorkerRecord {
     lastHeartbeatAt: row.last_heartbeat_at,
     readySince: row.ready_since,
     serverInstance: row.server_instance,
+    terminatedAt: row.terminated_at,
+    terminationReason: row.termination_reason,
   };
 }
 
@@ -299,6 +304,19 @@ export async function findWorkersByIds(
   const result = await q.query<WorkerRow>(
     `SELECT ${COLUMNS} FROM workers WHERE id = ANY($1::uuid[])`,
     [ids],
+  );
+  return result.rows.map(toWorker);
+}
+
+/** Returns the workers provisioned under a correlation id (for a trace), oldest first. */
+export async function listWorkersByCorrelation(
+  q: Queryable,
+  correlationId: string,
+  limit: number,
+): Promise<WorkerRecord[]> {
+  const result = await q.query<WorkerRow>(
+    `SELECT ${COLUMNS} FROM workers WHERE correlation_id = $1 ORDER BY created_at LIMIT $2`,
+    [correlationId, limit],
   );
   return result.rows.map(toWorker);
 }

@@ -15,4 +15,7 @@ export interface WorkerRecord {
   readySince: Date | null;
   /** The server process holding its stream (set when the stream opens). */
   serverInstance: string | null;
+  terminatedAt: Date | null;
+  /** Why it was terminated ('' while it lives). */
+  terminationReason: string;
 }

@@ -7,6 +7,14 @@ import { WorkerState } from '../../src/gen/hodei/v1/worker_pb.js';
 import { runCli, startTestServer, type Deployment, type TestServer } from '../helpers/server.js';
 import { isAlive, processTree, waitFor } from '../helpers/procs.js';
 
+/** What `hodei trace --json` prints, as far as these tests read it. */
+interface TraceJson {
+  jobs: Array<{ id: string; attempts: Array<{ outcome: string }> }>;
+  workers: Array<{ id: string; state: string; terminationReason: string | null }>;
+  sagas: Array<{ type: string }>;
+  events: Array<{ seq: number; type: string }>;
+}
+
 const TERMINAL = [JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED];
 
 export function pipelineSuite(deployment: Deployment): void {
@@ -157,6 +165,31 @@ export function pipelineSuite(deployment: Deployment): void {
       expect(after.find((w) => w.id === running.workerId)?.state).toBe(WorkerState.TERMINATED);
       const logs = await cli(['job', 'logs', id]);
       expect(logs.stdout).toContain('done');
+
+      // hodei trace tells the whole story: both attempts, the lost worker, the RecoverySaga.
+      const traced = await cli(['trace', id, '--json']);
+      expect(traced.code).toBe(0);
+      const trace = JSON.parse(traced.stdout) as TraceJson;
+      const story = trace.jobs.find((j) => j.id === id);
+      expect(story?.attempts.map((a) => a.outcome)).toEqual(['WORKER_LOST', 'SUCCEEDED']);
+      const lost = trace.workers.find((w) => w.id === running.workerId);
+      expect(lost?.state).toBe('TERMINATED');
+      expect(lost?.terminationReason).toBeTruthy();
+      expect(trace.workers.some((w) => w.id === done.workerId)).toBe(true);
+      expect(trace.sagas.map((saga) => saga.type)).toEqual(
+        expect.arrayContaining(['execution', 'provisioning', 'recovery']),
+      );
+      const types = trace.events.map((e) => e.type);
+      for (const type of ['JobQueued', 'JobStarted', 'WorkerLost', 'JobRequeued', 'JobSucceeded']) {
+        expect(types).toContain(type);
+      }
+      expect(types.indexOf('WorkerLost')).toBeLessThan(types.lastIndexOf('JobStarted'));
+      const seqs = trace.events.map((e) => e.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      const text = await cli(['trace', id]);
+      expect(text.stdout).toMatch(/attempt 1 on \S+ .* WORKER_LOST/);
+      expect(text.stdout).toMatch(/attempt 2 on \S+ .* SUCCEEDED exit 0/);
+      expect(text.stdout).toMatch(/recovery [0-9a-f]{8} .* COMPLETED/);
     });
 
     it('hodei job submit --json, get, list and logs work after the worker is gone', async () => {

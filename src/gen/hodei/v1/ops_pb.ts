@@ -8,7 +8,9 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { ListWorkersRequestSchema, ListWorkersResponseSchema } from "./worker_pb.js";
+import type { Job } from "./job_pb.js";
+import { file_hodei_v1_job } from "./job_pb.js";
+import type { ListWorkersRequestSchema, ListWorkersResponseSchema, Worker } from "./worker_pb.js";
 import { file_hodei_v1_worker } from "./worker_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/v1/ops.proto.
  */
 export const file_hodei_v1_ops: GenFile = /*@__PURE__*/
-  fileDesc("ChJob2RlaS92MS9vcHMucHJvdG8SCGhvZGVpLnYxIv8DCgpEZWFkTGV0dGVyEgoKAmlkGAEgASgDEhAKCGV2ZW50X2lkGAIgASgJEhAKCGNvbnN1bWVyGAMgASgJEg8KB3N1YmplY3QYBCABKAkSEgoKZXZlbnRfdHlwZRgFIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgGIAEoCRINCgVlcnJvchgHIAEoCRIWCg5kZWxpdmVyeV9jb3VudBgIIAEoBRItCglmYWlsZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBXN0YXRlGAogASgOMhkuaG9kZWkudjEuRGVhZExldHRlclN0YXRlEi8KC3JlcGxheWVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkaXNjYXJkZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmRpc2NhcmRfcmVhc29uGA0gASgJEhQKDHJlcGxheV9jb3VudBgOIAEoBRIyCgdoZWFkZXJzGA8gAygLMiEuaG9kZWkudjEuRGVhZExldHRlci5IZWFkZXJzRW50cnkSDwoHcGF5bG9hZBgQIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ8ChZMaXN0RGVhZExldHRlcnNSZXF1ZXN0EikKBnN0YXRlcxgBIAMoDjIZLmhvZGVpLnYxLkRlYWRMZXR0ZXJTdGF0ZRIQCghjb25zdW1lchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJeChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRIqCgxkZWFkX2xldHRlcnMYASADKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIiChRHZXREZWFkTGV0dGVyUmVxdWVzdBIKCgJpZBgBIAEoAyJCChVHZXREZWFkTGV0dGVyUmVzcG9uc2USKQoLZGVhZF9sZXR0ZXIYASABKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyIiUKF1JlcGxheURlYWRMZXR0ZXJSZXF1ZXN0EgoKAmlkGAEgASgDIlkKGFJlcGxheURlYWRMZXR0ZXJSZXNwb25zZRIpCgtkZWFkX2xldHRlchgBIAEoCzIULmhvZGVpLnYxLkRlYWRMZXR0ZXISEgoKbWVzc2FnZV9pZBgCIAEoCSI2ChhEaXNjYXJkRGVhZExldHRlclJlcXVlc3QSCgoCaWQYASABKAMSDgoGcmVhc29uGAIgASgJIkYKGURpc2NhcmREZWFkTGV0dGVyUmVzcG9uc2USKQoLZGVhZF9sZXR0ZXIYASABKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyIroBCghBcGlUb2tlbhIMCgRuYW1lGAEgASgJEg4KBnNjb3BlcxgCIAMoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKFUNyZWF0ZUFwaVRva2VuUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNjb3BlcxgCIAMoCSJOChZDcmVhdGVBcGlUb2tlblJlc3BvbnNlEiUKCWFwaV90b2tlbhgBIAEoCzISLmhvZGVpLnYxLkFwaVRva2VuEg0KBXRva2VuGAIgASgJIhYKFExpc3RBcGlUb2tlbnNSZXF1ZXN0Ij8KFUxpc3RBcGlUb2tlbnNSZXNwb25zZRImCgphcGlfdG9rZW5zGAEgAygLMhIuaG9kZWkudjEuQXBpVG9rZW4iJQoVUmV2b2tlQXBpVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiPwoWUmV2b2tlQXBpVG9rZW5SZXNwb25zZRIlCglhcGlfdG9rZW4YASABKAsyEi5ob2RlaS52MS5BcGlUb2tlbiqUAQoPRGVhZExldHRlclN0YXRlEiEKHURFQURfTEVUVEVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZREVBRF9MRVRURVJfU1RBVEVfUEVORElORxABEh4KGkRFQURfTEVUVEVSX1NUQVRFX1JFUExBWUVEEAISHwobREVBRF9MRVRURVJfU1RBVEVfRElTQ0FSREVEEAMytwUKCk9wc1NlcnZpY2USSgoLTGlzdFdvcmtlcnMSHC5ob2RlaS52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5ob2RlaS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlElYKD0xpc3REZWFkTGV0dGVycxIgLmhvZGVpLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaIS5ob2RlaS52MS5MaXN0RGVhZExldHRlcnNSZXNwb25zZRJQCg1HZXREZWFkTGV0dGVyEh4uaG9kZWkudjEuR2V0RGVhZExldHRlclJlcXVlc3QaHy5ob2RlaS52MS5HZXREZWFkTGV0dGVyUmVzcG9uc2USWQoQUmVwbGF5RGVhZExldHRlchIhLmhvZGVpLnYxLlJlcGxheURlYWRMZXR0ZXJSZXF1ZXN0GiIuaG9kZWkudjEuUmVwbGF5RGVhZExldHRlclJlc3BvbnNlElwKEURpc2NhcmREZWFkTGV0dGVyEiIuaG9kZWkudjEuRGlzY2FyZERlYWRMZXR0ZXJSZXF1ZXN0GiMuaG9kZWkudjEuRGlzY2FyZERlYWRMZXR0ZXJSZXNwb25zZRJTCg5DcmVhdGVBcGlUb2tlbhIfLmhvZGVpLnYxLkNyZWF0ZUFwaVRva2VuUmVxdWVzdBogLmhvZGVpLnYxLkNyZWF0ZUFwaVRva2VuUmVzcG9uc2USUAoNTGlzdEFwaVRva2VucxIeLmhvZGVpLnYxLkxpc3RBcGlUb2tlbnNSZXF1ZXN0Gh8uaG9kZWkudjEuTGlzdEFwaVRva2Vuc1Jlc3BvbnNlElMKDlJldm9rZUFwaVRva2VuEh8uaG9kZWkudjEuUmV2b2tlQXBpVG9rZW5SZXF1ZXN0GiAuaG9kZWkudjEuUmV2b2tlQXBpVG9rZW5SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_hodei_v1_worker]);
+  fileDesc("ChJob2RlaS92MS9vcHMucHJvdG8SCGhvZGVpLnYxIv8DCgpEZWFkTGV0dGVyEgoKAmlkGAEgASgDEhAKCGV2ZW50X2lkGAIgASgJEhAKCGNvbnN1bWVyGAMgASgJEg8KB3N1YmplY3QYBCABKAkSEgoKZXZlbnRfdHlwZRgFIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgGIAEoCRINCgVlcnJvchgHIAEoCRIWCg5kZWxpdmVyeV9jb3VudBgIIAEoBRItCglmYWlsZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBXN0YXRlGAogASgOMhkuaG9kZWkudjEuRGVhZExldHRlclN0YXRlEi8KC3JlcGxheWVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxkaXNjYXJkZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmRpc2NhcmRfcmVhc29uGA0gASgJEhQKDHJlcGxheV9jb3VudBgOIAEoBRIyCgdoZWFkZXJzGA8gAygLMiEuaG9kZWkudjEuRGVhZExldHRlci5IZWFkZXJzRW50cnkSDwoHcGF5bG9hZBgQIAEoCRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJ8ChZMaXN0RGVhZExldHRlcnNSZXF1ZXN0EikKBnN0YXRlcxgBIAMoDjIZLmhvZGVpLnYxLkRlYWRMZXR0ZXJTdGF0ZRIQCghjb25zdW1lchgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJeChdMaXN0RGVhZExldHRlcnNSZXNwb25zZRIqCgxkZWFkX2xldHRlcnMYASADKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIiChRHZXREZWFkTGV0dGVyUmVxdWVzdBIKCgJpZBgBIAEoAyJCChVHZXREZWFkTGV0dGVyUmVzcG9uc2USKQoLZGVhZF9sZXR0ZXIYASABKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyIiUKF1JlcGxheURlYWRMZXR0ZXJSZXF1ZXN0EgoKAmlkGAEgASgDIlkKGFJlcGxheURlYWRMZXR0ZXJSZXNwb25zZRIpCgtkZWFkX2xldHRlchgBIAEoCzIULmhvZGVpLnYxLkRlYWRMZXR0ZXISEgoKbWVzc2FnZV9pZBgCIAEoCSI2ChhEaXNjYXJkRGVhZExldHRlclJlcXVlc3QSCgoCaWQYASABKAMSDgoGcmVhc29uGAIgASgJIkYKGURpc2NhcmREZWFkTGV0dGVyUmVzcG9uc2USKQoLZGVhZF9sZXR0ZXIYASABKAsyFC5ob2RlaS52MS5EZWFkTGV0dGVyIroBCghBcGlUb2tlbhIMCgRuYW1lGAEgASgJEg4KBnNjb3BlcxgCIAMoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjUKFUNyZWF0ZUFwaVRva2VuUmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNjb3BlcxgCIAMoCSJOChZDcmVhdGVBcGlUb2tlblJlc3BvbnNlEiUKCWFwaV90b2tlbhgBIAEoCzISLmhvZGVpLnYxLkFwaVRva2VuEg0KBXRva2VuGAIgASgJIhYKFExpc3RBcGlUb2tlbnNSZXF1ZXN0Ij8KFUxpc3RBcGlUb2tlbnNSZXNwb25zZRImCgphcGlfdG9rZW5zGAEgAygLMhIuaG9kZWkudjEuQXBpVG9rZW4iJQoVUmV2b2tlQXBpVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiPwoWUmV2b2tlQXBpVG9rZW5SZXNwb25zZRIlCglhcGlfdG9rZW4YASABKAsyEi5ob2RlaS52MS5BcGlUb2tlbiIdCg9HZXRUcmFjZVJlcXVlc3QSCgoCaWQYASABKAki+wEKClRyYWNlRXZlbnQSCwoDc2VxGAEgASgDEhAKCGV2ZW50X2lkGAIgASgJEhIKCmV2ZW50X3R5cGUYAyABKAkSFAoMYWdncmVnYXRlX2lkGAQgASgJEi8KC29jY3VycmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxwdWJsaXNoZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhkKEWRlbGl2ZXJ5X2F0dGVtcHRzGAcgASgFEhUKDWRlYWRfbGV0dGVyZWQYCCABKAgSDwoHcGF5bG9hZBgJIAEoCSJ7Cg1UcmFjZVNhZ2FTdGVwEg0KBWluZGV4GAEgASgFEgwKBG5hbWUYAiABKAkSDQoFc3RhdGUYAyABKAkSDQoFZXJyb3IYBCABKAkSLwoLZmluaXNoZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqwCCglUcmFjZVNhZ2ESCgoCaWQYASABKAkSEQoJc2FnYV90eXBlGAIgASgJEg0KBXN0YXRlGAMgASgJEhQKDGN1cnJlbnRfc3RlcBgEIAEoBRIQCgh3YWl0X2tleRgFIAEoCRIxCg13YWl0X2RlYWRsaW5lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVlcnJvchgHIAEoCRIuCgpjcmVhdGVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoFc3RlcHMYCiADKAsyFy5ob2RlaS52MS5UcmFjZVNhZ2FTdGVwIowCChBHZXRUcmFjZVJlc3BvbnNlEhYKDmNvcnJlbGF0aW9uX2lkGAEgASgJEioKBm9yaWdpbhgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoEam9icxgDIAMoCzINLmhvZGVpLnYxLkpvYhIkCgZldmVudHMYBCADKAsyFC5ob2RlaS52MS5UcmFjZUV2ZW50EiIKBXNhZ2FzGAUgAygLMhMuaG9kZWkudjEuVHJhY2VTYWdhEiEKB3dvcmtlcnMYBiADKAsyEC5ob2RlaS52MS5Xb3JrZXISKgoMZGVhZF9sZXR0ZXJzGAcgAygLMhQuaG9kZWkudjEuRGVhZExldHRlciqUAQoPRGVhZExldHRlclN0YXRlEiEKHURFQURfTEVUVEVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASHQoZREVBRF9MRVRURVJfU1RBVEVfUEVORElORxABEh4KGkRFQURfTEVUVEVSX1NUQVRFX1JFUExBWUVEEAISHwobREVBRF9MRVRURVJfU1RBVEVfRElTQ0FSREVEEAMy+gUKCk9wc1NlcnZpY2USSgoLTGlzdFdvcmtlcnMSHC5ob2RlaS52MS5MaXN0V29ya2Vyc1JlcXVlc3QaHS5ob2RlaS52MS5MaXN0V29ya2Vyc1Jlc3BvbnNlElYKD0xpc3REZWFkTGV0dGVycxIgLmhvZGVpLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaIS5ob2RlaS52MS5MaXN0RGVhZExldHRlcnNSZXNwb25zZRJQCg1HZXREZWFkTGV0dGVyEh4uaG9kZWkudjEuR2V0RGVhZExldHRlclJlcXVlc3QaHy5ob2RlaS52MS5HZXREZWFkTGV0dGVyUmVzcG9uc2USWQoQUmVwbGF5RGVhZExldHRlchIhLmhvZGVpLnYxLlJlcGxheURlYWRMZXR0ZXJSZXF1ZXN0GiIuaG9kZWkudjEuUmVwbGF5RGVhZExldHRlclJlc3BvbnNlElwKEURpc2NhcmREZWFkTGV0dGVyEiIuaG9kZWkudjEuRGlzY2FyZERlYWRMZXR0ZXJSZXF1ZXN0GiMuaG9kZWkudjEuRGlzY2FyZERlYWRMZXR0ZXJSZXNwb25zZRJTCg5DcmVhdGVBcGlUb2tlbhIfLmhvZGVpLnYxLkNyZWF0ZUFwaVRva2VuUmVxdWVzdBogLmhvZGVpLnYxLkNyZWF0ZUFwaVRva2VuUmVzcG9uc2USUAoNTGlzdEFwaVRva2VucxIeLmhvZGVpLnYxLkxpc3RBcGlUb2tlbnNSZXF1ZXN0Gh8uaG9kZWkudjEuTGlzdEFwaVRva2Vuc1Jlc3BvbnNlElMKDlJldm9rZUFwaVRva2VuEh8uaG9kZWkudjEuUmV2b2tlQXBpVG9rZW5SZXF1ZXN0GiAuaG9kZWkudjEuUmV2b2tlQXBpVG9rZW5SZXNwb25zZRJBCghHZXRUcmFjZRIZLmhvZGVpLnYxLkdldFRyYWNlUmVxdWVzdBoaLmhvZGVpLnYxLkdldFRyYWNlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_hodei_v1_job, file_hodei_v1_worker]);
 
 /**
  * An event a consumer gave up on after max_deliver deliveries (or one the outbox relay could not
@@ -462,6 +464,264 @@ export const RevokeApiTokenResponseSchema: GenMessage<RevokeApiTokenResponse> = 
   messageDesc(file_hodei_v1_ops, 15);
 
 /**
+ * @generated from message hodei.v1.GetTraceRequest
+ */
+export type GetTraceRequest = Message<"hodei.v1.GetTraceRequest"> & {
+  /**
+   * A job id, or a correlation id (every job queued under it).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message hodei.v1.GetTraceRequest.
+ * Use `create(GetTraceRequestSchema)` to create a new message.
+ */
+export const GetTraceRequestSchema: GenMessage<GetTraceRequest> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 16);
+
+/**
+ * An event of the trace, as the outbox recorded it.
+ *
+ * @generated from message hodei.v1.TraceEvent
+ */
+export type TraceEvent = Message<"hodei.v1.TraceEvent"> & {
+  /**
+   * The outbox's sequence: the order in which events were written.
+   *
+   * @generated from field: int64 seq = 1;
+   */
+  seq: bigint;
+
+  /**
+   * @generated from field: string event_id = 2;
+   */
+  eventId: string;
+
+  /**
+   * @generated from field: string event_type = 3;
+   */
+  eventType: string;
+
+  /**
+   * The job or worker id the event is about.
+   *
+   * @generated from field: string aggregate_id = 4;
+   */
+  aggregateId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp occurred_at = 5;
+   */
+  occurredAt?: Timestamp;
+
+  /**
+   * When the relay published it to the bus; absent while it waits.
+   *
+   * @generated from field: google.protobuf.Timestamp published_at = 6;
+   */
+  publishedAt?: Timestamp;
+
+  /**
+   * Publishes the bus refused before this one went out.
+   *
+   * @generated from field: int32 delivery_attempts = 7;
+   */
+  deliveryAttempts: number;
+
+  /**
+   * The bus refused it for good (it is in the dead letters, consumer "outbox-relay").
+   *
+   * @generated from field: bool dead_lettered = 8;
+   */
+  deadLettered: boolean;
+
+  /**
+   * The event's payload as JSON (ids, reasons, exit codes: never a job's env).
+   *
+   * @generated from field: string payload = 9;
+   */
+  payload: string;
+};
+
+/**
+ * Describes the message hodei.v1.TraceEvent.
+ * Use `create(TraceEventSchema)` to create a new message.
+ */
+export const TraceEventSchema: GenMessage<TraceEvent> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 17);
+
+/**
+ * @generated from message hodei.v1.TraceSagaStep
+ */
+export type TraceSagaStep = Message<"hodei.v1.TraceSagaStep"> & {
+  /**
+   * @generated from field: int32 index = 1;
+   */
+  index: number;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * COMPLETED, FAILED or COMPENSATED.
+   *
+   * @generated from field: string state = 3;
+   */
+  state: string;
+
+  /**
+   * @generated from field: string error = 4;
+   */
+  error: string;
+
+  /**
+   * When the step was recorded (the last of: completed, failed, compensated).
+   *
+   * @generated from field: google.protobuf.Timestamp finished_at = 5;
+   */
+  finishedAt?: Timestamp;
+};
+
+/**
+ * Describes the message hodei.v1.TraceSagaStep.
+ * Use `create(TraceSagaStepSchema)` to create a new message.
+ */
+export const TraceSagaStepSchema: GenMessage<TraceSagaStep> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 18);
+
+/**
+ * @generated from message hodei.v1.TraceSaga
+ */
+export type TraceSaga = Message<"hodei.v1.TraceSaga"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * execution, provisioning or recovery.
+   *
+   * @generated from field: string saga_type = 2;
+   */
+  sagaType: string;
+
+  /**
+   * IN_PROGRESS, WAITING, COMPENSATING, COMPLETED, COMPENSATED, FAILED or CANCELLED.
+   *
+   * @generated from field: string state = 3;
+   */
+  state: string;
+
+  /**
+   * @generated from field: int32 current_step = 4;
+   */
+  currentStep: number;
+
+  /**
+   * What a WAITING saga waits for, and until when.
+   *
+   * @generated from field: string wait_key = 5;
+   */
+  waitKey: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp wait_deadline = 6;
+   */
+  waitDeadline?: Timestamp;
+
+  /**
+   * @generated from field: string error = 7;
+   */
+  error: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 8;
+   */
+  createdAt?: Timestamp;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp finished_at = 9;
+   */
+  finishedAt?: Timestamp;
+
+  /**
+   * The steps recorded so far, in order.
+   *
+   * @generated from field: repeated hodei.v1.TraceSagaStep steps = 10;
+   */
+  steps: TraceSagaStep[];
+};
+
+/**
+ * Describes the message hodei.v1.TraceSaga.
+ * Use `create(TraceSagaSchema)` to create a new message.
+ */
+export const TraceSagaSchema: GenMessage<TraceSaga> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 19);
+
+/**
+ * Everything recorded under one correlation id, from the database alone.
+ *
+ * @generated from message hodei.v1.GetTraceResponse
+ */
+export type GetTraceResponse = Message<"hodei.v1.GetTraceResponse"> & {
+  /**
+   * @generated from field: string correlation_id = 1;
+   */
+  correlationId: string;
+
+  /**
+   * When the first of its jobs was queued: the trace's time zero.
+   *
+   * @generated from field: google.protobuf.Timestamp origin = 2;
+   */
+  origin?: Timestamp;
+
+  /**
+   * Each with its ended attempts, oldest first.
+   *
+   * @generated from field: repeated hodei.v1.Job jobs = 3;
+   */
+  jobs: Job[];
+
+  /**
+   * In the order they were written. Events older than HODEI_RETENTION_EVENTS are gone.
+   *
+   * @generated from field: repeated hodei.v1.TraceEvent events = 4;
+   */
+  events: TraceEvent[];
+
+  /**
+   * @generated from field: repeated hodei.v1.TraceSaga sagas = 5;
+   */
+  sagas: TraceSaga[];
+
+  /**
+   * The workers its jobs ran on and the workers provisioned for it.
+   *
+   * @generated from field: repeated hodei.v1.Worker workers = 6;
+   */
+  workers: Worker[];
+
+  /**
+   * @generated from field: repeated hodei.v1.DeadLetter dead_letters = 7;
+   */
+  deadLetters: DeadLetter[];
+};
+
+/**
+ * Describes the message hodei.v1.GetTraceResponse.
+ * Use `create(GetTraceResponseSchema)` to create a new message.
+ */
+export const GetTraceResponseSchema: GenMessage<GetTraceResponse> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_ops, 20);
+
+/**
  * @generated from enum hodei.v1.DeadLetterState
  */
 export enum DeadLetterState {
@@ -568,6 +828,17 @@ export const OpsService: GenService<{
     methodKind: "unary";
     input: typeof RevokeApiTokenRequestSchema;
     output: typeof RevokeApiTokenResponseSchema;
+  },
+  /**
+   * One job's (or correlation id's) story from the database: events, sagas, attempts, workers,
+   * dead letters. NOT_FOUND when nothing is recorded under the id.
+   *
+   * @generated from rpc hodei.v1.OpsService.GetTrace
+   */
+  getTrace: {
+    methodKind: "unary";
+    input: typeof GetTraceRequestSchema;
+    output: typeof GetTraceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hodei_v1_ops, 0);
