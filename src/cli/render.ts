@@ -103,6 +103,8 @@ export function workerView(worker: Worker) {
     createdAt: isoTime(worker.createdAt),
     registeredAt: isoTime(worker.registeredAt),
     lastHeartbeatAt: isoTime(worker.lastHeartbeatAt),
+    terminatedAt: isoTime(worker.terminatedAt),
+    terminationReason: orNull(worker.terminationReason),
   };
 }
 

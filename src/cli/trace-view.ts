@@ -67,8 +67,6 @@ export function traceView(trace: GetTraceResponse) {
     workers: trace.workers.map((worker) => ({
       ...workerView(worker),
       provisionedFor: worker.correlationId || null,
-      terminatedAt: isoTime(worker.terminatedAt),
-      terminationReason: worker.terminationReason || null,
       createdAtMs: at(worker.createdAt),
       registeredAtMs: at(worker.registeredAt),
       terminatedAtMs: at(worker.terminatedAt),
