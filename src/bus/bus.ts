@@ -73,6 +73,9 @@ export interface Bus {
   ): Promise<Subscription>;
   /** Why the bus cannot be used now (for /readyz), or undefined when it answers. */
   checkReady(): Promise<string | undefined>;
+  /** Messages the durable consumer has not acked yet (waiting or in flight), for the lag metric;
+   * undefined when the consumer does not exist or the bus does not answer in time. */
+  consumerLag(durable: string): Promise<number | undefined>;
   close(): Promise<void>;
 }
 

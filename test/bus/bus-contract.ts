@@ -47,6 +47,33 @@ export function busContract(
       expect((r.seen[0]?.at ?? Infinity) - sent).toBeLessThan(750);
     });
 
+    it("a consumer's lag counts the messages it has not acked, in flight ones included", async () => {
+      const s = topic();
+      const durable = `lag-${s.replace(/[.*>]/g, '_')}`;
+      expect(await ctx.f.bus.consumerLag(durable)).toBeUndefined();
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const r = await record(
+        s,
+        async (d) => {
+          if (body(d) === 'held') await held;
+          await d.ack();
+        },
+        { durable },
+      );
+      await ctx.f.bus.publish([msg(s, 'quick'), msg(s, 'held')]);
+      await r.until(2, 'both deliveries');
+      await waitFor(
+        'a lag of 1',
+        async () => (await ctx.f.bus.consumerLag(durable)) === 1 || undefined,
+      );
+      release();
+      await waitFor(
+        'a lag of 0',
+        async () => (await ctx.f.bus.consumerLag(durable)) === 0 || undefined,
+      );
+    });
+
     it('an acked message is not delivered again, even after the ack wait', async () => {
       const s = topic();
       await ctx.f.bus.publish([msg(s, 'once')]);

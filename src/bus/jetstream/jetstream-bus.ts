@@ -256,6 +256,17 @@ export function createJetStreamBus(options: JetStreamBusOptions): Bus {
       return answered ? undefined : `NATS at ${options.url} does not answer`;
     },
 
+    async consumerLag(durable) {
+      if (!connection) return undefined;
+      const info = Promise.resolve(connection)
+        .then(async (conn) => (await jetstreamManager(conn)).consumers.info(streamName, durable))
+        .then((c) => c.num_pending + c.num_ack_pending);
+      const timeout = new Promise<undefined>((resolve) =>
+        setTimeout(() => resolve(undefined), READY_TIMEOUT_MS).unref(),
+      );
+      return Promise.race([info, timeout]).catch(() => undefined);
+    },
+
     async close() {
       await Promise.allSettled([...subscriptions].map((s) => s.stop()));
       if (connection) {

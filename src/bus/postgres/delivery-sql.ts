@@ -96,3 +96,15 @@ export async function msUntilNextVisible(q: Queryable, consumer: string): Promis
   const row = result.rows[0];
   return row === undefined ? null : Number(row.ms);
 }
+
+/** Returns the deliveries of a consumer not settled yet (waiting or in flight), or undefined
+ * when there is no such consumer. */
+export async function countUnsettled(q: Queryable, consumer: string): Promise<number | undefined> {
+  const result = await q.query<{ n: number | null }>(
+    `SELECT (SELECT count(*)::int FROM bus_deliveries d
+             WHERE d.consumer = c.name AND d.state IN ('pending', 'final')) AS n
+     FROM bus_consumers c WHERE c.name = $1`,
+    [consumer],
+  );
+  return result.rows[0]?.n ?? undefined;
+}

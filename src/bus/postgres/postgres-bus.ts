@@ -21,6 +21,7 @@ import { filterToRegex } from './subject-filter.js';
 import { BUS_CHANNEL, insertMessages, lockForPublish } from './publish-sql.js';
 import { backfillConsumer, lockForConsumerChange, upsertConsumer } from './consumer-sql.js';
 import { startConsumeLoop } from './consume-loop.js';
+import { countUnsettled } from './delivery-sql.js';
 
 export interface PostgresBusOptions {
   db: Db;
@@ -88,6 +89,8 @@ export function createPostgresBus(options: PostgresBusOptions): Bus {
 
     // The tables are in the database, which /readyz checks on its own.
     checkReady: () => Promise.resolve(undefined),
+
+    consumerLag: (durable) => countUnsettled(db, durable),
 
     async setup() {
       // The tables come with the migrations; check they are there.
