@@ -2,9 +2,10 @@
 // stdin or to `hodei job submit` from a file reaches the command's environment, and its value
 // shows nowhere else — not in the job's output (also when the command writes it in two pieces),
 // `hodei job get --json`, `hodei job logs`, GetJob, ListJobs or WatchJob. A job whose secrets were
-// sealed under another key fails saying so, and its worker takes the next job.
+// sealed under another key fails saying so, and its worker takes the next job. The embedded
+// server makes its key file in the data directory (0600) and reads it again after a restart.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -166,5 +167,31 @@ describe('secrets (postgres+nats)', () => {
     const next = await cli(['run', '--', 'echo', 'next']);
     expect(next.stdout).toBe('next\n');
     expect(next.code).toBe(0);
+  });
+});
+
+describe('secrets (embedded)', () => {
+  let server: TestServer;
+  afterAll(async () => {
+    await server?.cleanup();
+  });
+
+  it('makes the key file in the data directory (0600) and runs a job with a secret', async () => {
+    server = await startTestServer({ deployment: 'embedded' });
+    // The start log names the file (JSON or pretty lines).
+    const file = /"?source"?:\s*"([^"]+secrets\.key)"/.exec(server.log())?.[1] ?? '';
+    expect(file).toMatch(/hodei-e2e-[^/]+\/secrets\.key$/);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(server.log()).toContain('secrets key created');
+    const result = await runWithStdin(
+      ['--url', server.url, 'run', '--secret', 'TOKEN', '--', 'sh', '-c', SCRIPT],
+      VALUE,
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('match\ntoken=***\n');
+    // Started again on the same directory, the server reads the key it made.
+    await server.stop();
+    await server.restart();
+    expect(server.log()).toContain('secrets key loaded');
   });
 });
