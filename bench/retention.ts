@@ -96,6 +96,7 @@ async function writeJobs(db: Db, n: number): Promise<void> {
         labels: {},
         provider: '',
         retry: NO_RETRIES,
+        secretNames: [],
       };
       await runStatement(
         tx,

@@ -4,6 +4,8 @@
 // backlog drains, so neither the agent's memory nor the server's grows with the output. A job
 // abandoned because the agent is going away reports nothing: the control plane treats the lost
 // stream as a lost worker and requeues the job, where a CANCELLED result would end it for good.
+// The job's secrets join its environment, and every value is masked in its output and error
+// before anything is sent (secret-redactor.ts).
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { LogStream } from '../gen/hodei/v1/job_pb.js';
 import { RunOutcome, type RunJob } from '../gen/hodei/v1/worker_pb.js';
@@ -11,7 +13,8 @@ import type { Logger } from '../shared/logger.js';
 import type { AgentConnection } from './agent-connection.js';
 import { runCommand, type RunEnd, type RunningCommand } from './command-runner.js';
 import { durationMs } from './duration.js';
-import { createOutputBatcher } from './output-batcher.js';
+import { createOutputBatcher, type OutputStream } from './output-batcher.js';
+import { createStreamRedactor, redactText } from './secret-redactor.js';
 import { shortName } from './start-failure.js';
 
 export interface JobRun {
@@ -46,8 +49,8 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 
 /**
  * A job's whole environment (DESIGN §11): a small documented base taken from the agent (PATH,
- * HOME, LANG, TZ), the job's own `env` over it, and the platform's variables last. Nothing else
- * of the agent's or the server's environment reaches the job.
+ * HOME, LANG, TZ), the job's own `env` and secrets over it (`specEnv`), and the platform's
+ * variables last. Nothing else of the agent's or the server's environment reaches the job.
  */
 export function jobEnvironment(
   job: { jobId: string; attempt: number; correlationId: string },
@@ -78,6 +81,12 @@ export function startJobRun(job: RunJob, deps: JobRunDeps): JobRun {
     correlationId: job.correlationId,
   });
   const spec = job.spec;
+  const secretValues = Object.values(spec?.secrets ?? {});
+  // One per pipe: a value is looked for within each stream's own bytes.
+  const redactors = {
+    stdout: createStreamRedactor(secretValues),
+    stderr: createStreamRedactor(secretValues),
+  };
   let abandoned = false;
   let stopResuming: (() => void) | undefined;
 
@@ -107,16 +116,21 @@ export function startJobRun(job: RunJob, deps: JobRunDeps): JobRun {
     }
   });
 
+  function add(stream: OutputStream, data: Buffer): void {
+    const masked = redactors[stream]?.push(data) ?? data;
+    if (masked.length > 0) batcher.add(stream, masked);
+  }
+
   connection.send({ case: 'ack', value: ref });
   const command: RunningCommand = runCommand(
     {
       command: spec?.command ?? '',
       args: spec?.args ?? [],
-      env: jobEnvironment(job, spec?.env ?? {}),
+      env: jobEnvironment(job, { ...spec?.env, ...spec?.secrets }),
       workingDir: spec?.workingDir ?? '',
       timeoutMs: durationMs(spec?.timeout),
     },
-    (stream, data) => batcher.add(stream, data),
+    (stream, data) => add(stream, data),
   );
   log.info({ command: shortName(spec?.command ?? ''), jobPid: command.pid }, 'job started');
 
@@ -127,18 +141,24 @@ export function startJobRun(job: RunJob, deps: JobRunDeps): JobRun {
       log.warn({ outcome: end.outcome }, 'job killed: the agent is going away');
       return end;
     }
+    // What each redactor held back for a value that might have gone on.
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rest = redactors[stream]?.end();
+      if (rest && rest.length > 0) batcher.add(stream, rest);
+    }
     batcher.flush();
+    const error = end.outcome === 'START_FAILED' ? redactText(end.error, secretValues) : '';
     connection.send({
       case: 'result',
       value: {
         ...ref,
         outcome: OUTCOME[end.outcome],
         exitCode: end.exitCode,
-        error: end.outcome === 'START_FAILED' ? end.error : '',
+        error,
         signal: end.outcome === 'START_FAILED' ? '' : end.signal,
       },
     });
-    if (end.outcome === 'START_FAILED') log.warn({ error: end.error }, 'job could not start');
+    if (end.outcome === 'START_FAILED') log.warn({ error }, 'job could not start');
     else
       log.info({ outcome: end.outcome, exitCode: end.exitCode, signal: end.signal }, 'job ended');
     return end;

@@ -71,11 +71,20 @@ export function specFromPb(spec: JobSpec | undefined): RawJobSpec {
       backoffMs: durationToMs(spec?.retry?.backoff),
       maxBackoffMs: durationToMs(spec?.retry?.maxBackoff),
     },
+    secrets: spec?.secrets ?? {},
   };
 }
 
-export function specToPb(job: JobRecord): JobSpec {
+/** What every read shows for a secret's value. */
+export const SECRET_MASK = '***';
+
+/** The job's spec as the API shows it: each secret's name with "***" for its value. Only the RUN
+ * sent to the worker carries the values (`secretValues`, opened for that run). */
+export function specToPb(job: JobRecord, secretValues?: Readonly<Record<string, string>>): JobSpec {
+  const secrets: Record<string, string> = { ...secretValues };
+  if (!secretValues) for (const name of job.secretNames) secrets[name] = SECRET_MASK;
   return create(JobSpecSchema, {
+    secrets,
     name: job.name,
     command: job.command,
     args: job.args,

@@ -26,6 +26,7 @@ const CODES: Record<ErrorCode, Code> = {
   UNAUTHENTICATED: Code.Unauthenticated,
   PERMISSION_DENIED: Code.PermissionDenied,
   API_TOKEN_NAME_TAKEN: Code.AlreadyExists,
+  JOB_SECRETS_UNREADABLE: Code.FailedPrecondition,
 };
 
 export function toConnectError(error: unknown, logger?: Logger): ConnectError {

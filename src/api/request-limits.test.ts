@@ -82,5 +82,11 @@ describe('request limits', () => {
       /^spec\.args: has 1001 entries; at most 1000/,
     );
     expect(check(spec({ name: 'build #1 ✓' }))).not.toThrow();
+    const secret = create(QueueJobRequestSchema, {
+      spec: { command: 'echo', secrets: { TOKEN: `hunter2${'x'.repeat(65_536)}` } },
+    });
+    expect(() => checkRequestLimits(QueueJobRequestSchema, secret)).toThrow(
+      /^spec\.secrets\.TOKEN: is 65543 characters; at most 65536 allowed$/,
+    );
   });
 });

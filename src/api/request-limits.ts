@@ -17,6 +17,8 @@ export interface FieldLimit {
   readonly value?: number;
   /** Each item of a list of strings. */
   readonly item?: number;
+  /** The values are secrets: an error tells their size, never a prefix of them. */
+  readonly secretValues?: boolean;
 }
 
 const UUID = 36;
@@ -29,6 +31,7 @@ export const REQUEST_LIMITS: Readonly<Record<string, FieldLimit>> = {
   'hodei.v1.JobSpec.command': { max: 4096 },
   'hodei.v1.JobSpec.args': { max: 1000, item: 65_536 },
   'hodei.v1.JobSpec.env': { max: 256, key: 256, value: 65_536 },
+  'hodei.v1.JobSpec.secrets': { max: 64, key: 256, value: 65_536, secretValues: true },
   'hodei.v1.JobSpec.working_dir': { max: 4096 },
   'hodei.v1.JobSpec.labels': { max: 64, key: 256, value: 256 },
   'hodei.v1.JobSpec.provider': { max: 64 },
@@ -58,11 +61,12 @@ export function limitFor(message: DescMessage, field: DescField): FieldLimit | u
   return REQUEST_LIMITS[`${message.typeName}.${field.name}`];
 }
 
-function checkText(field: string, value: string, max: number): void {
+function checkText(field: string, value: string, max: number, secret = false): void {
   if (value.length > max) {
+    const start = secret ? '' : ` (starts ${quoteBounded(value)})`;
     throw new InvalidArgumentError(
       field,
-      `is ${value.length} characters; at most ${max} allowed (starts ${quoteBounded(value)})`,
+      `is ${value.length} characters; at most ${max} allowed${start}`,
     );
   }
   if (value.includes('\0')) {
@@ -140,7 +144,7 @@ export function checkRequestLimits(desc: DescMessage, message: Message, path = '
         for (const [key, item] of entries) {
           checkText(`${name} key`, key, limit.key ?? limit.max);
           if (typeof item === 'string') {
-            checkText(mapEntryName(name, key), item, limit.value ?? limit.max);
+            checkText(mapEntryName(name, key), item, limit.value ?? limit.max, limit.secretValues);
           }
         }
         break;

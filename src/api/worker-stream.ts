@@ -70,7 +70,7 @@ export async function* serveWorkerStream(
 
   const session: WorkerSession = {
     workerId,
-    sendRun(job) {
+    sendRun(job, secrets) {
       if (run?.jobId !== job.id || run.attempt !== job.attempt) {
         run = createRunOutput(
           { jobId: job.id, attempt: job.attempt, correlationId: job.correlationId },
@@ -85,7 +85,8 @@ export async function* serveWorkerStream(
               jobId: job.id,
               attempt: job.attempt,
               correlationId: job.correlationId,
-              spec: specToPb(job),
+              // The only message that carries secret values: to the worker that runs the job.
+              spec: specToPb(job, secrets),
             },
           },
         }),

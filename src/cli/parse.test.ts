@@ -80,22 +80,27 @@ describe('parseStates', () => {
 
 describe('toQueueRequest', () => {
   it('builds the spec from the command line and the flags', () => {
-    const request = toQueueRequest(['sh', '-c', 'echo hi'], {
-      name: 'greet',
-      env: ['GREETING=hi'],
-      label: ['team=core'],
-      timeout: '2m',
-      maxAttempts: '5',
-      workdir: '/tmp',
-      idempotencyKey: 'k1',
-      correlationId: 'c1',
-    });
+    const request = toQueueRequest(
+      ['sh', '-c', 'echo hi'],
+      {
+        name: 'greet',
+        env: ['GREETING=hi'],
+        label: ['team=core'],
+        timeout: '2m',
+        maxAttempts: '5',
+        workdir: '/tmp',
+        idempotencyKey: 'k1',
+        correlationId: 'c1',
+      },
+      { TOKEN: 'hunter22' },
+    );
     expect(request).toEqual({
       spec: {
         name: 'greet',
         command: 'sh',
         args: ['-c', 'echo hi'],
         env: { GREETING: 'hi' },
+        secrets: { TOKEN: 'hunter22' },
         labels: { team: 'core' },
         workingDir: '/tmp',
         timeout: { seconds: 120n, nanos: 0 },

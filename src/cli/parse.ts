@@ -11,6 +11,8 @@ import { JOB_STATES } from '../jobs/job-state.js';
 export interface JobFlags {
   name?: string;
   env?: string[];
+  /** NAME (value from stdin) or NAME=@FILE; read by secret-input.ts, not here. */
+  secret?: string[];
   label?: string[];
   timeout?: string;
   maxAttempts?: string;
@@ -99,10 +101,11 @@ function parseRetry(flags: JobFlags) {
   };
 }
 
-/** The QueueJob request for `CMD ARGS…` and the job flags. */
+/** The QueueJob request for `CMD ARGS…`, the job flags and the secrets read for --secret. */
 export function toQueueRequest(
   argv: readonly string[],
   flags: JobFlags,
+  secrets: Record<string, string> = {},
 ): MessageInitShape<typeof QueueJobRequestSchema> {
   const [command, ...args] = argv;
   if (!command) {
@@ -114,6 +117,7 @@ export function toQueueRequest(
       command,
       args,
       env: parsePairs('--env', flags.env ?? []),
+      secrets,
       labels: parsePairs('--label', flags.label ?? []),
       workingDir: flags.workdir ?? '',
       timeout: parseTimeout(flags.timeout),

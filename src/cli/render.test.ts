@@ -12,6 +12,7 @@ const finished = create(JobSchema, {
     command: 'sh',
     args: ['-c', "echo 'hi'"],
     env: { A: '1' },
+    secrets: { TOKEN: '***' },
     labels: { team: 'core' },
     timeout: { seconds: 30n, nanos: 0 },
   },
@@ -33,6 +34,7 @@ describe('jobView', () => {
       command: 'sh',
       args: ['-c', "echo 'hi'"],
       env: { A: '1' },
+      secrets: { TOKEN: '***' },
       workingDir: null,
       timeoutMs: 30_000,
       maxAttempts: 3,
@@ -116,6 +118,7 @@ describe('text output', () => {
   it('lists only the fields that have a value', () => {
     const keys = jobFields(jobView(finished)).map(([key]) => key);
     expect(keys).toContain('exit code');
+    expect(jobFields(jobView(finished))).toContainEqual(['secrets', 'TOKEN=***']);
     expect(keys).not.toContain('error');
     expect(keys).not.toContain('started');
   });

@@ -59,6 +59,8 @@ export function jobView(job: Job) {
     command: spec?.command ?? '',
     args: spec?.args ?? [],
     env: spec?.env ?? {},
+    // Names only: the server shows "***" for every value.
+    secrets: spec?.secrets ?? {},
     workingDir: orNull(spec?.workingDir ?? ''),
     timeoutMs: durationMs(spec?.timeout),
     maxAttempts: spec?.maxAttempts || DEFAULT_MAX_ATTEMPTS,
@@ -142,6 +144,7 @@ export function jobFields(view: JobView): [string, string][] {
     ['timeout', view.timeoutMs === null ? null : `${view.timeoutMs}ms`],
     ['working dir', view.workingDir],
     ['env', pairs(view.env) || null],
+    ['secrets', pairs(view.secrets) || null],
     ['labels', pairs(view.labels) || null],
     ['provider', view.provider],
     ['worker', view.workerId],

@@ -1,6 +1,6 @@
 // Server settings: defaults, and a clear error naming the variable for a value the server cannot use.
 import { describe, expect, it } from 'vitest';
-import { loadServerConfig } from './config.js';
+import { loadServerConfig, secretsKeyFileOf } from './config.js';
 
 describe('loadServerConfig', () => {
   it('takes the defaults from an empty environment', () => {
@@ -22,6 +22,20 @@ describe('loadServerConfig', () => {
     expect(loadServerConfig({ HODEI_SUBJECT_PREFIX: 'team-a.events' }).subjectPrefix).toBe(
       'team-a.events',
     );
+  });
+
+  it('refuses a secrets key that is not 32 bytes at start, and finds the key file in the data dir', () => {
+    expect(() => loadServerConfig({ HODEI_SECRETS_KEY: 'c2hvcnQ=' })).toThrow(
+      /^HODEI_SECRETS_KEY: a secrets key is 32 bytes .*; got 5 bytes$/,
+    );
+    const key = 'ab'.repeat(32);
+    expect(loadServerConfig({ HODEI_SECRETS_KEY: key }).secretsKey).toBe(key);
+    expect(secretsKeyFileOf(loadServerConfig({ HODEI_DATA_DIR: '/var/lib/hodei' }))).toBe(
+      '/var/lib/hodei/secrets.key',
+    );
+    expect(secretsKeyFileOf(loadServerConfig({}))).toBe('.hodei/secrets.key');
+    const file = loadServerConfig({ HODEI_SECRETS_KEY_FILE: '/etc/hodei/key' });
+    expect(secretsKeyFileOf(file)).toBe('/etc/hodei/key');
   });
 
   it('refuses a relay try count under 1', () => {

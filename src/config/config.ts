@@ -1,10 +1,12 @@
 // Server configuration, read from the environment in one place, validated, frozen.
 // Every variable and its default is documented in docs/operations.md.
+import path from 'node:path';
 import { ConfigError } from '../shared/errors.js';
 import { parseDuration } from '../shared/duration.js';
 import { DEFAULT_OTP_TTL_MS } from '../workers/otp.js';
 import { parseSize } from '../shared/size.js';
 import { subjectProblem } from '../bus/bus.js';
+import { decodeSecretsKey } from '../secrets/secrets-key.js';
 
 export interface ServerConfig {
   /** PostgreSQL connection string; undefined means the embedded PGlite database. */
@@ -68,6 +70,11 @@ export interface ServerConfig {
   readonly auth: 'token' | 'off';
   /** /metrics requires an API token too (only with auth on). */
   readonly metricsAuth: boolean;
+  /** HODEI_SECRETS_KEY as given (checked to be 32 bytes in hex or base64); undefined: the key
+   * file holds the key. Never logged. */
+  readonly secretsKey: string | undefined;
+  /** HODEI_SECRETS_KEY_FILE; undefined: `<dataDir>/secrets.key` (secretsKeyFileOf). */
+  readonly secretsKeyFile: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -168,6 +175,19 @@ function authMode(env: Env, host: string): 'token' | 'off' {
   return raw === 'token' || !insecure ? 'token' : 'off';
 }
 
+/** HODEI_SECRETS_KEY when set, refused now (not at the first job with secrets) when it is not a
+ * 32-byte key. */
+function secretsKey(env: Env): string | undefined {
+  const text = nonEmpty(env, 'HODEI_SECRETS_KEY');
+  if (text !== undefined) decodeSecretsKey(text, 'HODEI_SECRETS_KEY');
+  return text;
+}
+
+/** The key file the server reads (or makes) when HODEI_SECRETS_KEY is not set. */
+export function secretsKeyFileOf(config: Pick<ServerConfig, 'secretsKeyFile' | 'dataDir'>): string {
+  return config.secretsKeyFile ?? path.join(config.dataDir, 'secrets.key');
+}
+
 export function loadServerConfig(
   env: Env = process.env,
   overrides: Partial<ServerConfig> = {},
@@ -219,6 +239,8 @@ export function loadServerConfig(
     workerCommand: workerCommand ? workerCommand.split(/\s+/) : undefined,
     auth: authMode(env, listen.host),
     metricsAuth: metricsAuth(env),
+    secretsKey: secretsKey(env),
+    secretsKeyFile: nonEmpty(env, 'HODEI_SECRETS_KEY_FILE'),
     ...overrides,
   };
   return Object.freeze(config);

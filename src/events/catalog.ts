@@ -7,8 +7,9 @@ export interface JobRef {
 }
 
 export interface EventPayloads {
-  /** `queuedBy`: the API token that queued it (absent with auth off). */
-  JobQueued: JobRef & { queuedBy?: string };
+  /** `queuedBy`: the API token that queued it (absent with auth off); `secrets`: the names of
+   * its secrets (never their values), absent when it has none. */
+  JobQueued: JobRef & { queuedBy?: string; secrets?: string[] };
   JobRequeued: JobRef & { reason: string };
   /** A failed run is retried: `attempt` is the next one, which starts no earlier than retryAt. */
   JobRetryScheduled: JobRef & {

@@ -32,12 +32,14 @@ export interface JobRow {
   output_deleted_at: Date | null;
   queued_by: string | null;
   cancelled_by: string | null;
+  secret_names: string[];
+  secrets_digest: string | null;
 }
 
 export const COLUMNS = `id, name, command, args, env, working_dir, timeout_ms, max_attempts, attempt, labels,
   provider, idempotency_key, correlation_id, state, exit_code, error, worker_id, created_at,
   assigned_at, started_at, finished_at, retries, retry_backoff_ms, retry_max_backoff_ms, retries_used,
-  retry_at, output_deleted_at, queued_by, cancelled_by`;
+  retry_at, output_deleted_at, queued_by, cancelled_by, secret_names, secrets_digest`;
 
 export function toJob(row: JobRow): JobRecord {
   return {
@@ -72,6 +74,8 @@ export function toJob(row: JobRow): JobRecord {
     outputDeletedAt: row.output_deleted_at,
     queuedBy: row.queued_by,
     cancelledBy: row.cancelled_by,
+    secretNames: row.secret_names,
+    secretsDigest: row.secrets_digest,
   };
 }
 

@@ -2,14 +2,16 @@
 // state (and attempt), and report whether they changed a row.
 import type { Queryable } from '../db/db.js';
 import type { Statement } from '../db/statement.js';
-import type { JobRecord, JobSpecInput } from './job.js';
+import type { JobRecord, StoredJobSpec } from './job.js';
 import type { JobState } from './job-state.js';
 import { COLUMNS, columnsOf, toJob, type JobRow } from './job-row.js';
 
 /** Inserts a PENDING job; returns it, or no row when the idempotency key is already taken. */
 export function insertJobStatement(job: {
   id: string;
-  spec: JobSpecInput;
+  spec: StoredJobSpec;
+  /** Keyed hash of the idempotency key and the secret values (both given), else null. */
+  secretsDigest?: string | null;
   idempotencyKey: string | null;
   correlationId: string;
   /** The API token queueing it; absent or null with auth off. */
@@ -19,8 +21,9 @@ export function insertJobStatement(job: {
   return {
     text: `INSERT INTO jobs (id, name, command, args, env, working_dir, timeout_ms, max_attempts,
        labels, provider, idempotency_key, correlation_id, state, retries, retry_backoff_ms,
-       retry_max_backoff_ms, queued_by)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14, $15, $16)
+       retry_max_backoff_ms, queued_by, secret_names, secrets_digest)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14, $15, $16, $17,
+       $18)
      ON CONFLICT (idempotency_key) DO NOTHING
      RETURNING ${COLUMNS}`,
     params: [
@@ -40,6 +43,8 @@ export function insertJobStatement(job: {
       s.retry.backoffMs,
       s.retry.maxBackoffMs,
       job.queuedBy ?? null,
+      JSON.stringify(s.secretNames),
+      job.secretsDigest ?? null,
     ],
     read: toJob,
   };

@@ -13,9 +13,21 @@ export interface JobSpecInput {
   labels: Record<string, string>;
   provider: string;
   retry: RetryPolicy;
+  /** Values the command sees as environment variables; sealed before they are stored, never read
+   * back but for the run (src/secrets/). */
+  secrets: Record<string, string>;
 }
 
-export interface JobRecord extends JobSpecInput {
+/** The spec as stored and shown: the secrets' names only (sorted), never their values. */
+export type StoredJobSpec = Omit<JobSpecInput, 'secrets'> & { secretNames: string[] };
+
+/** The stored spec of a spec a client sent. */
+export function storedSpec(spec: JobSpecInput): StoredJobSpec {
+  const { secrets, ...rest } = spec;
+  return { ...rest, secretNames: Object.keys(secrets).sort() };
+}
+
+export interface JobRecord extends StoredJobSpec {
   id: string;
   state: JobState;
   attempt: number;
@@ -37,6 +49,9 @@ export interface JobRecord extends JobSpecInput {
   /** The API token that queued the job, and the one that cancelled it (null with auth off). */
   queuedBy: string | null;
   cancelledBy: string | null;
+  /** A keyed hash of the idempotency key and the secret values (jobs with both), to tell a
+   * repeated request with other values (secret-box.ts, digest). */
+  secretsDigest: string | null;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -48,8 +63,9 @@ function sameEntries(a: Record<string, string>, b: Record<string, string>): bool
   return keys.length === Object.keys(b).length && keys.every((k) => b[k] === a[k]);
 }
 
-/** The spec fields in which `a` and `b` differ (an idempotency key repeated with another spec). */
-export function specDifferences(a: JobSpecInput, b: JobSpecInput): string[] {
+/** The spec fields in which `a` and `b` differ (an idempotency key repeated with another spec);
+ * secret values are compared apart, by digest (job-commands.ts). */
+export function specDifferences(a: StoredJobSpec, b: StoredJobSpec): string[] {
   const differ: string[] = [];
   if (a.name !== b.name) differ.push('name');
   if (a.command !== b.command) differ.push('command');
@@ -57,6 +73,7 @@ export function specDifferences(a: JobSpecInput, b: JobSpecInput): string[] {
     differ.push('args');
   }
   if (!sameEntries(a.env, b.env)) differ.push('env');
+  if (a.secretNames.join('\n') !== b.secretNames.join('\n')) differ.push('secrets');
   if (a.workingDir !== b.workingDir) differ.push('working_dir');
   if (a.timeoutMs !== b.timeoutMs) differ.push('timeout');
   if (a.maxAttempts !== b.maxAttempts) differ.push('max_attempts');

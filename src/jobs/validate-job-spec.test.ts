@@ -13,6 +13,7 @@ const base: RawJobSpec = {
   labels: {},
   provider: '',
   retry: { retries: 0, backoffMs: 0, maxBackoffMs: 0 },
+  secrets: {},
 };
 
 function fieldOf(spec: Partial<RawJobSpec>): string {
@@ -48,6 +49,29 @@ describe('validateJobSpec', () => {
     expect(() => validateJobSpec({ ...base, env: { BIG: 'x'.repeat(70_000) } }, [])).toThrow(
       /70\d{3} bytes; at most 65536/,
     );
+  });
+
+  it('checks secret names like env names, refuses a name in both, and never quotes a value', () => {
+    expect(fieldOf({ secrets: { TOKEN: 'hunter2' } })).toBe('valid');
+    expect(fieldOf({ secrets: { '1TOKEN': 'hunter2' } })).toBe('spec.secrets');
+    expect(fieldOf({ secrets: { 'A-B': 'x' } })).toBe('spec.secrets');
+    expect(fieldOf({ secrets: { TOKEN: 'a\0b' } })).toBe('spec.secrets.TOKEN');
+    expect(() =>
+      validateJobSpec({ ...base, env: { TOKEN: 'plain' }, secrets: { TOKEN: 'hunter2' } }, []),
+    ).toThrow(/^spec\.secrets\.TOKEN: TOKEN is in spec\.env too/);
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`S${i}`, 'v']));
+    expect(fieldOf({ secrets: many })).toBe('spec.secrets');
+    const value = `hunter2-${'x'.repeat(70_000)}`;
+    let message = '';
+    try {
+      validateJobSpec({ ...base, secrets: { BIG: value } }, []);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/^spec\.secrets: is 70\d{3} bytes; at most 65536 allowed$/);
+    expect(validateJobSpec({ ...base, secrets: { TOKEN: 'v' } }, []).secrets).toEqual({
+      TOKEN: 'v',
+    });
   });
 
   it('accepts a known provider', () => {

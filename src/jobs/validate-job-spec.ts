@@ -15,6 +15,8 @@ export const LIMITS = {
   argsBytes: 256 * 1024,
   envEntries: 256,
   envBytes: 64 * 1024,
+  secretEntries: 64,
+  secretsBytes: 64 * 1024,
   labels: 64,
   labelLength: 256,
   workingDirLength: 4096,
@@ -26,6 +28,11 @@ export const LIMITS = {
 } as const;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Whether `name` is a valid environment variable (or secret) name. */
+export function isVariableName(name: string): boolean {
+  return ENV_NAME.test(name);
+}
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\-/]*$/;
 
 /** A spec as received: the same fields as a stored one, not yet checked (a timeout may be
@@ -82,6 +89,7 @@ export function validateJobSpec(raw: RawJobSpec, knownProviders: readonly string
       `is ${envSize} bytes; at most ${LIMITS.envBytes} allowed`,
     );
   }
+  validateSecrets(raw.secrets, raw.env);
   noNul('spec.working_dir', raw.workingDir);
   if (raw.workingDir.length > LIMITS.workingDirLength) {
     throw new InvalidArgumentError(
@@ -140,7 +148,46 @@ export function validateJobSpec(raw: RawJobSpec, knownProviders: readonly string
     labels: raw.labels,
     provider: raw.provider,
     retry: validateRetry(raw.retry),
+    secrets: raw.secrets,
   };
+}
+
+/** Secret names follow the env rules and are not in env too; a value is never quoted in an
+ * error (only its name and size are told). */
+function validateSecrets(
+  secrets: Readonly<Record<string, string>>,
+  env: Readonly<Record<string, string>>,
+): void {
+  const entries = Object.entries(secrets);
+  if (entries.length > LIMITS.secretEntries) {
+    throw new InvalidArgumentError(
+      'spec.secrets',
+      `must have at most ${LIMITS.secretEntries} entries`,
+    );
+  }
+  let size = 0;
+  for (const [name, value] of entries) {
+    if (!ENV_NAME.test(name)) {
+      throw new InvalidArgumentError(
+        'spec.secrets',
+        `${quoteBounded(name)} is not a valid variable name (letters, digits and _, not starting with a digit)`,
+      );
+    }
+    if (Object.hasOwn(env, name)) {
+      throw new InvalidArgumentError(
+        mapEntryName('spec.secrets', name),
+        `${name} is in spec.env too; a name is either a plain variable or a secret`,
+      );
+    }
+    noNul(mapEntryName('spec.secrets', name), value);
+    size += bytes(name) + bytes(value) + 2;
+  }
+  if (size > LIMITS.secretsBytes) {
+    throw new InvalidArgumentError(
+      'spec.secrets',
+      `is ${size} bytes; at most ${LIMITS.secretsBytes} allowed`,
+    );
+  }
 }
 
 function backoff(field: string, ms: number, fallback: number): number {

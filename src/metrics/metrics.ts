@@ -54,7 +54,7 @@ export function createMetrics(): Metrics {
   });
   const retentionDeletedRows = new Counter({
     name: 'hodei_retention_deleted_rows_total',
-    help: 'Rows deleted by the retention loop, by table (outbox_events, bus_messages, saga_instances, job_output).',
+    help: 'Rows deleted by the retention loop, by table (outbox_events, bus_messages, saga_instances, job_output, job_secrets).',
     labelNames: ['table'] as const,
     registers: [registry],
   });

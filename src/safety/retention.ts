@@ -5,7 +5,9 @@
 // - messages of the PostgreSQL-table bus as old, once no consumer may still be delivered them;
 // - sagas finished as long ago, with their steps;
 // - the output of jobs finished more than `jobOutputMs` ago (30 days), the job marked so that
-//   reading its logs says they were deleted rather than show nothing.
+//   reading its logs says they were deleted rather than show nothing;
+// - the sealed secrets of finished jobs, at the first round after they finish, whatever the ages
+//   (nothing runs a finished job again; its secret names stay on the job).
 // Jobs and their attempts are the record and stay. Each batch is one short statement, so the
 // loop never holds locks the job path waits on; a round deletes at most `maxBatches` batches per
 // kind and leaves the rest to the next, then vacuums the tables it deleted from. With several
@@ -17,6 +19,7 @@ import { deletePublishedEvents } from '../outbox/outbox-sql.js';
 import { deleteSettledMessages } from '../bus/postgres/retention-sql.js';
 import { deleteFinishedSagas } from '../sagas/saga-sql.js';
 import { deleteOutputOfFinishedJobs } from '../jobs/job-output-sql.js';
+import { deleteSecretsOfFinishedJobs } from '../secrets/job-secrets-sql.js';
 import { SINGLETON_LOCKS } from './singleton-round.js';
 import { createSafetyLoop, type SafetyLoop } from './safety-loop.js';
 
@@ -45,6 +48,7 @@ export interface RetentionRound {
   bus_messages: number;
   saga_instances: number;
   job_output: number;
+  job_secrets: number;
 }
 
 export type Retention = SafetyLoop<RetentionRound>;
@@ -59,6 +63,7 @@ const VACUUMED: Readonly<Record<keyof RetentionRound, readonly string[]>> = {
   bus_messages: ['bus_messages', 'bus_deliveries'],
   saga_instances: ['saga_instances', 'saga_steps'],
   job_output: ['job_output', 'jobs'],
+  job_secrets: ['job_secrets'],
 };
 
 export function createRetention(options: RetentionOptions): Retention {
@@ -86,7 +91,9 @@ export function createRetention(options: RetentionOptions): Retention {
       bus_messages: 0,
       saga_instances: 0,
       job_output: 0,
+      job_secrets: 0,
     };
+    counts.job_secrets = await drain((n) => deleteSecretsOfFinishedJobs(db, n), batch);
     const age = options.eventsMs;
     if (age > 0) {
       counts.outbox_events = await drain((n) => deletePublishedEvents(db, age, n), batch);

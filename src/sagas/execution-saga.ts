@@ -9,7 +9,9 @@
 // to its RUN. If the RUN cannot be sent (the worker has no stream here, as after a restart) or is
 // not acknowledged within `dispatchAckTimeoutMs` (a WAITING deadline, re-armed from the database
 // after a restart), compensation requeues the job (attempt + 1, or FAILED when attempts are used
-// up) and terminates its worker in one transaction, so the next attempt never finds it BUSY.
+// up) and terminates its worker in one transaction, so the next attempt never finds it BUSY. The
+// job's secrets are opened just before the RUN (dispatch-secrets.ts): a job whose secrets this
+// server's key cannot open ends FAILED saying so.
 import { event } from '../events/catalog.js';
 import { findJob, assignJobStatement, requeueJob } from '../jobs/job-sql.js';
 import type { JobRecord } from '../jobs/job.js';
@@ -23,6 +25,7 @@ import {
   giveBackDispatchWorker,
   terminateDispatchWorker,
 } from './dispatch-worker.js';
+import { secretsForRun } from './dispatch-secrets.js';
 
 export interface ExecutionContext extends Record<string, unknown> {
   jobId: string;
@@ -241,10 +244,13 @@ function sendRunJobCommand(deps: SagaDeps): Step {
         );
       }
       if (!context.runSent) {
+        const workerId = job.workerId ?? '';
+        const secrets = await secretsForRun(deps, job, workerId);
+        if (!secrets) return { kind: 'finish', output: { failed: 'secrets cannot be read' } };
         // Fails at once when the worker has no stream in this process (after a restart none
         // has): compensation requeues the job rather than leave it ASSIGNED.
         try {
-          deps.sessions.sendRun(job.workerId ?? '', job);
+          deps.sessions.sendRun(workerId, job, secrets);
         } catch (error) {
           throw new SagaStepFailure('SendRunJobCommand', 'the worker has no open stream', {
             cause: error,

@@ -4,6 +4,7 @@ import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Provider } from '../providers/provider.js';
 import type { WorkerSessions } from '../workers/worker-sessions.js';
 import type { Logger } from '../shared/logger.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 
 export interface SagaDeps {
   db: Db;
@@ -11,6 +12,8 @@ export interface SagaDeps {
   provider: Provider;
   sessions: WorkerSessions;
   logger: Logger;
+  /** Opens a job's secrets for its RUN (the server's secrets key). */
+  secretBox: SecretBox;
   /** URL workers use to reach this control plane. */
   serverUrl(): string;
   /** This server process's id (workers.server_instance of the streams it holds). */

@@ -1,7 +1,7 @@
 // The composition root: builds every component from the configuration, starts them in order and
 // stops them in reverse order.
 import { fileURLToPath } from 'node:url';
-import type { ServerConfig } from '../config/config.js';
+import { secretsKeyFileOf, type ServerConfig } from '../config/config.js';
 import type { Logger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
 import { migrate } from '../db/migrate.js';
@@ -44,6 +44,8 @@ import { workerAgentServiceImpl } from '../api/worker-agent-service.js';
 import { createSessionTokens } from '../api/session-token.js';
 import { authenticate, authInterceptor } from '../api/auth-interceptor.js';
 import { createApiTokens } from '../auth/api-tokens.js';
+import { createSecretBox } from '../secrets/secret-box.js';
+import { loadSecretsKey } from '../secrets/secrets-key-file.js';
 import { errorMessage } from '../shared/errors.js';
 import { openBus, openDatabase } from './adapters.js';
 import { unreadyReasons } from './readiness.js';
@@ -75,6 +77,22 @@ export async function startServer(
     const bus = await openBus(config, db, logger);
     onStop('bus', () => bus.close());
     await bus.setup();
+
+    const secretsKey = await loadSecretsKey({
+      keyText: config.secretsKey,
+      keyFile: secretsKeyFileOf(config),
+    });
+    const secretBox = createSecretBox(secretsKey.key);
+    logger.info(
+      { source: secretsKey.source, keyId: secretBox.keyId },
+      secretsKey.created ? 'secrets key created' : 'secrets key loaded',
+    );
+    if (secretsKey.readableByOthers) {
+      logger.warn(
+        { source: secretsKey.source },
+        'the secrets key file can be read by other users: chmod 600 it',
+      );
+    }
 
     const metrics = createMetrics();
     metrics.bindSources({
@@ -118,6 +136,7 @@ export async function startServer(
       outbox,
       provider,
       sessions,
+      secretBox,
       logger: logger.child({ component: 'saga' }),
       serverUrl: () => serverUrl,
       serverInstance,
@@ -139,7 +158,7 @@ export async function startServer(
       sweepIntervalMs: config.sagaSweepIntervalMs,
     });
     const reports = createWorkerReports({ db, outbox, logger, jobWatch, metrics, serverInstance });
-    const commands = createJobCommands({ db, outbox, metrics });
+    const commands = createJobCommands({ db, outbox, secretBox, metrics });
     const apiTokens = createApiTokens({ db, clock: systemClock });
     const authOn = config.auth === 'token';
 

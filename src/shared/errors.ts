@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'IDEMPOTENCY_KEY_REUSED'
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
-  | 'API_TOKEN_NAME_TAKEN';
+  | 'API_TOKEN_NAME_TAKEN'
+  | 'JOB_SECRETS_UNREADABLE';
 
 export class HodeiError extends Error {
   readonly code: ErrorCode;
@@ -185,5 +186,27 @@ export class ApiTokenNameTakenError extends HodeiError {
       `a token named "${tokenName}" exists already (names are never reused)`,
       { name: tokenName },
     );
+  }
+}
+
+/** A job's secrets cannot be opened with the server's secrets key: sealed under another key
+ * (HODEI_SECRETS_KEY or the key file changed), or the stored bytes were altered. The run fails
+ * with this message; no value is ever part of it. */
+export class SecretsUnreadableError extends HodeiError {
+  constructor(
+    readonly jobId: string,
+    readonly reason: 'other-key' | 'altered' | 'missing',
+    keys: { stored?: string; current: string },
+  ) {
+    const why =
+      reason === 'other-key'
+        ? `they were encrypted with secrets key ${keys.stored ?? '?'}, and this server has key ${keys.current} (HODEI_SECRETS_KEY or the key file changed; see "Secrets key" in docs/operations.md)`
+        : reason === 'altered'
+          ? `decryption with secrets key ${keys.current} failed: the stored ciphertext was altered or belongs to another job`
+          : 'they are no longer stored';
+    super('JOB_SECRETS_UNREADABLE', `the secrets of job ${jobId} cannot be read: ${why}`, {
+      jobId,
+      reason,
+    });
   }
 }

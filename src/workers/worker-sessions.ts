@@ -5,7 +5,8 @@ import type { JobRecord } from '../jobs/job.js';
 
 export interface WorkerSession {
   readonly workerId: string;
-  sendRun(job: JobRecord): void;
+  /** Sends the RUN; `secrets` are the job's secret values, opened for this run ({} when none). */
+  sendRun(job: JobRecord, secrets: Readonly<Record<string, string>>): void;
   sendCancel(jobId: string, attempt: number): void;
   close(reason: string): void;
 }
@@ -23,7 +24,7 @@ export interface WorkerSessions {
   get(workerId: string): WorkerSession | undefined;
   has(workerId: string): boolean;
   /** Sends the command; throws WorkerNotConnectedError when the worker has no stream here. */
-  sendRun(workerId: string, job: JobRecord): void;
+  sendRun(workerId: string, job: JobRecord, secrets: Readonly<Record<string, string>>): void;
   closeAll(reason: string): void;
 }
 
@@ -41,10 +42,10 @@ export function createWorkerSessions(): WorkerSessions {
     },
     get: (id) => sessions.get(id),
     has: (id) => sessions.has(id),
-    sendRun(workerId, job) {
+    sendRun(workerId, job, secrets) {
       const session = sessions.get(workerId);
       if (!session) throw new WorkerNotConnectedError(workerId);
-      session.sendRun(job);
+      session.sendRun(job, secrets);
     },
     closeAll(reason) {
       for (const session of [...sessions.values()]) session.close(reason);

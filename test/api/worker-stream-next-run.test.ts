@@ -70,7 +70,7 @@ describe('worker stream: the next run', () => {
       ]);
       const [assigned] = await runStatement(db, assignJobStatement(jobId, 1, workerId));
       if (!assigned) throw new Error(`job ${jobId} was not assigned`);
-      sessions.get(workerId)?.sendRun(assigned);
+      sessions.get(workerId)?.sendRun(assigned, {});
     }
 
     const inbox = createAsyncQueue<WorkerMessage>();

@@ -44,6 +44,8 @@ export async function startInProcessServer(options: {
       consumerName: `tapi-${suffix}`,
       maxWorkers: 1,
       workerCommand: ['false'],
+      // A key of its own, so no key file is made in the working directory.
+      secretsKey: randomBytes(32).toString('base64'),
       ...options.overrides,
     },
   );

@@ -1,9 +1,18 @@
 // A job spec as the API stores it after validation, and a stored job, with every field at its
 // default; tests override what they care about.
-import { DEFAULT_MAX_ATTEMPTS, type JobRecord, type JobSpecInput } from '../../src/jobs/job.js';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  type JobRecord,
+  type JobSpecInput,
+  type StoredJobSpec,
+} from '../../src/jobs/job.js';
 import { NO_RETRIES } from '../../src/jobs/retry-policy.js';
 
-export function jobSpec(overrides: Partial<JobSpecInput> = {}): JobSpecInput {
+/** Both as sent (secrets: values) and as stored (secretNames), so either kind of caller takes it;
+ * the names follow the secrets unless overridden. */
+export function jobSpec(
+  overrides: Partial<JobSpecInput & StoredJobSpec> = {},
+): JobSpecInput & StoredJobSpec {
   return {
     name: '',
     command: 'true',
@@ -15,6 +24,8 @@ export function jobSpec(overrides: Partial<JobSpecInput> = {}): JobSpecInput {
     labels: {},
     provider: '',
     retry: NO_RETRIES,
+    secrets: {},
+    secretNames: Object.keys(overrides.secrets ?? {}).sort(),
     ...overrides,
   };
 }
@@ -22,8 +33,9 @@ export function jobSpec(overrides: Partial<JobSpecInput> = {}): JobSpecInput {
 /** A stored job with every field at its default (PENDING, attempt 1, no worker); tests override
  * what they care about. */
 export function jobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
+  const { secrets: _values, ...spec } = jobSpec();
   return {
-    ...jobSpec(),
+    ...spec,
     id: 'j',
     state: 'PENDING',
     attempt: 1,
@@ -41,6 +53,7 @@ export function jobRecord(overrides: Partial<JobRecord> = {}): JobRecord {
     outputDeletedAt: null,
     queuedBy: null,
     cancelledBy: null,
+    secretsDigest: null,
     ...overrides,
   };
 }

@@ -89,6 +89,7 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
   const suffix = randomBytes(4).toString('hex');
   let database: TestDatabase | undefined;
   let dataDir: string | undefined;
+  let keyDir: string | undefined;
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     HODEI_LOG_LEVEL: 'info',
@@ -107,6 +108,12 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
     env.HODEI_STREAM = `T_${suffix}`;
     env.HODEI_SUBJECT_PREFIX = `t${suffix}.events`;
     env.HODEI_CONSUMER = `saga-processor-${suffix}`;
+    // The secrets key file the server makes at its first start (kept across restarts), in a
+    // directory of the test's own rather than the working directory's .hodei.
+    if (env.HODEI_SECRETS_KEY === undefined && env.HODEI_SECRETS_KEY_FILE === undefined) {
+      keyDir = await mkdtemp(path.join(tmpdir(), 'hodei-key-'));
+      env.HODEI_SECRETS_KEY_FILE = path.join(keyDir, 'secrets.key');
+    }
     args = ['server'];
   } else {
     dataDir = await mkdtemp(path.join(tmpdir(), 'hodei-e2e-'));
@@ -160,6 +167,7 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
       if (proc.exitCode === null && proc.signalCode === null) await server.stop();
       await database?.drop();
       if (dataDir) await rm(dataDir, { recursive: true, force: true });
+      if (keyDir) await rm(keyDir, { recursive: true, force: true });
     },
   };
   return server;

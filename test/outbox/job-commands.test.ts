@@ -7,6 +7,7 @@ import { insertJobStatement } from '../../src/jobs/job-sql.js';
 import { runStatement } from '../../src/db/statement.js';
 import { newId } from '../../src/shared/ids.js';
 import { jobSpec } from '../helpers/job-spec.js';
+import { testSecretBox } from '../helpers/secret-box.js';
 
 const spec = jobSpec({ name: 'n', command: 'echo', args: ['hi'] });
 const outbox = createOutboxWriter({ subjectPrefix: 'hodei.events' });
@@ -55,7 +56,7 @@ for (const kind of DB_KINDS) {
       });
 
       it('queues a job with its JobQueued event, carrying the correlation id and trace headers', async () => {
-        const commands = createJobCommands({ db: t.db, outbox });
+        const commands = createJobCommands({ db: t.db, outbox, secretBox: testSecretBox() });
         const { job, created } = await commands.queue({
           spec,
           idempotencyKey: null,
@@ -82,7 +83,7 @@ for (const kind of DB_KINDS) {
       });
 
       it('the same idempotency key twice returns the same job and queues nothing new', async () => {
-        const commands = createJobCommands({ db: t.db, outbox });
+        const commands = createJobCommands({ db: t.db, outbox, secretBox: testSecretBox() });
         const key = `key-${newId()}`;
         const results = await Promise.all(
           [1, 2, 3].map(() => commands.queue({ spec, idempotencyKey: key, correlationId: 'c-2' })),
@@ -97,7 +98,7 @@ for (const kind of DB_KINDS) {
       });
 
       it('cancels a pending job once, with one JobCancelled event', async () => {
-        const commands = createJobCommands({ db: t.db, outbox });
+        const commands = createJobCommands({ db: t.db, outbox, secretBox: testSecretBox() });
         const { job } = await commands.queue({ spec, idempotencyKey: null, correlationId: 'c-3' });
         const first = await commands.cancel(job.id);
         const second = await commands.cancel(job.id);
@@ -112,7 +113,7 @@ for (const kind of DB_KINDS) {
       });
 
       it('cancelling an unknown job is NOT_FOUND', async () => {
-        const commands = createJobCommands({ db: t.db, outbox });
+        const commands = createJobCommands({ db: t.db, outbox, secretBox: testSecretBox() });
         await expect(commands.cancel(newId())).rejects.toMatchObject({ code: 'NOT_FOUND' });
       });
     });

@@ -215,6 +215,7 @@ for (const kind of DB_KINDS) {
         bus_messages: 0,
         saga_instances: 0,
         job_output: 0,
+        job_secrets: 0,
       });
       expect(await count('outbox_events')).toBe(3);
       expect(await count('job_output')).toBe(3);

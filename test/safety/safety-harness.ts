@@ -29,6 +29,7 @@ import { silentLogger } from '../../src/shared/logger.js';
 import { createAnyTestDatabase, type AnyTestDatabase, type DbKind } from '../helpers/databases.js';
 import { jobSpec } from '../helpers/job-spec.js';
 import { isAlive, waitFor } from '../helpers/procs.js';
+import { testSecretBox } from '../helpers/secret-box.js';
 
 /** A worker process that idles until it is killed. */
 export const IDLE_WORKER = [process.execPath, '-e', 'setInterval(() => {}, 1000)'];
@@ -98,6 +99,7 @@ export async function safetyHarness(kind: DbKind): Promise<SafetyHarness> {
     idleTtlMs: 3_600_000,
   });
   const sagaDeps: SagaDeps = {
+    secretBox: testSecretBox(),
     db,
     outbox,
     provider,

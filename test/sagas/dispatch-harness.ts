@@ -21,6 +21,7 @@ import type { DeliveredEvent } from '../../src/events/catalog.js';
 import type { Provider } from '../../src/providers/provider.js';
 import type { JobRecord } from '../../src/jobs/job.js';
 import type { Db } from '../../src/db/db.js';
+import { testSecretBox } from '../helpers/secret-box.js';
 
 export interface DispatchHarness {
   deps: SagaDeps;
@@ -81,6 +82,7 @@ export function createDispatchHarness(
   const sessions = createWorkerSessions();
   const destroyed: string[] = [];
   const deps: SagaDeps = {
+    secretBox: testSecretBox(),
     db,
     outbox,
     provider: fakeProvider(destroyed),
@@ -106,7 +108,7 @@ export function createDispatchHarness(
     ],
   });
   const process = createSagaProcessor({ engine, sessions, jobWatch: createJobWatch() });
-  const commands = createJobCommands({ db, outbox });
+  const commands = createJobCommands({ db, outbox, secretBox: deps.secretBox });
   return { deps, engine, sessions, process, commands, destroyed };
 }
 

@@ -12,6 +12,11 @@ export function addJobOptions(command: Command): Command {
   return command
     .option('--name <name>', 'a name for the job')
     .option('--env <KEY=VALUE>', 'environment variable for the command (repeatable)', collect)
+    .option(
+      '--secret <NAME|NAME=@FILE>',
+      'secret variable for the command, its value from stdin or a file; shown as *** (repeatable)',
+      collect,
+    )
     .option('--timeout <duration>', 'kill the command after this long: 500ms, 30s, 2m')
     .option('--max-attempts <n>', 'runs allowed when workers are lost (default 3)')
     .option('--retries <n>', 'run a failed command (non-zero exit, timeout) again, up to n times')

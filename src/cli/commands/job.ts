@@ -15,7 +15,10 @@ export function registerJob(program: Command, ctx: CliContext): void {
     .option('--json', 'print {"jobId","correlationId","state"}')
     .action(async (argv: string[], flags: JobFlags & JsonFlag) => {
       const { rpc, call, parse, render, output } = await connect(ctx);
-      const request = parse.toQueueRequest(argv, flags);
+      parse.toQueueRequest(argv, flags); // usage errors before stdin or a file is read
+      const { readSecretOptions } = await import('../secret-input.js');
+      const secrets = await readSecretOptions(flags.secret ?? []);
+      const request = parse.toQueueRequest(argv, flags, secrets);
       const { job: queued } = await call(() => rpc.jobs.queueJob(request));
       if (!queued) throw new Error('the server answered QueueJob without a job');
       if (!flags.json) return output.out(queued.id);

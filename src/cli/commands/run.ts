@@ -17,7 +17,9 @@ export function registerRun(program: Command, ctx: CliContext): void {
 Exit code: the command's own; 127 command not found, 124 timed out, 130 cancelled.
 Examples:
   hodei run -- echo hello
-  hodei run --timeout 30s --env GREETING=hi -- sh -c 'echo "$GREETING"'`,
+  hodei run --timeout 30s --env GREETING=hi -- sh -c 'echo "$GREETING"'
+  printf %s "$TOKEN" | hodei run --secret TOKEN -- ./deploy.sh
+  hodei run --secret TOKEN=@token.txt -- ./deploy.sh`,
     )
     .action((argv: string[], flags: JobFlags) => runJob(ctx, argv, flags));
 }
@@ -30,6 +32,7 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
     { createOutputPrinter },
     exit,
     output,
+    { readSecretOptions },
   ] = await Promise.all([
     import('../parse.js'),
     import('../client.js'),
@@ -37,8 +40,10 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
     import('./output-printer.js'),
     import('../exit-status.js'),
     import('../output.js'),
+    import('../secret-input.js'),
   ]);
-  const request = toQueueRequest(argv, flags);
+  toQueueRequest(argv, flags); // usage errors before stdin or a file is read
+  const request = toQueueRequest(argv, flags, await readSecretOptions(flags.secret ?? []));
   const rpc = connectTo(ctx.serverUrl(), { token: ctx.token() });
 
   let jobId: string | undefined;

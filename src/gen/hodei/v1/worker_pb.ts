@@ -363,6 +363,9 @@ export type RunJob = Message<"hodei.v1.RunJob"> & {
   correlationId: string;
 
   /**
+   * The job's spec; here, and only here, spec.secrets holds the values (decrypted by the server
+   * for this run), which the agent puts in the command's environment and masks in its output.
+   *
    * @generated from field: hodei.v1.JobSpec spec = 4;
    */
   spec?: JobSpec;
