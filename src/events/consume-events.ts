@@ -96,6 +96,7 @@ export async function consumeEvents(
         await delivery.ack();
         return;
       }
+      if (delivery.deliveryCount > 1) options.metrics?.redeliveries.inc({ consumer: durable });
       let decoded: DeliveredEvent;
       try {
         decoded = decodeEvent(delivery.data);

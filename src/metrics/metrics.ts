@@ -6,7 +6,26 @@ export interface MetricsSources {
   jobsByState(): Promise<Array<{ state: string; count: number }>>;
   workersByState(): Promise<Array<{ state: string; count: number }>>;
   outboxPending(): Promise<number>;
+  /** Age in seconds of the oldest event waiting to be published (0 when none). */
+  outboxOldestAgeSeconds(): Promise<number>;
+  /** Unacked messages per durable consumer of this server (undefined: not known now). */
+  consumerLags(): Promise<Array<{ consumer: string; lag: number | undefined }>>;
   failedEvents(): Promise<number>;
+}
+
+/** The bounded set of reasons a worker is lost for, as a metric label (no ids, no numbers). */
+export function workerLossCause(reason: string): string {
+  if (/heartbeat|no word from the worker/.test(reason)) return 'silent';
+  if (/stream closed/.test(reason)) return 'stream_closed';
+  if (/process exited/.test(reason)) return 'process_exited';
+  if (/refused registrations/.test(reason)) return 'registration_refused';
+  if (
+    /not registered after|infrastructure ended before|server that started it is gone/.test(reason)
+  )
+    return 'never_registered';
+  if (/infrastructure is gone/.test(reason)) return 'infrastructure_gone';
+  if (/shutting down/.test(reason)) return 'server_shutdown';
+  return 'other';
 }
 
 export interface Metrics {
@@ -26,6 +45,17 @@ export interface Metrics {
   readonly safetyNetRounds: Counter<'net' | 'outcome'>;
   /** What the safety nets did, one count per action (labels bounded, no ids). */
   readonly safetyNetActions: Counter<'net' | 'action'>;
+  /** Per stage of a job: queue_to_assigned and assigned_to_started (first attempt), run (every
+   * attempt, from its start to its result). */
+  readonly jobStage: Histogram<'stage'>;
+  /** Time a saga step's execute took (waits for an event not included), by saga and step. */
+  readonly sagaStep: Histogram<'type' | 'step'>;
+  /** Saga steps compensated, by saga and step. */
+  readonly compensations: Counter<'type' | 'step'>;
+  /** Workers lost (the kill-switch fired), by cause (workerLossCause). */
+  readonly workersLost: Counter<'cause'>;
+  /** Deliveries after the first, by consumer. */
+  readonly redeliveries: Counter<'consumer'>;
   /** Wires the scrape-time gauges to their sources. */
   bindSources(sources: MetricsSources): void;
 }
@@ -103,6 +133,58 @@ export function createMetrics(): Metrics {
     labelNames: ['net', 'action'] as const,
     registers: [registry],
   });
+  const jobStage = new Histogram({
+    name: 'hodei_job_stage_seconds',
+    help: 'Time a job spends in each stage: queue_to_assigned and assigned_to_started (first attempt), run (each attempt, start to result).',
+    labelNames: ['stage'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [registry],
+  });
+  const sagaStep = new Histogram({
+    name: 'hodei_saga_step_seconds',
+    help: "Time a saga step's execution took (waits for events not included), by saga type and step.",
+    labelNames: ['type', 'step'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const compensations = new Counter({
+    name: 'hodei_saga_compensations_total',
+    help: 'Saga steps compensated, by saga type and step.',
+    labelNames: ['type', 'step'] as const,
+    registers: [registry],
+  });
+  const workersLost = new Counter({
+    name: 'hodei_workers_lost_total',
+    help: 'Workers the kill-switch terminated, by cause (silent, stream_closed, process_exited, registration_refused, never_registered, infrastructure_gone, server_shutdown, other).',
+    labelNames: ['cause'] as const,
+    registers: [registry],
+  });
+  const redeliveries = new Counter({
+    name: 'hodei_bus_redeliveries_total',
+    help: 'Bus deliveries after the first (a nak, an ack that did not come in time), by consumer.',
+    labelNames: ['consumer'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'hodei_outbox_oldest_pending_age_seconds',
+    help: 'Age of the oldest outbox event not yet published (0 when none): the relay lag.',
+    registers: [registry],
+    async collect() {
+      this.set((await sources?.outboxOldestAgeSeconds()) ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'hodei_bus_consumer_lag',
+    help: 'Messages a durable consumer has not acked yet (waiting or in flight).',
+    labelNames: ['consumer'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of (await sources?.consumerLags()) ?? []) {
+        if (row.lag !== undefined) this.set({ consumer: row.consumer }, row.lag);
+      }
+    },
+  });
   new Gauge({
     name: 'hodei_jobs',
     help: 'Jobs by state.',
@@ -156,6 +238,11 @@ export function createMetrics(): Metrics {
     outputDroppedBytes,
     safetyNetRounds,
     safetyNetActions,
+    jobStage,
+    sagaStep,
+    compensations,
+    workersLost,
+    redeliveries,
     bindSources(next) {
       sources = next;
     },

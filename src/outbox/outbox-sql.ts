@@ -222,3 +222,12 @@ export async function listEventsByCorrelation(
     deadLettered: r.dead_lettered,
   }));
 }
+
+/** Returns the age in seconds of the oldest event waiting to be published, 0 when none. */
+export async function oldestUnpublishedAgeSeconds(q: Queryable): Promise<number> {
+  const result = await q.query<{ age: number | string | null }>(
+    `SELECT extract(epoch FROM now() - min(occurred_at)) AS age FROM outbox_events
+     WHERE published_at IS NULL AND dead_lettered_at IS NULL`,
+  );
+  return Math.max(0, Number(result.rows[0]?.age ?? 0));
+}

@@ -102,6 +102,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
           correlationId: saga.correlation_id,
           state: 'COMPENSATED',
         });
+        metrics?.compensations.inc({ type: saga.saga_type, step: step.name });
       } catch (caught) {
         const message = `compensation of ${step.name} failed: ${errorMessage(caught)}`;
         log.error({ step: step.name, error: errorMessage(caught) }, 'saga compensation failed');
@@ -141,6 +142,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
         correlationId: saga.correlation_id,
       };
       let outcome;
+      const stepStarted = clock.now();
       try {
         outcome = await step.execute({
           sagaId: saga.id,
@@ -168,6 +170,10 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
         await compensate(saga, index, context, caught.message);
         return;
       }
+      metrics?.sagaStep.observe(
+        { type: saga.saga_type, step: step.name },
+        (clock.now() - stepStarted) / 1000,
+      );
       wake = undefined;
       context = { ...context, ...outcome.context };
       if (outcome.kind === 'wait') {

@@ -9,7 +9,7 @@ import { createMetrics } from '../metrics/metrics.js';
 import { createOutboxWriter } from '../outbox/outbox-writer.js';
 import { createRelay } from '../outbox/relay.js';
 import { RELAY_DEAD_LETTER_CONSUMER } from '../deadletter/replay-message.js';
-import { countUnpublished } from '../outbox/outbox-sql.js';
+import { countUnpublished, oldestUnpublishedAgeSeconds } from '../outbox/outbox-sql.js';
 import { consumeEvents } from '../events/consume-events.js';
 import { createJobWatch } from '../jobs/job-watch.js';
 import { createJobCommands } from '../jobs/job-commands.js';
@@ -99,6 +99,10 @@ export async function startServer(
       jobsByState: () => countJobsByState(db),
       workersByState: () => countWorkersByState(db),
       outboxPending: () => countUnpublished(db),
+      outboxOldestAgeSeconds: () => oldestUnpublishedAgeSeconds(db),
+      consumerLags: async () => [
+        { consumer: config.consumerName, lag: await bus.consumerLag(config.consumerName) },
+      ],
       failedEvents: () => countFailedEvents(db),
     });
     const outbox = createOutboxWriter({ subjectPrefix: config.subjectPrefix });
@@ -130,6 +134,7 @@ export async function startServer(
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       missedHeartbeats: config.missedHeartbeats,
       idleTtlMs: config.workerIdleTtlMs,
+      metrics,
     });
     const sagaDeps: SagaDeps = {
       db,

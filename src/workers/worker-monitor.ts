@@ -6,6 +6,7 @@
 // as it arrives; the database keeps a copy (written once per interval for all workers), which is
 // what judges workers whose stream is not here (left over from a previous server process).
 import type { Db } from '../db/db.js';
+import { workerLossCause, type Metrics } from '../metrics/metrics.js';
 import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Provider } from '../providers/provider.js';
 import type { Logger } from '../shared/logger.js';
@@ -34,6 +35,7 @@ export interface WorkerMonitorOptions {
   /** This server process's id: a lost worker whose stream another (gone) server held is lost
    * with that server, and its job's next attempt is not charged (WorkerLost `serverGone`). */
   serverInstance?: string;
+  metrics?: Metrics;
 }
 
 export interface WorkerMonitor {
@@ -86,6 +88,7 @@ export function createWorkerMonitor(options: WorkerMonitorOptions): WorkerMonito
     });
     options.liveness.forget(workerId);
     if (!lost) return false;
+    if (lost.was) options.metrics?.workersLost.inc({ cause: workerLossCause(reason) });
     logger.warn({ workerId, reason, jobId: lost.jobId }, 'worker lost; terminated');
     if (lost.was?.externalId) await provider.destroy(lost.was.externalId);
     return true;

@@ -67,9 +67,19 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
       [event('JobStarted', jobId, correlationId, { jobId, attempt, workerId })],
     );
     if (job?.startedAt) {
-      deps.metrics?.queueToStart.observe(
-        (job.startedAt.getTime() - job.createdAt.getTime()) / 1000,
-      );
+      const seconds = (from: Date, to: Date) => (to.getTime() - from.getTime()) / 1000;
+      deps.metrics?.queueToStart.observe(seconds(job.createdAt, job.startedAt));
+      // The first attempt's stages; a later attempt's queue time includes the earlier attempts.
+      if (job.attempt === 1 && job.assignedAt) {
+        deps.metrics?.jobStage.observe(
+          { stage: 'queue_to_assigned' },
+          seconds(job.createdAt, job.assignedAt),
+        );
+        deps.metrics?.jobStage.observe(
+          { stage: 'assigned_to_started' },
+          seconds(job.assignedAt, job.startedAt),
+        );
+      }
     }
   }
 
@@ -189,6 +199,13 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
       );
     } else if (finished) {
       deps.metrics?.jobsFinished.inc({ state });
+      const { startedAt, finishedAt } = finished.job;
+      if (startedAt && finishedAt) {
+        deps.metrics?.jobStage.observe(
+          { stage: 'run' },
+          (finishedAt.getTime() - startedAt.getTime()) / 1000,
+        );
+      }
     } else {
       logger.warn(
         { workerId, jobId: report.jobId, attempt: report.attempt, outcome: report.outcome },
