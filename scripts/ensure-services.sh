@@ -2,6 +2,8 @@
 # Makes sure the services the integration and end-to-end suites need are running on 127.0.0.1:
 # PostgreSQL on 5432 (trust auth for user postgres) and NATS with JetStream on 4222. Installs them
 # with apt-get when they are absent (needs root, as on CI), starts them when they are stopped.
+# Also installs Prometheus's promtool and server (Debian's prometheus) for the rules and dashboard
+# tests.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -47,3 +49,11 @@ if ! port_open 4222; then
 fi
 port_open 4222
 echo "NATS ready on 127.0.0.1:4222"
+
+# Prometheus: promtool checks and unit-tests the alert rules, and the dashboard test runs a real
+# Prometheus server on a port of its own (nothing is started here).
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  echo "installing prometheus (promtool)"
+  apt_install prometheus
+fi
+echo "promtool $(promtool --version 2>&1 | head -n1 | awk '{print $3}') ready"

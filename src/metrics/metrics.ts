@@ -11,6 +11,8 @@ export interface MetricsSources {
   /** Unacked messages per durable consumer of this server (undefined: not known now). */
   consumerLags(): Promise<Array<{ consumer: string; lag: number | undefined }>>;
   failedEvents(): Promise<number>;
+  /** Whether the server can take work now (what /readyz answers). */
+  ready(): Promise<boolean>;
 }
 
 /** The bounded set of reasons a worker is lost for, as a metric label (no ids, no numbers). */
@@ -64,6 +66,18 @@ export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'hodei_process_' });
   let sources: MetricsSources | undefined;
+  /** A source that fails (the database away) leaves its gauge empty instead of failing the whole
+   * scrape: hodei_ready says why, and every other series still comes through. */
+  const read = async <T>(
+    get: ((s: MetricsSources) => Promise<T>) | undefined,
+  ): Promise<T | undefined> => {
+    if (!sources || !get) return undefined;
+    try {
+      return await get(sources);
+    } catch {
+      return undefined;
+    }
+  };
 
   const jobsQueued = new Counter({
     name: 'hodei_jobs_queued_total',
@@ -170,7 +184,8 @@ export function createMetrics(): Metrics {
     help: 'Age of the oldest outbox event not yet published (0 when none): the relay lag.',
     registers: [registry],
     async collect() {
-      this.set((await sources?.outboxOldestAgeSeconds()) ?? 0);
+      const age = await read((src) => src.outboxOldestAgeSeconds());
+      if (age !== undefined) this.set(age);
     },
   });
   new Gauge({
@@ -180,9 +195,17 @@ export function createMetrics(): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of (await sources?.consumerLags()) ?? []) {
+      for (const row of (await read((src) => src.consumerLags())) ?? []) {
         if (row.lag !== undefined) this.set({ consumer: row.consumer }, row.lag);
       }
+    },
+  });
+  new Gauge({
+    name: 'hodei_ready',
+    help: 'Whether the server can take work now: 1, or 0 while its database or bus does not answer (/readyz says which).',
+    registers: [registry],
+    async collect() {
+      this.set((await read((src) => src.ready())) ? 1 : 0);
     },
   });
   new Gauge({
@@ -192,7 +215,7 @@ export function createMetrics(): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of (await sources?.jobsByState()) ?? [])
+      for (const row of (await read((src) => src.jobsByState())) ?? [])
         this.set({ state: row.state }, row.count);
     },
   });
@@ -203,7 +226,7 @@ export function createMetrics(): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of (await sources?.workersByState()) ?? [])
+      for (const row of (await read((src) => src.workersByState())) ?? [])
         this.set({ state: row.state }, row.count);
     },
   });
@@ -212,7 +235,8 @@ export function createMetrics(): Metrics {
     help: 'Outbox events not yet published.',
     registers: [registry],
     async collect() {
-      this.set((await sources?.outboxPending()) ?? 0);
+      const pending = await read((src) => src.outboxPending());
+      if (pending !== undefined) this.set(pending);
     },
   });
   new Gauge({
@@ -220,7 +244,8 @@ export function createMetrics(): Metrics {
     help: 'Dead letters in failed_events neither replayed nor discarded (hodei dlq list).',
     registers: [registry],
     async collect() {
-      this.set((await sources?.failedEvents()) ?? 0);
+      const failed = await read((src) => src.failedEvents());
+      if (failed !== undefined) this.set(failed);
     },
   });
 

@@ -104,6 +104,7 @@ export async function startServer(
         { consumer: config.consumerName, lag: await bus.consumerLag(config.consumerName) },
       ],
       failedEvents: () => countFailedEvents(db),
+      ready: async () => (await unreadyReasons(db, bus)).length === 0,
     });
     const outbox = createOutboxWriter({ subjectPrefix: config.subjectPrefix });
     const sessions = createWorkerSessions();
