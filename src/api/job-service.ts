@@ -61,6 +61,12 @@ async function requireJob(db: Db, id: string) {
   return job;
 }
 
+/** The command line as a log shows it: at most 120 characters (never the env or secrets). */
+function commandText(command: string, args: readonly string[]): string {
+  const line = [command, ...args].join(' ');
+  return line.length > 120 ? `${line.slice(0, 119)}…` : line;
+}
+
 export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobService> {
   const { db, logger } = deps;
   const fallbackMs = deps.watchFallbackMs ?? 1000;
@@ -87,6 +93,16 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
           if (access(grant.caller.scopes, 'JobService/GetJob') !== 'all') {
             throw new IdempotencyKeyTakenError(idempotencyKey ?? '');
           }
+        }
+        if (created) {
+          logger.info(
+            {
+              jobId: job.id,
+              correlationId: job.correlationId,
+              command: commandText(job.command, job.args),
+            },
+            'job queued',
+          );
         }
         return create(QueueJobResponseSchema, { job: jobToPb(job) });
       }),
@@ -133,6 +149,7 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
           requireOwnJob(grant, (await requireJob(db, req.id)).queuedBy, 'cancel');
         }
         const job = await deps.commands.cancel(jobId('id', req.id), grant?.caller.name ?? null);
+        logger.info({ jobId: job.id, state: job.state }, 'job cancel requested');
         return create(CancelJobResponseSchema, { job: jobToPb(job) });
       }),
 

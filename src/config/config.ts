@@ -63,7 +63,8 @@ export interface ServerConfig {
   /** Largest request or stream message the server reads (Connect readMaxBytes). */
   readonly maxMessageBytes: number;
   readonly logLevel: string;
-  readonly logPretty: boolean;
+  /** json or console; undefined: console when stderr is a terminal, else json. */
+  readonly logFormat: 'json' | 'console' | undefined;
   /** Command that starts a worker process; default: this package's own `hodei worker`. */
   readonly workerCommand: readonly string[] | undefined;
   /** API tokens required on every RPC but the worker's own ('token'), or not ('off'). */
@@ -89,6 +90,15 @@ function intVar(env: Env, name: string, fallback: number, min = 0): number {
     throw new ConfigError(name, `expected an integer >= ${min}, got "${raw}"`);
   }
   return value;
+}
+
+function logFormatVar(env: Env): 'json' | 'console' | undefined {
+  const raw = env.HODEI_LOG_FORMAT;
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === 'json') return 'json';
+  // "pretty" was the name of the readable format before the console one replaced it.
+  if (raw === 'console' || raw === 'pretty') return 'console';
+  throw new ConfigError('HODEI_LOG_FORMAT', `expected json or console, got "${raw.slice(0, 32)}"`);
 }
 
 function durationVar(env: Env, name: string, fallback: number): number {
@@ -235,7 +245,7 @@ export function loadServerConfig(
     // The agent sends output in messages of at most 256 KiB; a QueueJob is at most ~330 KiB.
     maxMessageBytes: sizeVar(env, 'HODEI_MAX_MESSAGE_BYTES', 4 * 1024 * 1024, 1024 * 1024),
     logLevel: nonEmpty(env, 'HODEI_LOG_LEVEL') ?? 'info',
-    logPretty: (env.HODEI_LOG_FORMAT ?? '') === 'pretty',
+    logFormat: logFormatVar(env),
     workerCommand: workerCommand ? workerCommand.split(/\s+/) : undefined,
     auth: authMode(env, listen.host),
     metricsAuth: metricsAuth(env),

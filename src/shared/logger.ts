@@ -1,12 +1,17 @@
-// Structured logging. JSON in production; readable lines in a terminal (HODEI_LOG_FORMAT=pretty).
-// Child loggers carry correlationId, jobId, workerId and sagaId.
+// Structured logging. JSON lines by default; in a terminal (HODEI_LOG_FORMAT=console, the default
+// when stderr is a TTY) one short line per notable event (shared/log-console.ts). Child loggers
+// carry correlationId, jobId, workerId and sagaId.
 import { pino, type Logger as PinoLogger } from 'pino';
+import { writeSync } from 'node:fs';
+import { consoleDestination } from './log-console.js';
 
 export type Logger = PinoLogger;
 
+export type LogFormat = 'json' | 'console';
+
 export interface LoggerOptions {
   level?: string;
-  pretty?: boolean;
+  format?: LogFormat;
   name?: string;
   /** Write to this file descriptor (default 2, stderr, so stdout stays the CLI's). */
   fd?: number;
@@ -15,15 +20,13 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info';
   const fd = options.fd ?? 2;
-  if (options.pretty) {
-    return pino({
-      level,
-      name: options.name,
-      transport: {
-        target: 'pino-pretty',
-        options: { destination: fd, colorize: false, translateTime: 'HH:MM:ss.l' },
-      },
-    });
+  if (options.format === 'console') {
+    // Everything at debug and below; at info, only the notable events and the warnings.
+    const all = pino.levels.values[level] !== undefined && (pino.levels.values[level] ?? 30) < 30;
+    return pino(
+      { level, name: options.name },
+      consoleDestination(all, (line) => writeSync(fd, line)),
+    );
   }
   return pino({ level, name: options.name }, pino.destination({ fd, sync: false }));
 }

@@ -200,6 +200,19 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
     } else if (finished) {
       deps.metrics?.jobsFinished.inc({ state });
       const { startedAt, finishedAt } = finished.job;
+      logger.info(
+        {
+          jobId: report.jobId,
+          attempt: report.attempt,
+          workerId,
+          state,
+          exitCode: report.exitCode,
+          error: error || undefined,
+          durationMs:
+            startedAt && finishedAt ? finishedAt.getTime() - startedAt.getTime() : undefined,
+        },
+        'job finished',
+      );
       if (startedAt && finishedAt) {
         deps.metrics?.jobStage.observe(
           { stage: 'run' },

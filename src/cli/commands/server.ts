@@ -82,7 +82,7 @@ async function serve(mode: Mode, flags: DevFlags): Promise<void> {
   ]);
   const logger = createLogger({
     level: config.logLevel,
-    pretty: config.logPretty || mode === 'dev',
+    format: config.logFormat ?? (process.stderr.isTTY ? 'console' : 'json'),
   });
   const { startServer } = await import('../../server/start-server.js');
   let server: RunningServer;
