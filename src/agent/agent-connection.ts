@@ -51,10 +51,15 @@ export interface AgentConnection {
   close(): void;
 }
 
-export function createAgentConnection(serverUrl: string, correlationId = ''): AgentConnection {
-  const metadata: Record<string, string> = correlationId
-    ? { [CORRELATION_HEADER]: correlationId }
-    : {};
+export function createAgentConnection(
+  serverUrl: string,
+  correlationId = '',
+  traceparent = '',
+): AgentConnection {
+  const metadata: Record<string, string> = {
+    ...(correlationId ? { [CORRELATION_HEADER]: correlationId } : {}),
+    ...(traceparent ? { traceparent } : {}),
+  };
   const sessionManager = new Http2SessionManager(serverUrl, {
     pingIntervalMs: PING_INTERVAL_MS,
     pingTimeoutMs: PING_TIMEOUT_MS,

@@ -75,10 +75,12 @@ export function jobEnvironment(
 export function startJobRun(job: RunJob, deps: JobRunDeps): JobRun {
   const { connection } = deps;
   const ref = { jobId: job.jobId, attempt: job.attempt };
+  const traceId = /^00-([0-9a-f]{32})-/.exec(job.traceparent)?.[1];
   const log = deps.logger.child({
     jobId: job.jobId,
     attempt: job.attempt,
     correlationId: job.correlationId,
+    ...(traceId ? { trace_id: traceId } : {}),
   });
   const spec = job.spec;
   const secretValues = Object.values(spec?.secrets ?? {});

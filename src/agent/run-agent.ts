@@ -20,6 +20,8 @@ export interface AgentOptions {
   signal?: AbortSignal;
   /** The provisioning correlation id (HODEI_CORRELATION_ID), sent as x-correlation-id. */
   correlationId?: string;
+  /** The span that started this worker (TRACEPARENT), sent back as the traceparent header. */
+  traceparent?: string;
 }
 
 /** Exit codes runAgent resolves with. */
@@ -46,7 +48,11 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   const { workerId, signal } = options;
   const logger = options.logger.child({ workerId });
   if (signal?.aborted) return AGENT_EXIT.STOPPED;
-  const connection = createAgentConnection(options.serverUrl, options.correlationId);
+  const connection = createAgentConnection(
+    options.serverUrl,
+    options.correlationId,
+    options.traceparent,
+  );
 
   let session;
   try {

@@ -35,6 +35,8 @@ import { decodePageToken, encodePageToken } from './page-token.js';
 import { mapErrors } from './error-mapping.js';
 import { grantOf, requireOwnJob } from './auth-interceptor.js';
 import { access } from '../auth/scopes.js';
+import { SpanKind } from '@opentelemetry/api';
+import { inSpan } from '../telemetry/tracing.js';
 
 export interface JobServiceDeps {
   db: Db;
@@ -81,12 +83,25 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
         const correlationId = resolveCorrelationId(req.correlationId, ctx.requestHeader);
         const grant = grantOf(ctx);
         const queuedBy = grant?.caller.name ?? null;
-        const { job, created } = await deps.commands.queue({
-          spec,
-          idempotencyKey,
-          correlationId,
-          queuedBy,
-        });
+        // The root of the job's trace: the outbox row of JobQueued is written inside it.
+        const { job, created } = await inSpan(
+          'QueueJob',
+          {
+            kind: SpanKind.SERVER,
+            correlationId,
+            attributes: { 'hodei.correlation_id': correlationId, 'rpc.method': 'QueueJob' },
+          },
+          async (span) => {
+            const queued = await deps.commands.queue({
+              spec,
+              idempotencyKey,
+              correlationId,
+              queuedBy,
+            });
+            span.setAttributes({ 'hodei.job_id': queued.job.id, 'hodei.created': queued.created });
+            return queued;
+          },
+        );
         // A key another token used answers as a reused key, not with that token's job (unless
         // the caller may read every job anyway).
         if (!created && grant && job.queuedBy !== queuedBy) {

@@ -52,7 +52,12 @@ export function workerAgentServiceImpl(
           `missing, invalid or already used ${SESSION_HEADER} header`,
           Code.Unauthenticated,
         );
-      yield* serveWorkerStream(workerId, requests, ctx.signal, deps);
+      // The span that started the worker, for the trace of its stream (untrusted: only a parent).
+      const started = {
+        traceparent: ctx.requestHeader.get('traceparent') ?? undefined,
+        correlationId: ctx.requestHeader.get('x-correlation-id') ?? undefined,
+      };
+      yield* serveWorkerStream(workerId, requests, ctx.signal, deps, started);
     },
   };
 }

@@ -29,6 +29,14 @@ import { createRunOutput, type RunOutput } from '../workers/run-output.js';
 import { createAsyncQueue } from '../shared/async-queue.js';
 import { isTransientDbError, retryDelayMs } from '../db/transient-error.js';
 import { specToPb } from './convert.js';
+import { ROOT_CONTEXT, SpanKind, context, trace, type Span } from '@opentelemetry/api';
+import {
+  contextFromTraceparent,
+  endSpan,
+  inSpan,
+  startSpan,
+  traceparentFor,
+} from '../telemetry/tracing.js';
 
 export interface WorkerStreamDeps {
   db: Db;
@@ -60,6 +68,7 @@ export async function* serveWorkerStream(
   requests: AsyncIterable<WorkerMessage>,
   signal: AbortSignal,
   deps: WorkerStreamDeps,
+  started: { traceparent?: string; correlationId?: string } = {},
 ): AsyncGenerator<ServerMessage> {
   const { reports, liveness } = deps;
   const log = deps.logger.child({ workerId });
@@ -67,6 +76,9 @@ export async function* serveWorkerStream(
   // The run sent on this stream (one at a time); reports about any other run are ignored.
   let run: RunOutput | undefined;
   const ignored = new Set<string>();
+  // The run's span (from the ack to the result), under the span that sent the RUN.
+  let runTrace: { key: string; parent: string; span?: Span } | undefined;
+  const runKey = (jobId: string, attempt: number) => `${jobId}#${attempt}`;
 
   const session: WorkerSession = {
     workerId,
@@ -77,6 +89,8 @@ export async function* serveWorkerStream(
           deps.maxJobOutputBytes,
         );
       }
+      const traceparent = traceparentFor(job.correlationId);
+      runTrace = { key: runKey(job.id, job.attempt), parent: traceparent };
       outgoing.push(
         create(ServerMessageSchema, {
           body: {
@@ -85,6 +99,7 @@ export async function* serveWorkerStream(
               jobId: job.id,
               attempt: job.attempt,
               correlationId: job.correlationId,
+              traceparent,
               // The only message that carries secret values: to the worker that runs the job.
               spec: specToPb(job, secrets),
             },
@@ -110,7 +125,16 @@ export async function* serveWorkerStream(
     );
   }
   // The session exists before the worker turns READY, so a saga that picks it can reach it.
-  const activated = await reports.activate(workerId).catch((error: unknown) => {
+  const activated = await inSpan(
+    'worker stream opened',
+    {
+      kind: SpanKind.SERVER,
+      parent: contextFromTraceparent(started.traceparent, ROOT_CONTEXT),
+      correlationId: started.correlationId ?? workerId,
+      attributes: { 'hodei.worker_id': workerId },
+    },
+    () => reports.activate(workerId),
+  ).catch((error: unknown) => {
     deps.sessions.remove(session);
     throw error;
   });
@@ -206,7 +230,24 @@ export async function* serveWorkerStream(
         return; // its arrival was the point
       case 'ack': {
         const target = current(body.value.jobId, body.value.attempt, 'ack');
-        if (target) await surely(() => reports.acknowledge(workerId, target));
+        if (!target) return;
+        const traced =
+          runTrace?.key === runKey(target.jobId, target.attempt) ? runTrace : undefined;
+        if (traced && !traced.span) {
+          traced.span = startSpan('run', {
+            kind: SpanKind.CONSUMER,
+            parent: contextFromTraceparent(traced.parent, ROOT_CONTEXT),
+            attributes: {
+              'hodei.job_id': target.jobId,
+              'hodei.attempt': target.attempt,
+              'hodei.worker_id': workerId,
+              'hodei.correlation_id': target.correlationId,
+            },
+          });
+        }
+        // JobStarted is written under the run's span.
+        const inRun = traced?.span ? trace.setSpan(ROOT_CONTEXT, traced.span) : ROOT_CONTEXT;
+        await context.with(inRun, () => surely(() => reports.acknowledge(workerId, target)));
         return;
       }
       case 'output':
@@ -222,7 +263,27 @@ export async function* serveWorkerStream(
           exitCode: body.value.exitCode ?? null,
           error: body.value.error,
         };
-        await surely(() => reports.recordResult(workerId, report));
+        const traced =
+          runTrace?.key === runKey(target.jobId, target.attempt) ? runTrace : undefined;
+        const parent = traced?.span
+          ? trace.setSpan(ROOT_CONTEXT, traced.span)
+          : contextFromTraceparent(traced?.parent, ROOT_CONTEXT);
+        await inSpan(
+          'result',
+          {
+            parent,
+            correlationId: target.correlationId,
+            attributes: {
+              'hodei.job_id': report.jobId,
+              'hodei.attempt': report.attempt,
+              'hodei.outcome': report.outcome,
+              ...(report.exitCode === null ? {} : { 'hodei.exit_code': report.exitCode }),
+            },
+          },
+          () => surely(() => reports.recordResult(workerId, report)),
+        );
+        if (traced?.span) endSpan(traced.span);
+        if (traced) runTrace = undefined;
         // Recording the result made the worker READY: a saga may have sent its next run while
         // this awaited. Only the run reported on is done.
         if (run === target) run = undefined;
@@ -270,6 +331,9 @@ export async function* serveWorkerStream(
       new Promise((resolve) => setTimeout(resolve, LAST_FRAMES_WAIT_MS).unref()),
     ]);
     liveness.forget(workerId);
+    // A run still open when its stream ended: its span ends as the worker was lost.
+    if (runTrace?.span) endSpan(runTrace.span, new Error('worker stream closed before a result'));
+    runTrace = undefined;
     if (deps.isServing()) {
       if (run) await storeMarker(run).catch(() => undefined);
       await deps.monitor.workerLost(workerId, 'stream closed').catch((error: unknown) => {

@@ -6,7 +6,9 @@
 // and be lost after max_deliver. A dead letter's replay (deadletter/replay-message.ts) is meant for the
 // consumer that gave up on it: any other consumer acks it unread, having handled the event before.
 import type { Bus, Delivery, Subscription } from '../bus/bus.js';
-import { CORRELATION_HEADER } from '../bus/bus.js';
+import { CORRELATION_HEADER, TRACEPARENT_HEADER } from '../bus/bus.js';
+import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
+import { contextFromTraceparent, inSpan } from '../telemetry/tracing.js';
 import type { Db } from '../db/db.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -105,7 +107,24 @@ export async function consumeEvents(
         return;
       }
       try {
-        await retryTransient(() => handler(decoded), transientRetryMs);
+        // A span per delivery, under the publish span (the message's traceparent): what the
+        // handler writes to the outbox continues the job's trace from here.
+        await inSpan(
+          `consume ${decoded.type}`,
+          {
+            kind: SpanKind.CONSUMER,
+            parent: contextFromTraceparent(delivery.headers[TRACEPARENT_HEADER], ROOT_CONTEXT),
+            correlationId: decoded.correlationId,
+            attributes: {
+              'hodei.event_type': decoded.type,
+              'hodei.event_id': decoded.eventId,
+              'hodei.correlation_id': decoded.correlationId,
+              'messaging.consumer.group.name': durable,
+              'messaging.message.delivery_count': delivery.deliveryCount,
+            },
+          },
+          () => retryTransient(() => handler(decoded), transientRetryMs),
+        );
         await delivery.ack();
       } catch (error) {
         const message = errorMessage(error);

@@ -1,12 +1,13 @@
 // Appends events to the outbox inside the caller's transaction (invariant 1: the state change and
 // its events commit together). Nothing else writes events; only the relay publishes them. Every
-// payload is bounded here (events/event-bounds.ts), so nothing oversized is ever stored.
-import { randomBytes, createHash } from 'node:crypto';
+// payload is bounded here (events/event-bounds.ts), so nothing oversized is ever stored. Each row
+// carries the traceparent of the span writing it (or one in its correlation id's trace).
 import type { Queryable } from '../db/db.js';
 import type { Statement } from '../db/statement.js';
 import { EVENT_AGGREGATES, subjectFor, type NewEvent } from '../events/catalog.js';
 import { EVENT_LIMITS, boundEventPayload, type EventLimits } from '../events/event-bounds.js';
 import { newId } from '../shared/ids.js';
+import { traceparentFor } from '../telemetry/tracing.js';
 import { insertOutboxRows, runWithOutboxRows, type OutboxInsert } from './outbox-sql.js';
 
 export interface OutboxWriter {
@@ -23,13 +24,6 @@ export interface OutboxWriter {
     statement: Statement<T>,
     events: readonly NewEvent[],
   ): Promise<T[]>;
-}
-
-/** W3C traceparent whose trace id is derived from the correlation id, so one job is one trace. */
-export function traceparentFor(correlationId: string): string {
-  const traceId = createHash('sha256').update(correlationId).digest('hex').slice(0, 32);
-  const spanId = randomBytes(8).toString('hex');
-  return `00-${traceId}-${spanId}-01`;
 }
 
 export function createOutboxWriter(options: {

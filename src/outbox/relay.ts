@@ -13,6 +13,13 @@ import { OUTBOX_CHANNEL } from '../db/db.js';
 import type { Bus, BusMessage } from '../bus/bus.js';
 import { CORRELATION_HEADER, EVENT_TYPE_HEADER, TRACEPARENT_HEADER } from '../bus/bus.js';
 import type { Logger } from '../shared/logger.js';
+import { ROOT_CONTEXT, SpanKind, context, trace, type Span } from '@opentelemetry/api';
+import {
+  activeTraceparent,
+  contextFromTraceparent,
+  endSpan,
+  startSpan,
+} from '../telemetry/tracing.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Queryable } from '../db/db.js';
 import { BusPublishError } from '../bus/bus.js';
@@ -69,7 +76,9 @@ export interface Relay {
   drain(): Promise<number>;
 }
 
-function toMessage(row: OutboxRow): BusMessage {
+/** The bus message of an outbox row; its traceparent the publish span's when there is one. */
+function toMessage(row: OutboxRow, span?: Span): BusMessage {
+  const traceparent = span ? activeTraceparent(trace.setSpan(context.active(), span)) : undefined;
   return {
     id: row.event_id,
     subject: row.subject,
@@ -84,7 +93,7 @@ function toMessage(row: OutboxRow): BusMessage {
     }),
     headers: {
       [CORRELATION_HEADER]: row.correlation_id,
-      [TRACEPARENT_HEADER]: row.traceparent,
+      [TRACEPARENT_HEADER]: traceparent ?? row.traceparent,
       [EVENT_TYPE_HEADER]: row.event_type,
     },
   };
@@ -177,8 +186,25 @@ export function createRelay(options: RelayOptions): Relay {
         const rows = await claimOutboxBatch(tx, batchSize);
         if (rows.length === 0) return EMPTY_ROUND;
         claimed = rows;
-        const messages = rows.map(toMessage);
-        const outcomes = await bus.publishEach(messages, { tx });
+        // A publish span per event, under the span that wrote it (the row's traceparent).
+        const spans = rows.map((row) =>
+          startSpan(`publish ${row.event_type}`, {
+            kind: SpanKind.PRODUCER,
+            parent: contextFromTraceparent(row.traceparent, ROOT_CONTEXT),
+            attributes: {
+              'hodei.event_type': row.event_type,
+              'hodei.event_id': row.event_id,
+              'hodei.correlation_id': row.correlation_id,
+              'messaging.destination.name': row.subject,
+            },
+          }),
+        );
+        const messages = rows.map((row, i) => toMessage(row, spans[i]));
+        const outcomes = await bus.publishEach(messages, { tx }).catch((error: unknown) => {
+          for (const span of spans) endSpan(span, error);
+          throw error;
+        });
+        spans.forEach((span, i) => endSpan(span, outcomes[i]));
         const away = outcomes.every((o) => o?.kind === 'unavailable');
         // The bus took nothing and says it is away: not these events' fault. The round fails as
         // a whole (the claim rolls back) and the relay backs off, without a backoff per event.

@@ -8,6 +8,7 @@ import { event } from '../events/catalog.js';
 import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
+import { inSpan } from '../telemetry/tracing.js';
 import type { Metrics } from '../metrics/metrics.js';
 import {
   SagaStepFailure,
@@ -47,6 +48,17 @@ export interface SagaRunner {
     wake: StepInput<SagaContext>['wake'],
     loaded: SagaRow | undefined,
   ): Promise<void>;
+}
+
+/** What a saga step's span says about it. */
+function stepAttributes(saga: SagaRow, step: string, index: number) {
+  return {
+    'hodei.saga_id': saga.id,
+    'hodei.saga_type': saga.saga_type,
+    'hodei.saga_step': step,
+    'hodei.saga_step_index': index,
+    'hodei.correlation_id': saga.correlation_id,
+  };
 }
 
 export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
@@ -89,12 +101,16 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
       const step = def.steps[index];
       if (!step?.compensate) continue;
       try {
-        await step.compensate({
-          sagaId: saga.id,
-          correlationId: saga.correlation_id,
-          context,
-          memo: {},
-        });
+        const input = { sagaId: saga.id, correlationId: saga.correlation_id, context, memo: {} };
+        const compensateStep = step.compensate.bind(step);
+        await inSpan(
+          `${saga.saga_type} compensate ${step.name}`,
+          {
+            correlationId: saga.correlation_id,
+            attributes: { ...stepAttributes(saga, step.name, index), 'hodei.compensation': true },
+          },
+          () => compensateStep(input),
+        );
         await finishStep(db, {
           sagaId: saga.id,
           index,
@@ -144,13 +160,15 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
       let outcome;
       const stepStarted = clock.now();
       try {
-        outcome = await step.execute({
-          sagaId: saga.id,
-          correlationId: saga.correlation_id,
-          context,
-          wake,
-          memo,
-        });
+        const input = { sagaId: saga.id, correlationId: saga.correlation_id, context, wake, memo };
+        outcome = await inSpan(
+          `${saga.saga_type} ${step.name}`,
+          {
+            correlationId: saga.correlation_id,
+            attributes: stepAttributes(saga, step.name, index),
+          },
+          () => step.execute(input),
+        );
       } catch (caught) {
         if (!(caught instanceof SagaStepFailure)) {
           await progress.settled().catch(() => false);

@@ -16,7 +16,18 @@ const LEVELS: Record<number, string> = {
 };
 
 /** Fields never shown in a generic line: pino's own, and what the short form already says. */
-const HIDDEN = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'agent', 'stream', 'v']);
+const HIDDEN = new Set([
+  'level',
+  'time',
+  'pid',
+  'hostname',
+  'msg',
+  'agent',
+  'stream',
+  'v',
+  'trace_id',
+  'span_id',
+]);
 
 const short = (id: unknown) => (typeof id === 'string' ? id.slice(0, 8) : '?');
 const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));

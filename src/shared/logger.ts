@@ -4,6 +4,7 @@
 import { pino, type Logger as PinoLogger } from 'pino';
 import { writeSync } from 'node:fs';
 import { consoleDestination } from './log-console.js';
+import { logTraceFields } from '../telemetry/tracing.js';
 
 export type Logger = PinoLogger;
 
@@ -24,11 +25,15 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     // Everything at debug and below; at info, only the notable events and the warnings.
     const all = pino.levels.values[level] !== undefined && (pino.levels.values[level] ?? 30) < 30;
     return pino(
-      { level, name: options.name },
+      { level, name: options.name, mixin: logTraceFields },
       consoleDestination(all, (line) => writeSync(fd, line)),
     );
   }
-  return pino({ level, name: options.name }, pino.destination({ fd, sync: false }));
+  // Lines written inside a span carry its trace_id and span_id.
+  return pino(
+    { level, name: options.name, mixin: logTraceFields },
+    pino.destination({ fd, sync: false }),
+  );
 }
 
 export function silentLogger(): Logger {

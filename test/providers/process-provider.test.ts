@@ -157,8 +157,14 @@ describe('process provider', () => {
         expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(spec.otp);
         expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(spec.otp);
       }
-      const names = [...readEnvironment(worker).keys()].filter((n) => !n.startsWith('HODEI_'));
+      // Beyond the platform's own: only the inherited base, and the span that started it.
+      const names = [...readEnvironment(worker).keys()].filter(
+        (n) => !n.startsWith('HODEI_') && n !== 'TRACEPARENT',
+      );
       expect(names.every((n) => (INHERITED_VARIABLES as readonly string[]).includes(n))).toBe(true);
+      expect(readEnvironment(worker).get('TRACEPARENT')).toMatch(
+        /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/,
+      );
     } finally {
       delete process.env[marker];
     }

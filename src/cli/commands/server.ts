@@ -84,7 +84,13 @@ async function serve(mode: Mode, flags: DevFlags): Promise<void> {
     level: config.logLevel,
     format: config.logFormat ?? (process.stderr.isTTY ? 'console' : 'json'),
   });
-  const { startServer } = await import('../../server/start-server.js');
+  const [{ startServer }, { startTracing }] = await Promise.all([
+    import('../../server/start-server.js'),
+    import('../../telemetry/setup.js'),
+  ]);
+  // Spans for every job when an OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT).
+  const telemetry = startTracing('hodei-server');
+  shutdown.afterStop(() => telemetry.shutdown());
   let server: RunningServer;
   try {
     server = await startServer(config, { logger, mode });
@@ -121,17 +127,23 @@ const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 function stopOnSignals(onStopError: (error: unknown) => void): {
   /** Hands over the started server; true when a signal already asked it to stop. */
   attach(server: RunningServer): boolean;
+  /** Runs after the server stopped, before the process exits (spans still buffered). */
+  afterStop(last: () => Promise<void>): void;
 } {
   let server: RunningServer | undefined;
   let stopping = false;
+  let last: () => Promise<void> = () => Promise.resolve();
   const stop = () =>
-    server?.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        onStopError(error);
-        process.exit(1);
-      },
-    );
+    server
+      ?.stop()
+      .then(() => last().catch(() => undefined))
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          onStopError(error);
+          process.exit(1);
+        },
+      );
   const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
     if (stopping) process.exit(SIGNAL_EXIT[signal]);
     stopping = true;
@@ -145,6 +157,9 @@ function stopOnSignals(onStopError: (error: unknown) => void): {
       server = started;
       if (stopping) void stop();
       return stopping;
+    },
+    afterStop(next) {
+      last = next;
     },
   };
 }

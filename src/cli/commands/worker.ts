@@ -55,6 +55,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
         logger,
         signal: controller.signal,
         correlationId: process.env.HODEI_CORRELATION_ID,
+        traceparent: process.env.TRACEPARENT,
       });
       process.exit(code);
     });

@@ -4,6 +4,7 @@
 // here: it goes down the worker's stdin (process-provider.ts).
 import type { WorkerLaunchSpec } from '../provider.js';
 import { WORKER_ID_VARIABLE } from '../../shared/reaper-env.js';
+import { traceparentFor } from '../../telemetry/tracing.js';
 
 /**
  * Taken from the server's environment when set: what a process needs to find programs, a home,
@@ -51,5 +52,8 @@ export function workerEnvironment(
     HODEI_URL: spec.serverUrl,
     [WORKER_ID_VARIABLE]: spec.workerId,
     HODEI_CORRELATION_ID: spec.correlationId,
+    // The span starting the worker (W3C's name for it in an environment): the worker sends it
+    // back when it connects, so its stream opening joins the job's trace.
+    TRACEPARENT: traceparentFor(spec.correlationId),
   };
 }
