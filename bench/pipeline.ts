@@ -5,7 +5,9 @@
 //   queue_to_start — p50/p95/p99 from QueueJob to the worker's acknowledgement, idle system,
 //                    warm worker (server timestamps: started_at − created_at)
 //   cold_start   — p50 of provision + run: queue → acknowledged, with no worker alive
-// Usage: npm run bench [-- --jobs N --samples N --only postgres+nats|embedded]
+// Usage: npm run bench [-- --jobs N --samples N --only postgres+nats|embedded --tracing]
+// --tracing: OpenTelemetry on, exporting every span over OTLP/HTTP to a sink in this process
+// (figures then say tracing: true), to measure what tracing costs.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -33,8 +35,36 @@ const PG_ADMIN = process.env.HODEI_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.
 const NATS = process.env.HODEI_BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 const TERMINAL = [JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED];
 
+const TRACING = args.includes('--tracing');
+let spansReceived = 0;
+
 function emit(figure: Record<string, unknown>): void {
-  console.log(JSON.stringify(figure));
+  console.log(JSON.stringify(TRACING ? { ...figure, tracing: true } : figure));
+}
+
+/** An OTLP/HTTP sink that counts spans and keeps nothing; tracing on, exporting to it. */
+async function startTracingToSink(): Promise<() => Promise<void>> {
+  const { createServer } = await import('node:http');
+  const { startTracing } = await import('../src/telemetry/setup.js');
+  const sink = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      spansReceived += (body.match(/"spanId"/g) ?? []).length;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const address = sink.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const telemetry = startTracing('hodei-bench', {
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+  });
+  return async () => {
+    await telemetry.shutdown();
+    await new Promise((resolve) => sink.close(resolve));
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -212,7 +242,12 @@ async function coldStart(deployment: Deployment): Promise<void> {
 
 const deployments: Deployment[] = ONLY ? [ONLY as Deployment] : ['postgres+nats', 'embedded'];
 emit({ figure: 'machine', cpus: (await import('node:os')).cpus().length, node: process.version });
+const stopTracing = TRACING ? await startTracingToSink() : undefined;
 for (const deployment of deployments) {
   await warmAndMeasure(deployment);
   await coldStart(deployment);
+}
+if (stopTracing) {
+  await stopTracing();
+  emit({ figure: 'spans_exported', spans: spansReceived });
 }

@@ -18,7 +18,12 @@ export interface Telemetry {
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function startTracing(defaultServiceName: string, env: Env = process.env): Telemetry {
-  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  // As the specification says: the traces endpoint as given, or the base endpoint + /v1/traces.
+  const endpoint =
+    env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ||
+    (env.OTEL_EXPORTER_OTLP_ENDPOINT
+      ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`
+      : undefined);
   if (!endpoint || env.OTEL_SDK_DISABLED === 'true') {
     return { enabled: false, shutdown: () => Promise.resolve() };
   }
@@ -27,7 +32,7 @@ export function startTracing(defaultServiceName: string, env: Env = process.env)
       'service.name': env.OTEL_SERVICE_NAME || defaultServiceName,
     }),
     idGenerator: correlationIdGenerator,
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: endpoint }))],
   });
   provider.register();
   return { enabled: true, endpoint, shutdown: () => provider.shutdown() };
