@@ -104,7 +104,6 @@ export function createJobCommands(deps: JobCommandsDeps) {
       return job;
     });
     if (cancelled) {
-      deps.metrics?.jobsFinished.inc({ state: 'CANCELLED' });
       return cancelled;
     }
     const job = await findJob(db, jobId);

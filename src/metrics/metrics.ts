@@ -33,7 +33,9 @@ export function workerLossCause(reason: string): string {
 export interface Metrics {
   readonly registry: Registry;
   readonly jobsQueued: Counter;
-  readonly jobsFinished: Counter<'state'>;
+  /** Jobs that reached a terminal state, by state and reason (counted from the published
+   * events, so every path that ends a job is counted once). */
+  readonly jobsFinished: Counter<'state' | 'reason'>;
   readonly jobRetries: Counter<'outcome'>;
   readonly retentionDeletedRows: Counter<'table'>;
   readonly queueToStart: Histogram;
@@ -86,8 +88,8 @@ export function createMetrics(): Metrics {
   });
   const jobsFinished = new Counter({
     name: 'hodei_jobs_finished_total',
-    help: 'Jobs that reached a terminal state, by state.',
-    labelNames: ['state'] as const,
+    help: 'Jobs that reached a terminal state, by state and reason (exited, exit_code, start_failed, timeout, cancelled, worker_lost, dispatch_failed, secrets_unreadable, other).',
+    labelNames: ['state', 'reason'] as const,
     registers: [registry],
   });
   const jobRetries = new Counter({
@@ -272,4 +274,25 @@ export function createMetrics(): Metrics {
       sources = next;
     },
   };
+}
+
+/** Terminal job events, as jobs_finished_total labels: the state and a bounded reason. */
+export function finishedJobLabels(
+  type: string,
+  payload: Record<string, unknown>,
+): { state: string; reason: string } | undefined {
+  if (type === 'JobSucceeded') return { state: 'SUCCEEDED', reason: 'exited' };
+  if (type === 'JobTimedOut') return { state: 'TIMED_OUT', reason: 'timeout' };
+  if (type === 'JobCancelled') return { state: 'CANCELLED', reason: 'cancelled' };
+  if (type !== 'JobFailed') return undefined;
+  const error = typeof payload.error === 'string' ? payload.error : '';
+  if (/^worker lost/.test(error)) return { state: 'FAILED', reason: 'worker_lost' };
+  if (/dispatch to the worker failed/.test(error))
+    return { state: 'FAILED', reason: 'dispatch_failed' };
+  if (/secrets/.test(error)) return { state: 'FAILED', reason: 'secrets_unreadable' };
+  if (/not found|could not start|cannot (start|run)|permission denied/i.test(error)) {
+    return { state: 'FAILED', reason: 'start_failed' };
+  }
+  if (typeof payload.exitCode === 'number') return { state: 'FAILED', reason: 'exit_code' };
+  return { state: 'FAILED', reason: 'other' };
 }

@@ -49,6 +49,8 @@ export interface RelayOptions {
   onPublished?: (count: number) => void;
   /** Called with how many events a round dead-lettered (metrics). */
   onDeadLettered?: (count: number) => void;
+  /** Called with the events a round published, once its transaction committed (metrics). */
+  onEventsPublished?: (events: ReadonlyArray<Pick<OutboxRow, 'event_type' | 'payload'>>) => void;
 }
 
 /** What one round did. */
@@ -181,8 +183,9 @@ export function createRelay(options: RelayOptions): Relay {
   /** One round: claims a batch, publishes it and settles each event by its own ack. */
   async function round(): Promise<RoundResult> {
     let claimed: readonly OutboxRow[] = [];
+    let published: readonly OutboxRow[] = [];
     try {
-      return await db.transaction(async (tx) => {
+      const result = await db.transaction(async (tx) => {
         const rows = await claimOutboxBatch(tx, batchSize);
         if (rows.length === 0) return EMPTY_ROUND;
         claimed = rows;
@@ -205,12 +208,15 @@ export function createRelay(options: RelayOptions): Relay {
           throw error;
         });
         spans.forEach((span, i) => endSpan(span, outcomes[i]));
+        published = rows.filter((_, i) => outcomes[i] === undefined);
         const away = outcomes.every((o) => o?.kind === 'unavailable');
         // The bus took nothing and says it is away: not these events' fault. The round fails as
         // a whole (the claim rolls back) and the relay backs off, without a backoff per event.
         if (away) throw outcomes[0] as BusPublishError;
         return settleRefusals(tx, rows, messages, outcomes);
       });
+      if (published.length > 0) options.onEventsPublished?.(published);
+      return result;
     } catch (error) {
       if (claimed.length === 0) throw error;
       const message = boundedText(

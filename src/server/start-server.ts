@@ -5,7 +5,7 @@ import { secretsKeyFileOf, type ServerConfig } from '../config/config.js';
 import type { Logger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
 import { migrate } from '../db/migrate.js';
-import { createMetrics } from '../metrics/metrics.js';
+import { createMetrics, finishedJobLabels } from '../metrics/metrics.js';
 import { createOutboxWriter } from '../outbox/outbox-writer.js';
 import { createRelay } from '../outbox/relay.js';
 import { RELAY_DEAD_LETTER_CONSUMER } from '../deadletter/replay-message.js';
@@ -294,6 +294,12 @@ export async function startServer(
       maxAttempts: config.relayMaxAttempts,
       onPublished: (n) => metrics.eventsPublished.inc(n),
       onDeadLettered: (n) => metrics.deadLetters.inc({ consumer: RELAY_DEAD_LETTER_CONSUMER }, n),
+      onEventsPublished: (events) => {
+        for (const e of events) {
+          const labels = finishedJobLabels(e.event_type, e.payload);
+          if (labels) metrics.jobsFinished.inc(labels);
+        }
+      },
     });
     await relay.start();
     onStop('relay', () => relay.stop());

@@ -198,7 +198,6 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
         'job attempt failed; retry scheduled',
       );
     } else if (finished) {
-      deps.metrics?.jobsFinished.inc({ state });
       const { startedAt, finishedAt } = finished.job;
       logger.info(
         {

@@ -300,6 +300,8 @@ export function pipelineSuite(deployment: Deployment): void {
         /^hodei_saga_step_seconds_count\{type="execution",step="ValidateJobState"\} [1-9]/m,
         /^hodei_workers_lost_total\{cause="(stream_closed|process_exited)"\} [1-9]/m,
         /^hodei_outbox_oldest_pending_age_seconds \d/m,
+        /^hodei_jobs_finished_total\{state="SUCCEEDED",reason="exited"\} [1-9]/m,
+        /^hodei_jobs_finished_total\{state="TIMED_OUT",reason="timeout"\} [1-9]/m,
         /^hodei_bus_consumer_lag\{consumer="[^"]+"\} \d+$/m,
       ]) {
         expect(metrics).toMatch(line);
