@@ -5,6 +5,7 @@ import { parseDuration } from '../shared/duration.js';
 import { DEFAULT_OTP_TTL_MS } from '../workers/otp.js';
 import { parseSize } from '../shared/size.js';
 import { subjectProblem } from '../bus/bus.js';
+import { loadTlsSettings, type TlsSettings } from './tls-settings.js';
 
 export interface ServerConfig {
   /** PostgreSQL connection string; undefined means the embedded PGlite database. */
@@ -68,6 +69,8 @@ export interface ServerConfig {
   readonly auth: 'token' | 'off';
   /** /metrics requires an API token too (only with auth on). */
   readonly metricsAuth: boolean;
+  /** TLS on the one port (HODEI_TLS_CERT, HODEI_TLS_KEY); undefined: cleartext. */
+  readonly tls: TlsSettings | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -219,6 +222,7 @@ export function loadServerConfig(
     workerCommand: workerCommand ? workerCommand.split(/\s+/) : undefined,
     auth: authMode(env, listen.host),
     metricsAuth: metricsAuth(env),
+    tls: loadTlsSettings(env),
     ...overrides,
   };
   return Object.freeze(config);

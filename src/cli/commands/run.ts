@@ -39,7 +39,7 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
     import('../output.js'),
   ]);
   const request = toQueueRequest(argv, flags);
-  const rpc = connectTo(ctx.serverUrl(), { token: ctx.token() });
+  const rpc = connectTo(ctx.serverUrl(), { token: ctx.token(), ca: ctx.ca() });
 
   let jobId: string | undefined;
   let interrupts = 0;
@@ -48,7 +48,7 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
     rpc.jobs
       .cancelJob({ id })
       .catch((error: unknown) =>
-        output.say(`could not cancel job ${id}: ${explainRpcError(error, rpc.url, id).message}`),
+        output.say(`could not cancel job ${id}: ${explainRpcError(error, rpc, id).message}`),
       );
   };
   const onInterrupt = () => {
@@ -62,7 +62,7 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
     try {
       queued = (await rpc.jobs.queueJob(request)).job;
     } catch (error) {
-      throw explainRpcError(error, rpc.url);
+      throw explainRpcError(error, rpc);
     }
     if (!queued) throw new Error('the server answered QueueJob without a job');
     jobId = queued.id;
@@ -78,7 +78,7 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
         onOutput: (chunk) => printer.onOutput(chunk),
       });
     } catch (error) {
-      const explained = explainRpcError(error, rpc.url, id);
+      const explained = explainRpcError(error, rpc, id);
       throw new CliError(
         `${explained.message} (job ${id} is queued; follow it with "hodei job logs ${id} --follow")`,
         explained.exitCode,
