@@ -1,4 +1,5 @@
-// The agent's side of WorkerAgentService: one HTTP/2 connection, one Register call, then one
+// The agent's side of WorkerAgentService: one HTTP/2 connection (TLS for an https:// server,
+// verified with the CA bundle the provider named in HODEI_CA), one Register call, then one
 // bidirectional Connect stream whose outgoing side is a queue anyone in the agent can push to.
 // The queue is flow-controlled (shared/async-queue.ts): output waits for a slow server, heartbeats
 // go ahead of it.
@@ -51,19 +52,25 @@ export interface AgentConnection {
   close(): void;
 }
 
+/**
+ * `ca`: PEM text of the CA bundle that verifies an https:// server; undefined: the system trust
+ * store. `traceparent`: the span that started this worker, sent back on every call.
+ */
 export function createAgentConnection(
   serverUrl: string,
   correlationId = '',
+  ca?: string,
   traceparent = '',
 ): AgentConnection {
   const metadata: Record<string, string> = {
     ...(correlationId ? { [CORRELATION_HEADER]: correlationId } : {}),
     ...(traceparent ? { traceparent } : {}),
   };
-  const sessionManager = new Http2SessionManager(serverUrl, {
-    pingIntervalMs: PING_INTERVAL_MS,
-    pingTimeoutMs: PING_TIMEOUT_MS,
-  });
+  const sessionManager = new Http2SessionManager(
+    serverUrl,
+    { pingIntervalMs: PING_INTERVAL_MS, pingTimeoutMs: PING_TIMEOUT_MS },
+    ca === undefined ? undefined : { ca },
+  );
   const client = createClient(
     WorkerAgentService,
     createGrpcTransport({ baseUrl: serverUrl, sessionManager }),

@@ -8,6 +8,7 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { RunOutcome, type RunJob, type CancelRun } from '../gen/hodei/v1/worker_pb.js';
 import type { Logger } from '../shared/logger.js';
 import { errorMessage } from '../shared/errors.js';
+import { describeTlsFailure } from '../shared/tls-trust.js';
 import { createAgentConnection } from './agent-connection.js';
 import { startJobRun, type JobRun } from './job-run.js';
 
@@ -20,6 +21,8 @@ export interface AgentOptions {
   signal?: AbortSignal;
   /** The provisioning correlation id (HODEI_CORRELATION_ID), sent as x-correlation-id. */
   correlationId?: string;
+  /** PEM CA bundle that verifies an https:// server (from HODEI_CA), and its file for messages. */
+  ca?: { pem: string; file: string };
   /** The span that started this worker (TRACEPARENT), sent back as the traceparent header. */
   traceparent?: string;
 }
@@ -51,6 +54,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   const connection = createAgentConnection(
     options.serverUrl,
     options.correlationId,
+    options.ca?.pem,
     options.traceparent,
   );
 
@@ -69,7 +73,8 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   } catch (error) {
     connection.close();
     if (signal?.aborted) return AGENT_EXIT.STOPPED;
-    logger.error({ error: errorMessage(error) }, 'registration failed; exiting');
+    const tls = describeTlsFailure(error, options.serverUrl, options.ca?.file);
+    logger.error({ error: tls ?? errorMessage(error) }, 'registration failed; exiting');
     return AGENT_EXIT.REGISTRATION_FAILED;
   }
 

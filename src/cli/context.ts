@@ -1,6 +1,7 @@
 // What every command gets from the top-level program: the server address (--url, else
-// HODEI_URL, else the local default) and the API token (--token, else HODEI_TOKEN). Kept free of
-// heavy imports: it loads on every start.
+// HODEI_URL, else the local default), the API token (--token, else HODEI_TOKEN) and the CA bundle
+// that verifies an https:// server (--ca, else HODEI_CA). Kept free of heavy imports: it loads on
+// every start.
 import { usageError } from './cli-error.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:50051';
@@ -12,6 +13,15 @@ export interface CliContext {
   serverUrl(): string;
   /** The API token to send (--token, else HODEI_TOKEN), if any. */
   token(): string | undefined;
+  /** The CA bundle (PEM file) to verify the server with (--ca, else HODEI_CA), and where it was
+   * given; undefined: the system trust store. */
+  ca(): CaFile | undefined;
+}
+
+export interface CaFile {
+  file: string;
+  /** `--ca` or `HODEI_CA`, for messages. */
+  source: string;
 }
 
 /** Checks an address is an http(s) URL and drops a trailing slash. */
@@ -32,6 +42,7 @@ export function createContext(
   flag: () => string | undefined,
   env: Record<string, string | undefined>,
   tokenFlag: () => string | undefined = () => undefined,
+  caFlag: () => string | undefined = () => undefined,
 ): CliContext {
   const givenUrl = () => {
     const fromFlag = flag();
@@ -43,5 +54,14 @@ export function createContext(
     const given = (tokenFlag() ?? env.HODEI_TOKEN ?? '').trim();
     return given === '' ? undefined : given;
   };
-  return { givenUrl, serverUrl: () => givenUrl() ?? DEFAULT_URL, token };
+  const ca = (): CaFile | undefined => {
+    const fromFlag = caFlag();
+    if (fromFlag !== undefined) {
+      if (fromFlag.trim() === '') throw usageError('--ca must name a PEM file');
+      return { file: fromFlag.trim(), source: '--ca' };
+    }
+    const fromEnv = env.HODEI_CA?.trim();
+    return fromEnv ? { file: fromEnv, source: 'HODEI_CA' } : undefined;
+  };
+  return { givenUrl, serverUrl: () => givenUrl() ?? DEFAULT_URL, token, ca };
 }

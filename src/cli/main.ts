@@ -31,6 +31,10 @@ const program = new Command('hodei')
   .helpOption('-h, --help', 'show help')
   .option('--url <url>', `server address (default: HODEI_URL, else ${DEFAULT_URL})`)
   .option('--token <token>', 'API token for a server with auth on (default: HODEI_TOKEN)')
+  .option(
+    '--ca <file>',
+    'PEM CA bundle that verifies an https:// server (default: HODEI_CA, else the system store)',
+  )
   // Settings below are copied to each command declared afterwards.
   .exitOverride()
   .showHelpAfterError('(add --help for usage)')
@@ -49,6 +53,7 @@ const ctx = createContext(
   () => program.opts<{ url?: string }>().url,
   process.env,
   () => program.opts<{ token?: string }>().token,
+  () => program.opts<{ ca?: string }>().ca,
 );
 registerServer(program);
 registerWorker(program, ctx);

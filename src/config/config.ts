@@ -7,6 +7,7 @@ import { DEFAULT_OTP_TTL_MS } from '../workers/otp.js';
 import { parseSize } from '../shared/size.js';
 import { subjectProblem } from '../bus/bus.js';
 import { decodeSecretsKey } from '../secrets/secrets-key.js';
+import { loadTlsSettings, type TlsSettings } from './tls-settings.js';
 
 export interface ServerConfig {
   /** PostgreSQL connection string; undefined means the embedded PGlite database. */
@@ -76,6 +77,8 @@ export interface ServerConfig {
   readonly secretsKey: string | undefined;
   /** HODEI_SECRETS_KEY_FILE; undefined: `<dataDir>/secrets.key` (secretsKeyFileOf). */
   readonly secretsKeyFile: string | undefined;
+  /** TLS on the one port (HODEI_TLS_CERT, HODEI_TLS_KEY); undefined: cleartext. */
+  readonly tls: TlsSettings | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -251,6 +254,7 @@ export function loadServerConfig(
     metricsAuth: metricsAuth(env),
     secretsKey: secretsKey(env),
     secretsKeyFile: nonEmpty(env, 'HODEI_SECRETS_KEY_FILE'),
+    tls: loadTlsSettings(env),
     ...overrides,
   };
   return Object.freeze(config);

@@ -49,6 +49,7 @@ import { loadSecretsKey } from '../secrets/secrets-key-file.js';
 import { errorMessage } from '../shared/errors.js';
 import { openBus, openDatabase } from './adapters.js';
 import { unreadyReasons } from './readiness.js';
+import { certificateWarnings, serverAddress } from './server-address.js';
 import type { RunningServer } from './running-server.js';
 
 const HODEI_BIN = fileURLToPath(new URL('../../bin/hodei.js', import.meta.url));
@@ -116,6 +117,8 @@ export async function startServer(
       logger: logger.child({ component: 'process-provider' }),
       maxWorkers: config.maxWorkers,
       installationId: await ensureInstallationId(db),
+      // Over TLS the workers verify this server with the CA bundle it names for them.
+      env: config.tls?.workerCaFile ? { HODEI_CA: config.tls.workerCaFile } : undefined,
     });
     onStop('provider', () => provider.close());
 
@@ -171,6 +174,7 @@ export async function startServer(
     const http = await startHttpServer({
       host: config.host,
       port: config.port,
+      tls: config.tls && { cert: config.tls.cert, key: config.tls.key },
       registry: metrics.registry,
       readMaxBytes: config.maxMessageBytes,
       interceptors: authOn ? [authInterceptor(apiTokens)] : [],
@@ -219,8 +223,10 @@ export async function startServer(
         router.service(OpsService, opsServiceImpl({ db, deadLetters, apiTokens, logger }));
       },
     });
-    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    serverUrl = `http://${host.includes(':') ? `[${host}]` : host}:${http.port}`;
+    serverUrl = serverAddress(config, http.port);
+    for (const warning of certificateWarnings(config)) {
+      logger.warn({ certFile: config.tls?.certFile }, `${warning}: workers will refuse it`);
+    }
     onStop('api', async () => {
       serving = false;
       sessions.closeAll('server shutting down');
@@ -326,6 +332,7 @@ export async function startServer(
         bus: bus.kind,
         auth: config.auth,
         liveTokens,
+        tls: config.tls ? { cert: config.tls.certFile, workerCa: config.tls.workerCaFile } : false,
       },
       'hodei control plane started',
     );

@@ -2,7 +2,7 @@
 // own stream, subjects and consumer, and stops it afterwards. Both deployments are supported:
 // PostgreSQL + NATS JetStream, and embedded (PGlite + the PostgreSQL-table bus).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -51,6 +51,8 @@ export interface ServerOptions {
   natsUrl?: string;
   /** postgres+nats: the URL the server is given for its fresh database (through a proxy, say). */
   databaseUrl?: (url: string) => string;
+  /** PEM CA bundle file the test's clients (jobs, ops) verify an https:// server with. */
+  ca?: string;
 }
 
 function waitForListening(
@@ -65,7 +67,7 @@ function waitForListening(
     );
     const onData = (chunk: Buffer) => {
       output.text += chunk.toString();
-      const match = /listening on (http:\/\/[^\s,)]+)/.exec(output.text.slice(from));
+      const match = /listening on (https?:\/\/[^\s,)]+)/.exec(output.text.slice(from));
       if (match?.[1]) {
         clearTimeout(timer);
         resolve(match[1]);
@@ -134,7 +136,13 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
     url = await waitForListening(proc, output, output.text.length);
   }
   await launch('0');
-  const transport = () => createConnectTransport({ baseUrl: url, httpVersion: '1.1' });
+  const ca = options.ca === undefined ? undefined : await readFile(options.ca, 'utf8');
+  const transport = () =>
+    createConnectTransport({
+      baseUrl: url,
+      httpVersion: '1.1',
+      ...(ca === undefined ? {} : { nodeOptions: { ca } }),
+    });
   const server: TestServer = {
     streamName: env.HODEI_STREAM,
     databaseUrl: database?.url,

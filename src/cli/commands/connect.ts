@@ -14,13 +14,13 @@ export async function connect(ctx: CliContext) {
     import('../render.js'),
     import('../output.js'),
   ]);
-  const rpc = client.connectTo(ctx.serverUrl(), { token: ctx.token() });
+  const rpc = client.connectTo(ctx.serverUrl(), { token: ctx.token(), ca: ctx.ca() });
   /** Runs one call; a failure becomes one sentence (`jobId` names the job a NotFound is about). */
   async function call<T>(body: () => Promise<T>, jobId?: string): Promise<T> {
     try {
       return await body();
     } catch (error) {
-      throw client.explainRpcError(error, rpc.url, jobId);
+      throw client.explainRpcError(error, rpc, jobId);
     }
   }
   return { rpc, call, parse, render, output };

@@ -44,7 +44,7 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
   ]);
   toQueueRequest(argv, flags); // usage errors before stdin or a file is read
   const request = toQueueRequest(argv, flags, await readSecretOptions(flags.secret ?? []));
-  const rpc = connectTo(ctx.serverUrl(), { token: ctx.token() });
+  const rpc = connectTo(ctx.serverUrl(), { token: ctx.token(), ca: ctx.ca() });
 
   let jobId: string | undefined;
   let interrupts = 0;
@@ -53,7 +53,7 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
     rpc.jobs
       .cancelJob({ id })
       .catch((error: unknown) =>
-        output.say(`could not cancel job ${id}: ${explainRpcError(error, rpc.url, id).message}`),
+        output.say(`could not cancel job ${id}: ${explainRpcError(error, rpc, id).message}`),
       );
   };
   const onInterrupt = () => {
@@ -67,7 +67,7 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
     try {
       queued = (await rpc.jobs.queueJob(request)).job;
     } catch (error) {
-      throw explainRpcError(error, rpc.url);
+      throw explainRpcError(error, rpc);
     }
     if (!queued) throw new Error('the server answered QueueJob without a job');
     jobId = queued.id;
@@ -83,7 +83,7 @@ async function runJob(ctx: CliContext, argv: string[], flags: JobFlags): Promise
         onOutput: (chunk) => printer.onOutput(chunk),
       });
     } catch (error) {
-      const explained = explainRpcError(error, rpc.url, id);
+      const explained = explainRpcError(error, rpc, id);
       throw new CliError(
         `${explained.message} (job ${id} is queued; follow it with "hodei job logs ${id} --follow")`,
         explained.exitCode,

@@ -15,12 +15,16 @@ interface DevFlags {
   port?: string;
   auth?: string;
   insecure?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 function authOptions(command: Command): Command {
   return command
     .option('--auth <mode>', 'token: every call needs an API token; off (default on loopback)')
-    .option('--insecure', 'allow --auth off on an address other machines can reach');
+    .option('--insecure', 'allow --auth off on an address other machines can reach')
+    .option('--tls-cert <file>', 'serve TLS with this PEM certificate (chain) (HODEI_TLS_CERT)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert (HODEI_TLS_KEY)');
 }
 
 export function registerServer(program: Command): void {
@@ -55,6 +59,8 @@ async function loadConfig(mode: Mode, flags: DevFlags): Promise<ServerConfig> {
     ...process.env,
     ...(flags.auth === undefined ? {} : { HODEI_AUTH: flags.auth }),
     ...(flags.insecure ? { HODEI_INSECURE: '1' } : {}),
+    ...(flags.tlsCert === undefined ? {} : { HODEI_TLS_CERT: flags.tlsCert }),
+    ...(flags.tlsKey === undefined ? {} : { HODEI_TLS_KEY: flags.tlsKey }),
   };
   try {
     if (mode === 'server') return loadServerConfig(env);
@@ -104,7 +110,7 @@ async function serve(mode: Mode, flags: DevFlags): Promise<void> {
   const { url, adapters, auth } = server;
   write(
     'stderr',
-    `hodei ${mode} listening on ${url} (database: ${adapters.database}, bus: ${adapters.bus}, auth: ${auth.mode === 'token' ? 'API tokens required' : 'off'})\n`,
+    `hodei ${mode} listening on ${url} (database: ${adapters.database}, bus: ${adapters.bus}, ${config.tls ? `tls: ${config.tls.certFile}` : 'tls: off'}, auth: ${auth.mode === 'token' ? 'API tokens required' : 'off'})\n`,
   );
   if (auth.mode === 'token' && auth.liveTokens === 0) {
     write(
@@ -113,7 +119,8 @@ async function serve(mode: Mode, flags: DevFlags): Promise<void> {
     );
   }
   if (mode === 'dev') {
-    const target = url === DEFAULT_URL ? '' : `--url ${url} `;
+    const ca = config.tls?.workerCaFile ? `--ca ${config.tls.workerCaFile} ` : '';
+    const target = `${url === DEFAULT_URL ? '' : `--url ${url} `}${ca}`;
     write(
       'stderr',
       `Try: npx hodei ${target}run -- echo hello   (data in ${config.dataDir}; Ctrl-C stops)\n`,

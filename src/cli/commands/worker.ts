@@ -1,5 +1,5 @@
-// `hodei worker`: the worker agent a provider starts with HODEI_URL and HODEI_WORKER_ID in its
-// environment and its one-time password as the first line of its stdin (never the environment:
+// `hodei worker`: the worker agent a provider starts with HODEI_URL and HODEI_WORKER_ID (and, for
+// an https:// server, HODEI_CA) in its environment and its one-time password as the first line of its stdin (never the environment:
 // see agent/otp-input.ts). Its start-up counts in the cold-start budget, so it loads only the
 // agent.
 import type { Command } from 'commander';
@@ -28,11 +28,21 @@ export function registerWorker(program: Command, ctx: CliContext): void {
           `the worker needs ${missing.join(', ')} in its environment (the provider that starts a worker sets them)`,
         );
       }
-      const [{ readOtpLine }, { createLogger }, { runAgent }] = await Promise.all([
+      const [{ readOtpLine }, { createLogger }, { runAgent }, { readPemFile }] = await Promise.all([
         import('../../agent/otp-input.js'),
         import('../../shared/logger.js'),
         import('../../agent/run-agent.js'),
+        import('../../shared/pem.js'),
       ]);
+      const caFile = ctx.ca();
+      let ca: { pem: string; file: string } | undefined;
+      if (caFile && serverUrl.startsWith('https:')) {
+        try {
+          ca = { pem: readPemFile(caFile.source, caFile.file, 'certificate'), file: caFile.file };
+        } catch (error) {
+          throw usageError(error instanceof Error ? error.message : String(error));
+        }
+      }
       const input = await readOtpLine(process.stdin, OTP_WAIT_MS);
       if ('problem' in input) {
         throw usageError(
@@ -56,6 +66,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
         signal: controller.signal,
         correlationId: process.env.HODEI_CORRELATION_ID,
         traceparent: process.env.TRACEPARENT,
+        ca,
       });
       process.exit(code);
     });
