@@ -50,6 +50,12 @@ fi
 port_open 4222
 echo "NATS ready on 127.0.0.1:4222"
 
+# openssl: the TLS tests make a CA and certificates with it.
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "installing openssl"
+  apt_install openssl
+fi
+
 # Prometheus: promtool checks and unit-tests the alert rules, and the dashboard test runs a real
 # Prometheus server on a port of its own (nothing is started here).
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
