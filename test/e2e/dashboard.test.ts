@@ -97,7 +97,7 @@ beforeAll(async () => {
     },
     30_000,
   );
-  await new Promise((resolve) => setTimeout(resolve, 5000));
+  await new Promise((resolve) => setTimeout(resolve, 3000));
 });
 
 afterAll(async () => {

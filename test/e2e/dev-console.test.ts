@@ -1,6 +1,7 @@
 // What `hodei dev` prints while jobs run, with real processes: in the console format (the default
 // in a terminal) one short line per notable event — a job queued, started, finished with its exit
-// code and duration, a worker ready — and no JSON; JSON lines when stderr is not a terminal.
+// code and duration, a worker ready — and no JSON. (JSON lines when stderr is not a terminal are
+// checked by the pipeline suite, whose servers run without the setting.)
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, startTestServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/procs.js';
@@ -45,23 +46,5 @@ describe('hodei dev console', () => {
     }
     // Two jobs, one worker: the start line, its hint, and a handful of lines per job.
     expect(lines.length).toBeLessThanOrEqual(12);
-  });
-
-  it('without a terminal and without a setting: JSON lines', async () => {
-    const server = await startTestServer({ deployment: 'embedded' });
-    servers.push(server);
-    expect((await runCli(['--url', server.url, 'run', '--', 'true'])).code).toBe(0);
-    await waitFor(
-      'the job finished in the log',
-      () => server.log().includes('"msg":"job finished"') || undefined,
-    );
-    const records = server
-      .log()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { msg: string });
-    expect(records.map((r) => r.msg)).toEqual(
-      expect.arrayContaining(['job queued', 'job finished']),
-    );
   });
 });

@@ -306,6 +306,13 @@ export function pipelineSuite(deployment: Deployment): void {
       ]) {
         expect(metrics).toMatch(line);
       }
+      // Without a terminal and without HODEI_LOG_FORMAT the server logs JSON lines.
+      const records = server
+        .log()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(records).toEqual(expect.arrayContaining(['job queued', 'job finished']));
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     });
