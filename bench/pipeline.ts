@@ -8,6 +8,7 @@
 // Usage: npm run bench [-- --jobs N --samples N --only postgres+nats|embedded --tracing]
 // --tracing: OpenTelemetry on, exporting every span over OTLP/HTTP to a sink in this process
 // (figures then say tracing: true), to measure what tracing costs.
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -38,8 +39,14 @@ const TERMINAL = [JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobSt
 const TRACING = args.includes('--tracing');
 let spansReceived = 0;
 
+/** This run's figures, for bench/peer.ts to compute its ratios from (truncated at start). */
+const FIGURES_FILE = new URL('../last-pipeline.jsonl', import.meta.url);
+writeFileSync(FIGURES_FILE, '');
+
 function emit(figure: Record<string, unknown>): void {
-  console.log(JSON.stringify(TRACING ? { ...figure, tracing: true } : figure));
+  const line = JSON.stringify(TRACING ? { ...figure, tracing: true } : figure);
+  console.log(line);
+  appendFileSync(FIGURES_FILE, `${line}\n`);
 }
 
 /** An OTLP/HTTP sink that counts spans and keeps nothing; tracing on, exporting to it. */
