@@ -5,6 +5,8 @@
 //   queue_to_start — p50/p95/p99 from QueueJob to the worker's acknowledgement, idle system,
 //                    warm worker (server timestamps: started_at − created_at)
 //   cold_start   — p50 of provision + run: queue → acknowledged, with no worker alive
+//   cost_per_job — over the throughput run: SQL statements per job (through the driver) and CPU
+//                  seconds per job of the server, PostgreSQL, nats-server and the agents
 // Usage: npm run bench [-- --jobs N --samples N --only postgres+nats|embedded --tracing]
 // --tracing: OpenTelemetry on, exporting every span over OTLP/HTTP to a sink in this process
 // (figures then say tracing: true), to measure what tracing costs.
@@ -21,6 +23,9 @@ import { OpsService } from '../src/gen/hodei/v1/ops_pb.js';
 import { loadServerConfig, type ServerConfig } from '../src/config/config.js';
 import { startServer } from '../src/server/start-server.js';
 import { createLogger } from '../src/shared/logger.js';
+import { costPerJob, countStatements, snapshot } from './cost.js';
+
+countStatements();
 
 type Deployment = 'postgres+nats' | 'embedded';
 const args = process.argv.slice(2);
@@ -194,6 +199,7 @@ async function warmAndMeasure(deployment: Deployment): Promise<void> {
     });
 
     // Throughput: JOBS jobs of `true`, queued as fast as 64 concurrent calls allow.
+    const costBefore = snapshot();
     const before = await finishedCount(url);
     const started = performance.now();
     let next = 0;
@@ -208,6 +214,13 @@ async function warmAndMeasure(deployment: Deployment): Promise<void> {
     const queuedAt = performance.now();
     while ((await finishedCount(url)) - before < JOBS) await new Promise((r) => setTimeout(r, 100));
     const seconds = (performance.now() - started) / 1000;
+    // Statements and CPU per job over the throughput run (the agents' reaped `true` included).
+    emit({
+      deployment,
+      figure: 'cost_per_job',
+      jobs: JOBS,
+      ...costPerJob(costBefore, snapshot(), JOBS),
+    });
     emit({
       deployment,
       figure: 'throughput',

@@ -1,0 +1,79 @@
+// Where the time goes, for the benchmarks (issue 11, item 3): SQL statements sent through the
+// `pg` driver in this process (the control plane runs here), and CPU seconds of each process
+// taking part — this process (server and benchmark clients), PostgreSQL's backends, nats-server,
+// and the worker agents (with the commands they ran and reaped) — read from /proc (Linux).
+import { readdirSync, readFileSync } from 'node:fs';
+import pg from 'pg';
+
+let statements = 0;
+let counting = false;
+
+/** Counts every query the `pg` driver sends from now on (the server's and this process's). */
+export function countStatements(): void {
+  if (counting) return;
+  counting = true;
+  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+  const query = proto.query;
+  proto.query = function (this: unknown, ...a: unknown[]) {
+    statements += 1;
+    return query.apply(this, a);
+  };
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system, with reaped children when `children`) of a process. */
+function cpuOf(pid: string, children: boolean): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After the name: state is field 3, utime 14, stime 15, cutime 16, cstime 17 (1-based).
+    const at = (n: number) => Number(fields[n - 3] ?? 0);
+    return (at(14) + at(15) + (children ? at(16) + at(17) : 0)) / TICKS_PER_SECOND;
+  } catch {
+    return 0; // gone meanwhile
+  }
+}
+
+function commandOf(pid: string): { comm: string; cmdline: string } {
+  try {
+    return {
+      comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(),
+      cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '),
+    };
+  } catch {
+    return { comm: '', cmdline: '' };
+  }
+}
+
+export interface CostSnapshot {
+  statements: number;
+  cpu: { server: number; postgres: number; nats: number; agents: number };
+}
+
+/** Statements so far and CPU seconds per kind of process, now. */
+export function snapshot(): CostSnapshot {
+  const usage = process.cpuUsage();
+  const cpu = { server: (usage.user + usage.system) / 1e6, postgres: 0, nats: 0, agents: 0 };
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    const { comm, cmdline } = commandOf(pid);
+    if (comm === 'postgres') cpu.postgres += cpuOf(pid, false);
+    else if (comm === 'nats-server') cpu.nats += cpuOf(pid, false);
+    else if (cmdline.includes('hodei.js worker')) cpu.agents += cpuOf(pid, true);
+  }
+  return { statements, cpu };
+}
+
+/** Per job, between two snapshots. */
+export function costPerJob(before: CostSnapshot, after: CostSnapshot, jobs: number) {
+  const per = (a: number, b: number) => Math.round(((b - a) / jobs) * 1e5) / 1e5;
+  return {
+    statementsPerJob: Math.round(((after.statements - before.statements) / jobs) * 10) / 10,
+    cpuSecondsPerJob: {
+      server: per(before.cpu.server, after.cpu.server),
+      postgres: per(before.cpu.postgres, after.cpu.postgres),
+      nats: per(before.cpu.nats, after.cpu.nats),
+      agents: per(before.cpu.agents, after.cpu.agents),
+    },
+  };
+}
