@@ -11,7 +11,7 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import { JobService } from '../../src/gen/hodei/v1/job_pb.js';
 import { OpsService } from '../../src/gen/hodei/v1/ops_pb.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
-import { NATS_URL } from './env.js';
+import { NATS_URL, deleteStream } from './env.js';
 import type { Db } from '../../src/db/db.js';
 import { createPgliteDb } from '../../src/db/pglite/pglite-db.js';
 
@@ -174,6 +174,10 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
     async cleanup() {
       if (proc.exitCode === null && proc.signalCode === null) await server.stop();
       await database?.drop();
+      // Each stream reserves its HODEI_STREAM_MAX_BYTES in JetStream: one left behind per test
+      // server soon leaves no room for new ones.
+      if (deployment === 'postgres+nats' && !options.natsUrl)
+        await deleteStream(env.HODEI_STREAM ?? '');
       if (dataDir) await rm(dataDir, { recursive: true, force: true });
       if (keyDir) await rm(keyDir, { recursive: true, force: true });
     },
