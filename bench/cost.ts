@@ -7,15 +7,33 @@ import pg from 'pg';
 
 let statements = 0;
 let counting = false;
+let byTextOn = false;
+/** Statements by their text (first 120 characters), for --statements. */
+const byText = new Map<string, number>();
+
+function textOf(arg: unknown): string {
+  const text =
+    typeof arg === 'string'
+      ? arg
+      : typeof arg === 'object' && arg !== null && 'text' in arg
+        ? String(arg.text)
+        : '?';
+  return text.replace(/\s+/g, ' ').trim().slice(0, 120);
+}
 
 /** Counts every query the `pg` driver sends from now on (the server's and this process's). */
-export function countStatements(): void {
+export function countStatements(options: { byText?: boolean } = {}): void {
+  byTextOn = options.byText === true;
   if (counting) return;
   counting = true;
   const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
   const query = proto.query;
   proto.query = function (this: unknown, ...a: unknown[]) {
     statements += 1;
+    if (byTextOn) {
+      const text = textOf(a[0]);
+      byText.set(text, (byText.get(text) ?? 0) + 1);
+    }
     return query.apply(this, a);
   };
 }
@@ -48,6 +66,7 @@ function commandOf(pid: string): { comm: string; cmdline: string } {
 
 export interface CostSnapshot {
   statements: number;
+  byText: Map<string, number>;
   cpu: { server: number; postgres: number; nats: number; agents: number };
 }
 
@@ -61,7 +80,7 @@ export function snapshot(): CostSnapshot {
     else if (comm === 'nats-server') cpu.nats += cpuOf(pid, false);
     else if (cmdline.includes('hodei.js worker')) cpu.agents += cpuOf(pid, true);
   }
-  return { statements, cpu };
+  return { statements, byText: new Map(byText), cpu };
 }
 
 /** Per job, between two snapshots. */
@@ -76,4 +95,13 @@ export function costPerJob(before: CostSnapshot, after: CostSnapshot, jobs: numb
       agents: per(before.cpu.agents, after.cpu.agents),
     },
   };
+}
+
+/** Statements per job by text between two snapshots, the most frequent first. */
+export function statementsPerJob(before: CostSnapshot, after: CostSnapshot, jobs: number) {
+  return [...after.byText]
+    .map(([text, n]) => ({ text, perJob: (n - (before.byText.get(text) ?? 0)) / jobs }))
+    .filter((s) => s.perJob > 0)
+    .sort((a, b) => b.perJob - a.perJob)
+    .map((s) => ({ ...s, perJob: Math.round(s.perJob * 100) / 100 }));
 }

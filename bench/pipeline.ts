@@ -7,9 +7,10 @@
 //   cold_start   — p50 of provision + run: queue → acknowledged, with no worker alive
 //   cost_per_job — over the throughput run: SQL statements per job (through the driver) and CPU
 //                  seconds per job of the server, PostgreSQL, nats-server and the agents
-// Usage: npm run bench [-- --jobs N --samples N --only postgres+nats|embedded --tracing]
+// Usage: npm run bench [-- --jobs N --samples N --only postgres+nats|embedded --tracing --statements]
 // --tracing: OpenTelemetry on, exporting every span over OTLP/HTTP to a sink in this process
-// (figures then say tracing: true), to measure what tracing costs.
+// (figures then say tracing: true), to measure what tracing costs. --statements: statements per
+// job by their text too (statement_per_job lines), to show which steps cost what.
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,9 +24,7 @@ import { OpsService } from '../src/gen/hodei/v1/ops_pb.js';
 import { loadServerConfig, type ServerConfig } from '../src/config/config.js';
 import { startServer } from '../src/server/start-server.js';
 import { createLogger } from '../src/shared/logger.js';
-import { costPerJob, countStatements, snapshot } from './cost.js';
-
-countStatements();
+import { costPerJob, countStatements, snapshot, statementsPerJob } from './cost.js';
 
 type Deployment = 'postgres+nats' | 'embedded';
 const args = process.argv.slice(2);
@@ -42,6 +41,9 @@ const NATS = process.env.HODEI_BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 const TERMINAL = [JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED];
 
 const TRACING = args.includes('--tracing');
+/** --statements: also print statements per job by their text, the most frequent first. */
+const STATEMENTS = args.includes('--statements');
+countStatements({ byText: STATEMENTS });
 let spansReceived = 0;
 
 /** This run's figures, for bench/peer.ts to compute its ratios from (truncated at start). */
@@ -215,12 +217,18 @@ async function warmAndMeasure(deployment: Deployment): Promise<void> {
     while ((await finishedCount(url)) - before < JOBS) await new Promise((r) => setTimeout(r, 100));
     const seconds = (performance.now() - started) / 1000;
     // Statements and CPU per job over the throughput run (the agents' reaped `true` included).
+    const costAfter = snapshot();
     emit({
       deployment,
       figure: 'cost_per_job',
       jobs: JOBS,
-      ...costPerJob(costBefore, snapshot(), JOBS),
+      ...costPerJob(costBefore, costAfter, JOBS),
     });
+    if (STATEMENTS) {
+      for (const s of statementsPerJob(costBefore, costAfter, JOBS)) {
+        emit({ deployment, figure: 'statement_per_job', ...s });
+      }
+    }
     emit({
       deployment,
       figure: 'throughput',
