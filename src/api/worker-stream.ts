@@ -262,6 +262,7 @@ export async function* serveWorkerStream(
           outcome: OUTCOMES[body.value.outcome],
           exitCode: body.value.exitCode ?? null,
           error: body.value.error,
+          correlationId: target.correlationId,
         };
         const traced =
           runTrace?.key === runKey(target.jobId, target.attempt) ? runTrace : undefined;

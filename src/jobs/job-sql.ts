@@ -2,6 +2,7 @@
 // state (and attempt), and report whether they changed a row.
 import type { Queryable } from '../db/db.js';
 import type { Statement } from '../db/statement.js';
+import type { ChosenEventsStatement } from '../outbox/outbox-sql.js';
 import type { JobRecord, StoredJobSpec } from './job.js';
 import type { JobState } from './job-state.js';
 import { COLUMNS, columnsOf, toJob, type JobRow } from './job-row.js';
@@ -55,6 +56,18 @@ export async function findJob(q: Queryable, id: string): Promise<JobRecord | und
   const result = await q.query<JobRow>(`SELECT ${COLUMNS} FROM jobs WHERE id = $1`, [id]);
   const row = result.rows[0];
   return row ? toJob(row) : undefined;
+}
+
+/** The job's state and attempt only (a saga's cheap look), or undefined. */
+export async function findJobState(
+  q: Queryable,
+  id: string,
+): Promise<{ state: JobState; attempt: number } | undefined> {
+  const result = await q.query<{ state: JobState; attempt: number }>(
+    'SELECT state, attempt FROM jobs WHERE id = $1',
+    [id],
+  );
+  return result.rows[0];
 }
 
 /** Returns the job queued under this idempotency key, or undefined. */
@@ -149,6 +162,49 @@ export async function finishJob(
   );
   const row = result.rows[0];
   return row ? toJob(row) : undefined;
+}
+
+/**
+ * A run that succeeded, in one statement: the job SUCCEEDED for this attempt and worker (its
+ * attempt recorded, as finishJob does) and the worker BUSY for it back to READY. Always one row:
+ * the job (or null when it was not this attempt's to finish) and `emit`, the event types that
+ * apply — JobSucceeded when the job finished, WorkerReady when the worker was released.
+ */
+export function succeedJobReleasingWorkerStatement(update: {
+  jobId: string;
+  attempt: number;
+  workerId: string;
+  exitCode: number;
+}): ChosenEventsStatement<{ job: JobRecord | undefined; emit: string[] }> {
+  return {
+    ctes: `done AS (
+       UPDATE jobs SET state = 'SUCCEEDED', exit_code = $4, error = '', finished_at = now(),
+         updated_at = now(), started_at = COALESCE(started_at, now()), retry_at = NULL
+       WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state IN ('ASSIGNED', 'RUNNING')
+       RETURNING ${COLUMNS}
+     ), kept AS (
+       INSERT INTO job_attempts (job_id, attempt, outcome, exit_code, error, worker_id, assigned_at,
+         started_at, finished_at)
+       SELECT id, attempt, state, exit_code, error, worker_id, assigned_at, started_at, finished_at
+       FROM done
+       ON CONFLICT DO NOTHING
+     ), released AS (
+       UPDATE workers SET state = 'READY', current_job_id = NULL, ready_since = now(),
+         jobs_run = jobs_run + 1
+       WHERE id = $3 AND state = 'BUSY' AND current_job_id = $1
+       RETURNING id
+     )`,
+    select: `SELECT ${columnsOf('done')},
+       array_remove(ARRAY[
+         CASE WHEN EXISTS (SELECT 1 FROM done) THEN 'JobSucceeded' END,
+         CASE WHEN EXISTS (SELECT 1 FROM released) THEN 'WorkerReady' END], NULL) AS emit
+     FROM (SELECT 1) AS one LEFT JOIN done ON true`,
+    params: [update.jobId, update.attempt, update.workerId, update.exitCode],
+    read: (row: JobRow & { emit: string[] }) => ({
+      job: row.id === null ? undefined : toJob(row),
+      emit: row.emit,
+    }),
+  };
 }
 
 /** Any non-terminal state → CANCELLED; returns the cancelled job and the state it was in. An

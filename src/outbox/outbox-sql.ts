@@ -81,6 +81,38 @@ export async function runWithOutboxRows<T>(
   });
 }
 
+/** A change made of several data-modifying CTEs (`ctes`, without the leading WITH) and the
+ * SELECT over them that returns its one row, with an `emit` column (text[]). */
+export interface ChosenEventsStatement<T> {
+  readonly ctes: string;
+  readonly select: string;
+  readonly params: readonly unknown[];
+  readonly read: (row: never) => T;
+}
+
+/**
+ * Like runWithOutboxRows, for a change whose one row says in its `emit` column which of the
+ * events apply: only rows of those event types are added, in the same statement. For a change of
+ * several rows at once, each with its own event (a job finished, its worker released).
+ */
+export async function runWithChosenOutboxRows<T>(
+  q: Queryable,
+  statement: ChosenEventsStatement<T>,
+  rows: readonly OutboxInsert[],
+): Promise<T[]> {
+  return runStatement(q, {
+    text: `WITH ${statement.ctes},
+       changed AS (${statement.select}),
+       appended AS (
+         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
+         SELECT * FROM (${selectRows(statement.params.length + 1)}) AS e(${OUTBOX_INSERT_COLUMNS})
+         WHERE e.event_type = ANY ((SELECT emit FROM changed LIMIT 1)::text[]))
+       SELECT * FROM changed`,
+    params: [...statement.params, ...rowParams(rows)],
+    read: statement.read,
+  });
+}
+
 /**
  * Locks up to `limit` rows to send (oldest first; neither published nor dead-lettered, not waiting
  * for a retry; skipping rows other relays hold) and marks them published, in one statement: the

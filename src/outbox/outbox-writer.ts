@@ -8,7 +8,13 @@ import { EVENT_AGGREGATES, subjectFor, type NewEvent } from '../events/catalog.j
 import { EVENT_LIMITS, boundEventPayload, type EventLimits } from '../events/event-bounds.js';
 import { newId } from '../shared/ids.js';
 import { traceparentFor } from '../telemetry/tracing.js';
-import { insertOutboxRows, runWithOutboxRows, type OutboxInsert } from './outbox-sql.js';
+import {
+  insertOutboxRows,
+  runWithChosenOutboxRows,
+  runWithOutboxRows,
+  type ChosenEventsStatement,
+  type OutboxInsert,
+} from './outbox-sql.js';
 
 export interface OutboxWriter {
   /** Adds the events within the caller's transaction. */
@@ -22,6 +28,15 @@ export interface OutboxWriter {
   changeWithEvents<T>(
     q: Queryable,
     statement: Statement<T>,
+    events: readonly NewEvent[],
+  ): Promise<T[]>;
+  /**
+   * Runs a statement changing several things at once whose one row lists in its `emit` column
+   * the types of the events that apply, and adds those events in the same SQL statement.
+   */
+  changeWithChosenEvents<T>(
+    q: Queryable,
+    statement: ChosenEventsStatement<T>,
     events: readonly NewEvent[],
   ): Promise<T[]>;
 }
@@ -45,5 +60,7 @@ export function createOutboxWriter(options: {
   return {
     append: (tx, events) => insertOutboxRows(tx, events.map(toRow)),
     changeWithEvents: (q, statement, events) => runWithOutboxRows(q, statement, events.map(toRow)),
+    changeWithChosenEvents: (q, statement, events) =>
+      runWithChosenOutboxRows(q, statement, events.map(toRow)),
   };
 }

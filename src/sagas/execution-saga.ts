@@ -13,9 +13,14 @@
 // job's secrets are opened just before the RUN (dispatch-secrets.ts): a job whose secrets this
 // server's key cannot open ends FAILED saying so.
 import { event } from '../events/catalog.js';
-import { findJob, assignJobStatement, requeueJob } from '../jobs/job-sql.js';
+import { findJob, findJobState, assignJobStatement, requeueJob } from '../jobs/job-sql.js';
 import type { JobRecord } from '../jobs/job.js';
-import { claimWorkerForJob, countLiveWorkers, findWorker } from '../workers/worker-sql.js';
+import {
+  anyReadyWorker,
+  claimWorkerForJob,
+  countLiveWorkers,
+  findWorker,
+} from '../workers/worker-sql.js';
 import { isTerminalJobState } from '../jobs/job-state.js';
 import { HodeiError } from '../shared/errors.js';
 import { SagaStepFailure, type SagaDefinition, type SagaMemo, type SagaStep } from './saga.js';
@@ -80,7 +85,13 @@ function validateJobState(deps: SagaDeps): Step {
       ) {
         const waitMs = retryWaitMs(job, Date.now());
         if (waitMs > 0) {
-          return { kind: 'wait', key: retryDueKey(job.id, job.attempt), deadlineMs: waitMs };
+          // Only its deadline ends this wait: nothing to look at again once parked.
+          return {
+            kind: 'wait',
+            key: retryDueKey(job.id, job.attempt),
+            deadlineMs: waitMs,
+            recheck: () => Promise.resolve(false),
+          };
         }
         memo.job = job;
         return { kind: 'next' };
@@ -135,6 +146,8 @@ function reserveWorker(deps: SagaDeps): Step {
         key: WORKER_READY_KEY,
         deadlineMs: deps.settings.workerWaitMs,
         context: { provisionRequests: requests },
+        // A worker freed between the claim and the WAITING row woke no one: look again then.
+        recheck: () => anyReadyWorker(deps.db),
       };
     },
     // Runs when the job was not assigned (cancelled meanwhile), or after UpdateJobToAssigned's
@@ -262,6 +275,11 @@ function sendRunJobCommand(deps: SagaDeps): Step {
         key: jobStartedKey(job.id, job.attempt),
         deadlineMs: deps.settings.dispatchAckTimeoutMs,
         context: { runSent: true },
+        // The acknowledgement may have come before the WAITING row: the job moved on then.
+        recheck: async () => {
+          const now = await findJobState(deps.db, job.id);
+          return !now || now.attempt !== job.attempt || now.state !== 'ASSIGNED';
+        },
       };
     },
   };

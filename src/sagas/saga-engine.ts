@@ -111,8 +111,8 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   }
 
   async function sweep(): Promise<void> {
-    for (const id of await claimExpiredWaits(db, 100))
-      background(() => run(id, 'deadline'), 'saga deadline');
+    for (const row of await claimExpiredWaits(db, 100))
+      background(() => run(row.id, 'deadline', row), 'saga deadline');
     for (const id of await findUnfinishedSagas(db, options.staleAfterMs ?? 5000)) {
       if (!active.has(id)) background(() => run(id), 'saga resume');
     }
@@ -133,9 +133,9 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     },
     run: (id, wake) => run(id, wake),
     async wake(key, one) {
-      const ids = await claimWaitingByKey(db, key, one);
-      await Promise.all(ids.map((id) => run(id, 'event')));
-      return ids.length;
+      const rows = await claimWaitingByKey(db, key, one);
+      await Promise.all(rows.map((row) => run(row.id, 'event', row)));
+      return rows.length;
     },
     sweep,
     async resumeAll() {

@@ -206,8 +206,14 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
           waitDeadline: new Date(clock.now() + outcome.deadlineMs),
         });
         // The awaited event may have come between the step's check and the WAITING row: look
-        // once more now that any later wake-up would find the row.
-        if (recheckedAt !== index && (await claimWaitingSaga(db, saga.id))) {
+        // once more now that any later wake-up would find the row (with the step's own cheap
+        // read when it has one; a wake-up meanwhile has claimed the saga, and then this claim
+        // fails and the wake-up runs it).
+        if (
+          recheckedAt !== index &&
+          (!outcome.recheck || (await outcome.recheck())) &&
+          (await claimWaitingSaga(db, saga.id))
+        ) {
           recheckedAt = index;
           wake = 'recheck';
           memo = {};

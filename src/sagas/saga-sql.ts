@@ -167,20 +167,20 @@ export async function updateSaga(q: Queryable, update: SagaUpdate): Promise<bool
 }
 
 /** WAITING → IN_PROGRESS for sagas waiting on `key` (when `one`, the one of highest priority,
- * oldest first); returns ids. */
+ * oldest first); returns them as they are now (so their run need not read them again). */
 export async function claimWaitingByKey(
   q: Queryable,
   key: string,
   one: boolean,
-): Promise<string[]> {
-  const result = await q.query<{ id: string }>(
+): Promise<SagaRow[]> {
+  const result = await q.query<SagaRow>(
     `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
      WHERE id IN (SELECT id FROM saga_instances WHERE state = 'WAITING' AND wait_key = $1
                   ORDER BY priority DESC, created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-     RETURNING id`,
+     RETURNING ${COLUMNS}`,
     [key, one ? 1 : 1000],
   );
-  return result.rows.map((r) => r.id);
+  return result.rows;
 }
 
 /** WAITING → IN_PROGRESS for this saga if it still waits; returns whether it did. */
@@ -193,16 +193,16 @@ export async function claimWaitingSaga(q: Queryable, id: string): Promise<boolea
   return result.rowCount === 1;
 }
 
-/** WAITING → IN_PROGRESS for sagas whose deadline has passed; returns their ids. */
-export async function claimExpiredWaits(q: Queryable, limit: number): Promise<string[]> {
-  const result = await q.query<{ id: string }>(
+/** WAITING → IN_PROGRESS for sagas whose deadline has passed; returns them as they are now. */
+export async function claimExpiredWaits(q: Queryable, limit: number): Promise<SagaRow[]> {
+  const result = await q.query<SagaRow>(
     `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
      WHERE id IN (SELECT id FROM saga_instances WHERE state = 'WAITING' AND wait_deadline < now()
                   ORDER BY wait_deadline LIMIT $1 FOR UPDATE SKIP LOCKED)
-     RETURNING id`,
+     RETURNING ${COLUMNS}`,
     [limit],
   );
-  return result.rows.map((r) => r.id);
+  return result.rows;
 }
 
 /** Returns IN_PROGRESS/COMPENSATING sagas untouched for `staleMs` (all of them when 0). */

@@ -22,7 +22,19 @@ export type StepOutcome<C extends SagaContext> =
   /** The step is done; go on to the next one. */
   | { kind: 'next'; context?: Partial<C>; output?: unknown }
   /** Park the saga until an event with `key` wakes it, or until the deadline passes. */
-  | { kind: 'wait'; key: string; deadlineMs: number; context?: Partial<C> }
+  | {
+      kind: 'wait';
+      key: string;
+      deadlineMs: number;
+      context?: Partial<C>;
+      /**
+       * Asked once the WAITING row is written (so any later wake-up finds it): true when what
+       * the saga waits for may have happened between the step's look and that row, and the step
+       * must run again. One cheap read instead of running the step again every time; without
+       * it the step always runs once more.
+       */
+      recheck?: () => Promise<boolean>;
+    }
   /** Nothing left to do (e.g. the job moved on): complete the saga without the later steps. */
   | { kind: 'finish'; context?: Partial<C>; output?: unknown };
 

@@ -6,7 +6,12 @@ import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { event, type NewEvent } from '../events/catalog.js';
-import { findJob, finishJob, markJobRunningStatement } from '../jobs/job-sql.js';
+import {
+  findJob,
+  finishJob,
+  markJobRunningStatement,
+  succeedJobReleasingWorkerStatement,
+} from '../jobs/job-sql.js';
 import { retryJob } from '../jobs/job-attempt-sql.js';
 import { retryBackoffMs, shouldRetry, type RunOutcome } from '../jobs/retry-policy.js';
 import type { JobRecord } from '../jobs/job.js';
@@ -24,6 +29,9 @@ export interface RunReport {
   outcome: RunOutcome;
   exitCode: number | null;
   error: string;
+  /** The job's correlation id, as sent with the RUN (lets a success be recorded in one
+   * statement). */
+  correlationId?: string;
 }
 
 export interface WorkerReportsDeps {
@@ -128,6 +136,28 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
     return { job, events: [event('JobRetryScheduled', job.id, job.correlationId, payload)] };
   }
 
+  /** A run that succeeded (never retried): the job SUCCEEDED, its worker READY and their
+   * events, in one statement and one round trip — the common end of every run. */
+  async function recordSuccess(
+    workerId: string,
+    report: RunReport,
+    correlationId: string,
+  ): Promise<{ job: JobRecord; retried: boolean } | undefined> {
+    const ref = { jobId: report.jobId, attempt: report.attempt, workerId };
+    const [result] = await outbox.changeWithChosenEvents(
+      db,
+      succeedJobReleasingWorkerStatement({ ...ref, exitCode: report.exitCode ?? 0 }),
+      [
+        event('JobSucceeded', report.jobId, correlationId, {
+          ...ref,
+          exitCode: report.exitCode ?? 0,
+        }),
+        event('WorkerReady', workerId, correlationId, { workerId }),
+      ],
+    );
+    return result?.job && { job: result.job, retried: false };
+  }
+
   /** The run ended: the job's terminal state (or its retry), the worker back to READY, their
    * events. */
   async function recordResult(workerId: string, report: RunReport): Promise<void> {
@@ -147,45 +177,48 @@ export function createWorkerReports(deps: WorkerReportsDeps) {
             : report.outcome === 'CANCELLED'
               ? 'cancelled on the worker'
               : `exited with code ${report.exitCode ?? 'unknown'}`);
-    const finished = await db.transaction(async (tx) => {
-      const retried =
-        state === 'SUCCEEDED'
-          ? undefined
-          : await scheduleRetry(tx, workerId, report, { state, error });
-      const job =
-        retried?.job ??
-        (await finishJob(tx, {
-          jobId: report.jobId,
-          attempt: report.attempt,
-          workerId,
-          state,
-          exitCode: report.exitCode,
-          error,
-        }));
-      const events: NewEvent[] = retried?.events ?? [];
-      if (job && !retried) {
-        const ref = { jobId: job.id, attempt: job.attempt, workerId };
-        events.push(
-          state === 'SUCCEEDED'
-            ? event('JobSucceeded', job.id, job.correlationId, {
-                ...ref,
-                exitCode: report.exitCode ?? 0,
-              })
-            : state === 'TIMED_OUT'
-              ? event('JobTimedOut', job.id, job.correlationId, ref)
-              : event('JobFailed', job.id, job.correlationId, {
-                  ...ref,
-                  error,
-                  ...(report.exitCode === null ? {} : { exitCode: report.exitCode }),
-                }),
-        );
-      }
-      if (await releaseWorker(tx, workerId, report.jobId)) {
-        events.push(event('WorkerReady', workerId, job?.correlationId ?? '', { workerId }));
-      }
-      await outbox.append(tx, events);
-      return job && { job, retried: retried !== undefined };
-    });
+    const finished =
+      state === 'SUCCEEDED' && report.correlationId !== undefined
+        ? await recordSuccess(workerId, report, report.correlationId)
+        : await db.transaction(async (tx) => {
+            const retried =
+              state === 'SUCCEEDED'
+                ? undefined
+                : await scheduleRetry(tx, workerId, report, { state, error });
+            const job =
+              retried?.job ??
+              (await finishJob(tx, {
+                jobId: report.jobId,
+                attempt: report.attempt,
+                workerId,
+                state,
+                exitCode: report.exitCode,
+                error,
+              }));
+            const events: NewEvent[] = retried?.events ?? [];
+            if (job && !retried) {
+              const ref = { jobId: job.id, attempt: job.attempt, workerId };
+              events.push(
+                state === 'SUCCEEDED'
+                  ? event('JobSucceeded', job.id, job.correlationId, {
+                      ...ref,
+                      exitCode: report.exitCode ?? 0,
+                    })
+                  : state === 'TIMED_OUT'
+                    ? event('JobTimedOut', job.id, job.correlationId, ref)
+                    : event('JobFailed', job.id, job.correlationId, {
+                        ...ref,
+                        error,
+                        ...(report.exitCode === null ? {} : { exitCode: report.exitCode }),
+                      }),
+              );
+            }
+            if (await releaseWorker(tx, workerId, report.jobId)) {
+              events.push(event('WorkerReady', workerId, job?.correlationId ?? '', { workerId }));
+            }
+            await outbox.append(tx, events);
+            return job && { job, retried: retried !== undefined };
+          });
     if (finished?.retried) {
       deps.metrics?.jobRetries.inc({ outcome: state });
       logger.info(

@@ -60,6 +60,14 @@ export async function countLiveWorkers(q: Queryable): Promise<number> {
   return result.rows[0]?.n ?? 0;
 }
 
+/** Whether any worker is READY now (a saga waiting for one looks once more with this). */
+export async function anyReadyWorker(q: Queryable): Promise<boolean> {
+  const result = await q.query<{ ready: boolean }>(
+    "SELECT EXISTS (SELECT 1 FROM workers WHERE state = 'READY') AS ready",
+  );
+  return result.rows[0]?.ready === true;
+}
+
 /** Inserts a CREATING worker; returns false if the id exists already. */
 export async function insertWorker(
   q: Queryable,

@@ -132,6 +132,56 @@ for (const kind of DB_KINDS) {
       expect(first?.retryAt?.getTime()).toBe(job?.retryAt?.getTime());
     });
 
+    it('a success is recorded in one statement: job, attempt, worker READY and both events, once', async () => {
+      const jobId = await queued({});
+      const { workerId, attempt } = await running(jobId);
+      const success = { jobId, attempt, ...exited(0), correlationId: `c-${jobId}` };
+      await reports().recordResult(workerId, success);
+      await reports().recordResult(workerId, success); // reported twice: nothing more
+      expect(await findJob(t.db, jobId)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+      expect(await findJobAttempts(t.db, jobId)).toMatchObject([
+        { attempt: 1, outcome: 'SUCCEEDED', exitCode: 0, workerId },
+      ]);
+      const worker = await t.db.query<{ state: string; jobs_run: number }>(
+        'SELECT state, jobs_run FROM workers WHERE id = $1',
+        [workerId],
+      );
+      expect(worker.rows[0]).toEqual({ state: 'READY', jobs_run: 1 });
+      expect((await eventsOf(jobId)).map((e) => e.type)).toContain('JobSucceeded');
+      expect((await eventsOf(jobId)).filter((e) => e.type === 'JobSucceeded')).toEqual([
+        { type: 'JobSucceeded', payload: { jobId, attempt, workerId, exitCode: 0 } },
+      ]);
+      const ready = await t.db.query<{ correlation_id: string }>(
+        "SELECT correlation_id FROM outbox_events WHERE aggregate_id = $1 AND event_type = 'WorkerReady'",
+        [workerId],
+      );
+      expect(ready.rows).toEqual([{ correlation_id: `c-${jobId}` }]);
+    });
+
+    it('a success reported after a cancel frees the worker (WorkerReady) and leaves the job CANCELLED', async () => {
+      const jobId = await queued({});
+      const { workerId, attempt } = await running(jobId);
+      await cancelJob(t.db, jobId);
+      await reports().recordResult(workerId, {
+        jobId,
+        attempt,
+        ...exited(0),
+        correlationId: `c-${jobId}`,
+      });
+      expect((await findJob(t.db, jobId))?.state).toBe('CANCELLED');
+      expect((await eventsOf(jobId)).map((e) => e.type)).not.toContain('JobSucceeded');
+      const ready = await t.db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = $1 AND event_type = 'WorkerReady'",
+        [workerId],
+      );
+      expect(ready.rows[0]?.n).toBe(1);
+      const worker = await t.db.query<{ state: string }>(
+        'SELECT state FROM workers WHERE id = $1',
+        [workerId],
+      );
+      expect(worker.rows[0]?.state).toBe('READY');
+    });
+
     it('keeps every attempt and ends FAILED once retries are spent', async () => {
       const jobId = await queued(retry(2, 1));
       await runEnds(jobId, exited(1));

@@ -127,6 +127,52 @@ for (const kind of DB_KINDS) {
         expect((await sagaState(id))?.state).toBe('COMPLETED');
       });
 
+      it('a wait with its own recheck runs the step again only when the recheck says so', async () => {
+        const seen: string[] = [];
+        let happened = false;
+        const e = engine(t.db, {
+          type: 'execution',
+          steps: [
+            {
+              name: 'w',
+              async execute({ wake }) {
+                seen.push(wake ?? 'first');
+                if (wake === 'event') return { kind: 'next' };
+                return {
+                  kind: 'wait',
+                  key: `probe-${seenKey}`,
+                  deadlineMs: 60_000,
+                  // Looked at once the WAITING row is written; counts the looks.
+                  recheck: async () => {
+                    seen.push(`recheck-asked:${happened}`);
+                    return happened;
+                  },
+                };
+              },
+            },
+          ],
+        });
+        const seenKey = newId();
+        // Nothing happened meanwhile: one cheap look, the step does not run again.
+        const quiet = newId();
+        await e.start('execution', quiet, 'c', {});
+        expect(seen).toEqual(['first', 'recheck-asked:false']);
+        expect((await sagaState(quiet))?.state).toBe('WAITING');
+        // It had happened: the step runs again (once: its second wait is not rechecked).
+        seen.length = 0;
+        happened = true;
+        const raced = newId();
+        await e.start('execution', raced, 'c', {});
+        expect(seen).toEqual(['first', 'recheck-asked:true', 'recheck']);
+        expect((await sagaState(raced))?.state).toBe('WAITING');
+        // Both still wake on the event.
+        seen.length = 0;
+        expect(await e.wake(`probe-${seenKey}`, false)).toBe(2);
+        expect(seen).toEqual(['event', 'event']);
+        expect((await sagaState(quiet))?.state).toBe('COMPLETED');
+        expect((await sagaState(raced))?.state).toBe('COMPLETED');
+      });
+
       it('waking one of several waiting sagas takes the highest priority first, then the oldest', async () => {
         const e = engine(t.db, {
           type: 'execution',
