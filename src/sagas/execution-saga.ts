@@ -38,6 +38,8 @@ export interface ExecutionContext extends Record<string, unknown> {
   workerId?: string;
   /** How many provisioning requests this attempt has made (part of each request's id). */
   provisionRequests?: number;
+  /** How many times its wait for a worker ran out (each next wait is longer). */
+  workerWaits?: number;
   runSent?: boolean;
 }
 
@@ -106,6 +108,15 @@ function validateJobState(deps: SagaDeps): Step {
   };
 }
 
+/** The longest wait for a worker, in multiples of the first one. */
+export const WORKER_WAIT_BACKOFF_LIMIT = 8;
+
+/** How long a saga waits for a worker after `waits` earlier waits ran out: the setting, doubled
+ * each time, up to WORKER_WAIT_BACKOFF_LIMIT times it. */
+export function workerWaitMs(firstMs: number, waits: number): number {
+  return firstMs * Math.min(2 ** Math.max(0, waits), WORKER_WAIT_BACKOFF_LIMIT);
+}
+
 function reserveWorker(deps: SagaDeps): Step {
   return {
     name: 'ReserveWorker',
@@ -141,11 +152,15 @@ function reserveWorker(deps: SagaDeps): Step {
           ]),
         );
       }
+      // A WorkerReady wakes the oldest waiting saga at once; the deadline is the safety net (and
+      // the next provisioning request), so it backs off while the wait goes on: a long backlog
+      // of parked sagas does not re-run every few seconds.
+      const waits = (context.workerWaits ?? 0) + (wake === 'deadline' ? 1 : 0);
       return {
         kind: 'wait',
         key: WORKER_READY_KEY,
-        deadlineMs: deps.settings.workerWaitMs,
-        context: { provisionRequests: requests },
+        deadlineMs: workerWaitMs(deps.settings.workerWaitMs, waits),
+        context: { provisionRequests: requests, workerWaits: waits },
         // A worker freed between the claim and the WAITING row woke no one: look again then.
         recheck: () => anyReadyWorker(deps.db),
       };

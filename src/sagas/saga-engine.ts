@@ -16,6 +16,7 @@ import type { SagaContext, SagaDefinition, SagaType, StepInput } from './saga.js
 import {
   claimExpiredWaits,
   claimWaitingByKey,
+  claimWaitingSaga,
   findUnfinishedSagas,
   insertSagaStatement,
   type SagaRow,
@@ -48,6 +49,8 @@ export interface SagaEngine {
   run(id: string, wake?: StepInput<SagaContext>['wake']): Promise<void>;
   /** Wakes sagas waiting on `key` (only the oldest when `one`); returns how many woke. */
   wake(key: string, one: boolean): Promise<number>;
+  /** Wakes this saga if it waits, whatever for; returns whether it woke. */
+  wakeSaga(id: string): Promise<boolean>;
   /** Wakes sagas whose deadline passed and resumes stale ones. */
   sweep(): Promise<void>;
   /** Resumes every IN_PROGRESS and COMPENSATING saga (at start-up). */
@@ -136,6 +139,11 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       const rows = await claimWaitingByKey(db, key, one);
       await Promise.all(rows.map((row) => run(row.id, 'event', row)));
       return rows.length;
+    },
+    async wakeSaga(id) {
+      if (!(await claimWaitingSaga(db, id))) return false;
+      await run(id, 'event');
+      return true;
     },
     sweep,
     async resumeAll() {

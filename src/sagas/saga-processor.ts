@@ -95,9 +95,13 @@ export function createSagaProcessor(
       }
       case 'JobCancelled': {
         const jobId = str(p, 'jobId');
+        const attempt = int(p, 'attempt');
         deps.jobWatch.notify(jobId);
         if (typeof p.workerId === 'string')
-          deps.sessions.get(p.workerId)?.sendCancel(jobId, int(p, 'attempt'));
+          deps.sessions.get(p.workerId)?.sendCancel(jobId, attempt);
+        // A job cancelled while it waited for a worker: its saga ends now, rather than being
+        // the one a WorkerReady wakes (which would leave that worker idle until a deadline).
+        else await engine.wakeSaga(executionSagaId(jobId, attempt));
         return;
       }
       case 'JobAssigned':

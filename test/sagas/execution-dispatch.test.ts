@@ -85,6 +85,51 @@ for (const kind of DB_KINDS) {
         );
         expect(requested.rows).toEqual([{ correlation_id: 'cold-1' }]);
       });
+
+      it('a job cancelled while it waits for a worker ends its saga at once; the next WorkerReady goes to the job behind it', async () => {
+        const { process, commands, engine, sessions } = createDispatchHarness(t.db);
+        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
+        // Nothing else may wait for a worker in this database: earlier tests' sagas are done.
+        await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
+        const queued = async (correlationId: string) => {
+          const { job } = await commands.queue({ spec, idempotencyKey: null, correlationId });
+          await process({
+            eventId: newId(),
+            type: 'JobQueued',
+            correlationId,
+            payload: { jobId: job.id, attempt: 1 },
+          });
+          return job;
+        };
+        const first = await queued('cancel-1');
+        const second = await queued('cancel-2');
+        const sagaState = async (jobId: string) =>
+          (
+            await t.db.query<{ state: string }>('SELECT state FROM saga_instances WHERE id = $1', [
+              executionSagaId(jobId, 1),
+            ])
+          ).rows[0]?.state;
+        expect(await sagaState(first.id)).toBe('WAITING');
+        await commands.cancel(first.id);
+        await process({
+          eventId: newId(),
+          type: 'JobCancelled',
+          correlationId: 'cancel-1',
+          payload: { jobId: first.id, attempt: 1 },
+        });
+        expect(await sagaState(first.id)).toBe('COMPLETED');
+        // A worker comes free: the one WorkerReady wakes the second job's saga, which takes it.
+        const workerId = await readyWorker(t.db);
+        const stream = recordingStream(sessions, workerId);
+        await process({
+          eventId: newId(),
+          type: 'WorkerReady',
+          correlationId: 'w',
+          payload: { workerId },
+        });
+        await engine.stop();
+        expect(stream.runs.map((r) => r.id)).toEqual([second.id]);
+      });
     });
   });
 }
