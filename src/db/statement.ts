@@ -6,6 +6,9 @@ import type { Queryable } from './db.js';
 export interface Statement<T> {
   /** One SQL statement using `$1…$n` for `params`; embeddable ones end in RETURNING. */
   readonly text: string;
+  /** Data-modifying CTEs the statement runs with (`name AS (…), …`, no leading WITH): kept at
+   * the top level when the statement is embedded, where PostgreSQL requires them. */
+  readonly ctes?: string;
   readonly params: readonly unknown[];
   /** Turns one returned row into the caller's type. */
   readonly read: (row: never) => T;
@@ -13,6 +16,7 @@ export interface Statement<T> {
 
 /** Runs the statement; returns its rows, read. */
 export async function runStatement<T>(q: Queryable, statement: Statement<T>): Promise<T[]> {
-  const result = await q.query<never>(statement.text, statement.params);
+  const text = statement.ctes ? `WITH ${statement.ctes} ${statement.text}` : statement.text;
+  const result = await q.query<never>(text, statement.params);
   return result.rows.map(statement.read);
 }

@@ -71,7 +71,7 @@ export async function runWithOutboxRows<T>(
 ): Promise<T[]> {
   if (rows.length === 0) return runStatement(q, statement);
   return runStatement(q, {
-    text: `WITH changed AS (${statement.text}),
+    text: `WITH ${statement.ctes ? `${statement.ctes},` : ''} changed AS (${statement.text}),
        appended AS (
          INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
          ${selectRows(statement.params.length + 1)} WHERE EXISTS (SELECT 1 FROM changed))

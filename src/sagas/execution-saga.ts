@@ -15,12 +15,7 @@
 import { event } from '../events/catalog.js';
 import { findJob, findJobState, assignJobStatement, requeueJob } from '../jobs/job-sql.js';
 import type { JobRecord } from '../jobs/job.js';
-import {
-  anyReadyWorker,
-  claimWorkerForJob,
-  countLiveWorkers,
-  findWorker,
-} from '../workers/worker-sql.js';
+import { anyReadyWorker, claimWorkerForJob, findWorker } from '../workers/worker-sql.js';
 import { isTerminalJobState } from '../jobs/job-state.js';
 import { HodeiError } from '../shared/errors.js';
 import { SagaStepFailure, type SagaDefinition, type SagaMemo, type SagaStep } from './saga.js';
@@ -130,7 +125,7 @@ function reserveWorker(deps: SagaDeps): Step {
         return { kind: 'finish', output: { skipped: `job is ${job?.state ?? 'gone'}` } };
       }
       // The worker held for the job if an earlier run reserved one, else a READY one.
-      const worker = await claimWorkerForJob(deps.db, context.jobId);
+      const { worker, liveWorkers } = await claimWorkerForJob(deps.db, context.jobId);
       if (worker)
         return { kind: 'next', context: { workerId: worker.id }, output: { workerId: worker.id } };
       // No free worker: ask for one while under the cap (the ProvisioningSaga enforces the cap
@@ -139,7 +134,7 @@ function reserveWorker(deps: SagaDeps): Step {
       // another saga won must not multiply requests.
       let requests = context.provisionRequests ?? 0;
       const mayRequest = wake === undefined || wake === 'deadline';
-      if (mayRequest && (await countLiveWorkers(deps.db)) < deps.settings.maxWorkers) {
+      if (mayRequest && liveWorkers < deps.settings.maxWorkers) {
         requests += 1;
         const requestId = `${context.jobId}:${context.attempt}:${requests}`;
         await deps.db.transaction((tx) =>

@@ -27,6 +27,7 @@ import {
   finishStep,
   updateSaga,
   updateSagaStatement,
+  updateSagaWithStepStatement,
   type SagaRow,
 } from './saga-sql.js';
 import { createStepProgress } from './step-progress.js';
@@ -71,6 +72,8 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     context: SagaContext,
     currentStep: number,
     error = '',
+    /** The last step's record, written in the same statement. */
+    lastStep?: { index: number; name: string; output?: unknown },
   ): Promise<void> {
     const ref = { sagaId: saga.id, sagaType: saga.saga_type };
     const done =
@@ -79,12 +82,17 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
         : state === 'COMPENSATED'
           ? event('SagaCompensated', saga.id, saga.correlation_id, { ...ref, error })
           : event('SagaFailed', saga.id, saga.correlation_id, { ...ref, error });
-    // One statement: the saga's final state and its event, or nothing if it had moved on.
-    const [changed] = await outbox.changeWithEvents(
-      db,
-      updateSagaStatement({ id: saga.id, from, state, currentStep, context, error }),
-      [done],
-    );
+    // One statement: the saga's final state and its event, or nothing if it had moved on (and
+    // the last step's record, which is written either way).
+    const update = { id: saga.id, from, state, currentStep, context, error };
+    const statement = lastStep
+      ? updateSagaWithStepStatement(update, {
+          ...lastStep,
+          correlationId: saga.correlation_id,
+          state: 'COMPLETED',
+        })
+      : updateSagaStatement(update);
+    const [changed] = await outbox.changeWithEvents(db, statement, [done]);
     if (changed) metrics?.sagas.inc({ type: saga.saga_type, outcome: state.toLowerCase() });
   }
 
@@ -223,8 +231,11 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
       }
       if (outcome.kind === 'finish' || index === def.steps.length - 1) {
         if (!(await progress.settled())) return;
-        await finishStep(db, { ...stepRef, state: 'COMPLETED', output: outcome.output });
-        await finishSaga(saga, 'IN_PROGRESS', 'COMPLETED', context, index + 1);
+        await finishSaga(saga, 'IN_PROGRESS', 'COMPLETED', context, index + 1, '', {
+          index,
+          name: step.name,
+          output: outcome.output,
+        });
         return;
       }
       const record = { ...stepRef, output: outcome.output, context };

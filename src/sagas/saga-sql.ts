@@ -161,6 +161,37 @@ export function updateSagaStatement(update: SagaUpdate): Statement<string> {
   };
 }
 
+/** updateSagaStatement, recording a step's final state in the same statement. */
+export function updateSagaWithStepStatement(
+  update: SagaUpdate,
+  step: {
+    index: number;
+    name: string;
+    correlationId: string;
+    state: string;
+    output?: unknown;
+  },
+): Statement<string> {
+  const saga = updateSagaStatement(update);
+  const n = saga.params.length;
+  return {
+    ...saga,
+    ctes: `step_recorded AS (
+       INSERT INTO saga_steps (saga_id, step_index, name, state, correlation_id, output, finished_at)
+       VALUES ($1, $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, now())
+       ON CONFLICT (saga_id, step_index) DO UPDATE
+         SET state = $${n + 3}, output = $${n + 5}, error = '', finished_at = now())`,
+    params: [
+      ...saga.params,
+      step.index,
+      step.name,
+      step.state,
+      step.correlationId,
+      JSON.stringify(step.output ?? null),
+    ],
+  };
+}
+
 /** Runs updateSagaStatement; returns whether the saga was in `from` (and so moved on). */
 export async function updateSaga(q: Queryable, update: SagaUpdate): Promise<boolean> {
   return (await runStatement(q, updateSagaStatement(update))).length === 1;

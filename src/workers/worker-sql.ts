@@ -115,7 +115,8 @@ export async function activateWorker(
 /**
  * Reserves a worker for the job: returns the worker already BUSY for it (reserved by an earlier
  * run of the step whose record was lost), else makes the longest-idle READY worker BUSY for it and
- * returns that one, else undefined. One statement, one round trip, as the plain claim was.
+ * returns that one, else none and how many workers are alive (for the decision to provision).
+ * One statement, one round trip.
  *
  * Why it is safe. Sagas of different jobs: the READY row is taken with FOR UPDATE SKIP LOCKED,
  * which re-checks `state = 'READY'` on the row's latest version once locked, so each claim gets
@@ -133,8 +134,8 @@ export async function activateWorker(
 export async function claimWorkerForJob(
   q: Queryable,
   jobId: string,
-): Promise<WorkerRecord | undefined> {
-  const result = await q.query<WorkerRow>(
+): Promise<{ worker: WorkerRecord | undefined; liveWorkers: number }> {
+  const result = await q.query<WorkerRow & { live_workers: number | null }>(
     `WITH held AS (
        SELECT ${COLUMNS} FROM workers WHERE state = 'BUSY' AND current_job_id = $1
        ORDER BY created_at LIMIT 1
@@ -144,11 +145,19 @@ export async function claimWorkerForJob(
          AND id = (SELECT id FROM workers WHERE state = 'READY'
                    ORDER BY ready_since LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING ${COLUMNS}
+     ), got AS (
+       SELECT * FROM held UNION ALL SELECT * FROM claimed
      )
-     SELECT * FROM held UNION ALL SELECT * FROM claimed`,
+     SELECT got.*, CASE WHEN got.id IS NULL
+         THEN (SELECT count(*)::int FROM workers WHERE state <> 'TERMINATED') END AS live_workers
+     FROM (SELECT 1) AS one LEFT JOIN got ON true`,
     [jobId],
   );
-  return first(result.rows);
+  const row = result.rows[0];
+  return {
+    worker: row?.id ? first([row]) : undefined,
+    liveWorkers: row?.live_workers ?? 0,
+  };
 }
 
 /** BUSY for the job → TERMINATED (a dispatch undone); returns the worker, or undefined when it
