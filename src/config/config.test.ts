@@ -69,4 +69,12 @@ describe('loadServerConfig', () => {
     expect(() => loadServerConfig({ HODEI_INSECURE: 'maybe' })).toThrow(/^HODEI_INSECURE: /);
     expect(loadServerConfig({ HODEI_METRICS_AUTH: 'token' }).metricsAuth).toBe(true);
   });
+
+  it('prepares statements unless HODEI_DATABASE_PREPARE=off; anything else is named', () => {
+    expect(loadServerConfig({}).databasePrepare).toBe(true);
+    expect(loadServerConfig({ HODEI_DATABASE_PREPARE: 'off' }).databasePrepare).toBe(false);
+    expect(() => loadServerConfig({ HODEI_DATABASE_PREPARE: 'no' })).toThrow(
+      'HODEI_DATABASE_PREPARE: expected on or off, got "no"',
+    );
+  });
 });

@@ -12,6 +12,9 @@ import { loadTlsSettings, type TlsSettings } from './tls-settings.js';
 export interface ServerConfig {
   /** PostgreSQL connection string; undefined means the embedded PGlite database. */
   readonly databaseUrl: string | undefined;
+  /** Statements prepared once per PostgreSQL connection (HODEI_DATABASE_PREPARE=off turns it off,
+   * e.g. behind a pooler in transaction mode that cannot keep them). */
+  readonly databasePrepare: boolean;
   /** NATS server; undefined means the PostgreSQL-table bus. */
   readonly natsUrl: string | undefined;
   /** Where the embedded database keeps its files. */
@@ -144,6 +147,14 @@ function metricsAuth(env: Env): boolean {
   return raw === 'token';
 }
 
+function databasePrepare(env: Env): boolean {
+  const raw = (env.HODEI_DATABASE_PREPARE ?? '').trim();
+  if (raw !== '' && raw !== 'on' && raw !== 'off') {
+    throw new ConfigError('HODEI_DATABASE_PREPARE', `expected on or off, got "${raw}"`);
+  }
+  return raw !== 'off';
+}
+
 function nonEmpty(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
@@ -209,6 +220,7 @@ export function loadServerConfig(
   const workerCommand = nonEmpty(env, 'HODEI_WORKER_COMMAND');
   const config: ServerConfig = {
     databaseUrl: nonEmpty(env, 'HODEI_DATABASE_URL'),
+    databasePrepare: databasePrepare(env),
     natsUrl: nonEmpty(env, 'HODEI_NATS_URL'),
     dataDir: nonEmpty(env, 'HODEI_DATA_DIR') ?? '.hodei',
     host: listen.host,

@@ -8,7 +8,12 @@ import type { Logger } from '../shared/logger.js';
 export async function openDatabase(config: ServerConfig, logger: Logger): Promise<Db> {
   if (config.databaseUrl) {
     const { createPgDb } = await import('../db/pg/pg-db.js');
-    return createPgDb({ connectionString: config.databaseUrl, logger, maxConnections: 20 });
+    return createPgDb({
+      connectionString: config.databaseUrl,
+      logger,
+      maxConnections: 20,
+      prepare: config.databasePrepare,
+    });
   }
   const { createPgliteDb } = await import('../db/pglite/pglite-db.js');
   return createPgliteDb({ dataDir: config.dataDir, logger });

@@ -1,5 +1,6 @@
 // Db adapter for a PostgreSQL server, on node-postgres. LISTEN uses one dedicated connection that
 // is re-opened when it drops (the outbox relay's slow fallback poll covers the gap).
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Db, QueryResult, Queryable, Unlisten } from '../db.js';
 import type { Logger } from '../../shared/logger.js';
@@ -13,12 +14,35 @@ export interface PgDbOptions {
   connectionString: string;
   maxConnections?: number;
   logger?: Logger;
+  /** Parameterised statements prepared once per connection (default true). */
+  prepare?: boolean;
 }
 
-function wrap(client: pg.Pool | pg.PoolClient): Queryable {
+/** Statement texts prepared under a name, at most this many (beyond: sent unnamed). */
+const MAX_PREPARED = 2000;
+const preparedNames = new Map<string, string>();
+
+/**
+ * The name a parameterised statement is prepared under on each connection (parsed and planned
+ * once per connection, not on every call): derived from its text, so one text has one name.
+ * Our statements are a fixed set of texts; a text never seen before beyond the bound goes
+ * unnamed, as every statement used to.
+ */
+function preparedName(sql: string): string | undefined {
+  let name = preparedNames.get(sql);
+  if (name === undefined && preparedNames.size < MAX_PREPARED) {
+    name = `h${createHash('sha1').update(sql).digest('base64url')}`;
+    preparedNames.set(sql, name);
+  }
+  return name;
+}
+
+function wrap(client: pg.Pool | pg.PoolClient, prepare: boolean): Queryable {
   return {
     async query<T>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
-      const result = await client.query(sql, params as unknown[]);
+      const values = params as unknown[];
+      const name = prepare && values.length > 0 ? preparedName(sql) : undefined;
+      const result = await client.query(name ? { name, text: sql, values } : sql, values);
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
   };
@@ -39,7 +63,8 @@ export function createPgDb(options: PgDbOptions): Db {
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
   });
-  const poolQueryable = wrap(pool);
+  const prepare = options.prepare ?? true;
+  const poolQueryable = wrap(pool, prepare);
   const listeners = new Set<{ close: () => Promise<void> }>();
 
   async function listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten> {
@@ -103,7 +128,7 @@ export function createPgDb(options: PgDbOptions): Db {
       client.on('error', onError);
       try {
         await client.query('BEGIN');
-        const result = await fn(wrap(client));
+        const result = await fn(wrap(client, prepare));
         await client.query('COMMIT');
         return result;
       } catch (error) {
