@@ -99,8 +99,9 @@ export async function runWithChosenOutboxRows<T>(
   q: Queryable,
   statement: ChosenEventsStatement<T>,
   rows: readonly OutboxInsert[],
-): Promise<T[]> {
-  return runStatement(q, {
+): Promise<{ rows: T[]; emitted: string[] }> {
+  const read = statement.read as (row: { emit: string[] }) => T;
+  const result = await runStatement(q, {
     text: `WITH ${statement.ctes},
        changed AS (${statement.select}),
        appended AS (
@@ -109,8 +110,9 @@ export async function runWithChosenOutboxRows<T>(
          WHERE e.event_type = ANY ((SELECT emit FROM changed LIMIT 1)::text[]))
        SELECT * FROM changed`,
     params: [...statement.params, ...rowParams(rows)],
-    read: statement.read,
+    read: (row: { emit: string[] }) => ({ value: read(row), emit: row.emit }),
   });
+  return { rows: result.map((r) => r.value), emitted: result[0]?.emit ?? [] };
 }
 
 /**

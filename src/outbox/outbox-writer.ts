@@ -4,7 +4,13 @@
 // carries the traceparent of the span writing it (or one in its correlation id's trace).
 import type { Queryable } from '../db/db.js';
 import type { Statement } from '../db/statement.js';
-import { EVENT_AGGREGATES, subjectFor, type NewEvent } from '../events/catalog.js';
+import {
+  EVENT_AGGREGATES,
+  subjectFor,
+  type DeliveredEvent,
+  type EventType,
+  type NewEvent,
+} from '../events/catalog.js';
 import { EVENT_LIMITS, boundEventPayload, type EventLimits } from '../events/event-bounds.js';
 import { newId } from '../shared/ids.js';
 import { traceparentFor } from '../telemetry/tracing.js';
@@ -45,6 +51,9 @@ export function createOutboxWriter(options: {
   subjectPrefix: string;
   /** Bounds of every payload (default EVENT_LIMITS: 4 KiB a string, 64 KiB the whole). */
   limits?: EventLimits;
+  /** Told of the events a change on `db` itself committed (a statement outside a transaction
+   * commits as it returns): local delivery (events/local-delivery.ts). */
+  committed?: { db: Queryable; events: (events: DeliveredEvent[]) => void };
 }): OutboxWriter {
   const limits = options.limits ?? EVENT_LIMITS;
   const toRow = (e: NewEvent): OutboxInsert => ({
@@ -57,10 +66,33 @@ export function createOutboxWriter(options: {
     traceparent: traceparentFor(e.correlationId),
     payload: boundEventPayload(e.type, e.payload, limits),
   });
+  const delivered = (row: OutboxInsert): DeliveredEvent => ({
+    eventId: row.eventId,
+    type: row.eventType as EventType,
+    correlationId: row.correlationId,
+    payload: row.payload as Record<string, unknown>,
+  });
+  /** Hands the rows that were inserted by a committed change to `committed`. */
+  const tell = (q: Queryable, rows: readonly OutboxInsert[]) => {
+    if (options.committed && q === options.committed.db && rows.length > 0)
+      options.committed.events(rows.map(delivered));
+  };
   return {
     append: (tx, events) => insertOutboxRows(tx, events.map(toRow)),
-    changeWithEvents: (q, statement, events) => runWithOutboxRows(q, statement, events.map(toRow)),
-    changeWithChosenEvents: (q, statement, events) =>
-      runWithChosenOutboxRows(q, statement, events.map(toRow)),
+    async changeWithEvents(q, statement, events) {
+      const rows = events.map(toRow);
+      const changed = await runWithOutboxRows(q, statement, rows);
+      if (changed.length > 0) tell(q, rows);
+      return changed;
+    },
+    async changeWithChosenEvents(q, statement, events) {
+      const rows = events.map(toRow);
+      const changed = await runWithChosenOutboxRows(q, statement, rows);
+      tell(
+        q,
+        rows.filter((r) => changed.emitted.includes(r.eventType)),
+      );
+      return changed.rows;
+    },
   };
 }

@@ -24,6 +24,8 @@ import { countFailedEvents } from '../deadletter/failed-events-sql.js';
 import { createDeadLetters } from '../deadletter/dead-letters.js';
 import { createSagaEngine } from '../sagas/saga-engine.js';
 import { createSagaProcessor } from '../sagas/saga-processor.js';
+import { createLocalDelivery } from '../events/local-delivery.js';
+import type { EventType } from '../events/catalog.js';
 import { executionSaga } from '../sagas/execution-saga.js';
 import { provisioningSaga } from '../sagas/provisioning-saga.js';
 import { recoverySaga } from '../sagas/recovery-saga.js';
@@ -53,6 +55,15 @@ import { certificateWarnings, serverAddress } from './server-address.js';
 import type { RunningServer } from './running-server.js';
 
 const HODEI_BIN = fileURLToPath(new URL('../../bin/hodei.js', import.meta.url));
+
+/** The events handled in the process that committed them as well as from the bus: those that
+ * start or wake the saga a job is waiting on. */
+const LOCAL_EVENT_TYPES = new Set<EventType>([
+  'JobQueued',
+  'WorkerReady',
+  'JobStarted',
+  'JobSucceeded',
+]);
 
 export async function startServer(
   config: ServerConfig,
@@ -107,7 +118,17 @@ export async function startServer(
       failedEvents: () => countFailedEvents(db),
       ready: async () => (await unreadyReasons(db, bus)).length === 0,
     });
-    const outbox = createOutboxWriter({ subjectPrefix: config.subjectPrefix });
+    // Events this process commits are handled here at once; their bus delivery then finds them
+    // handled (events/local-delivery.ts): a job's saga starts, and a freed worker's next job is
+    // found, one bus round trip sooner.
+    const local = createLocalDelivery({
+      types: LOCAL_EVENT_TYPES,
+      logger: logger.child({ component: 'local-delivery' }),
+    });
+    const outbox = createOutboxWriter({
+      subjectPrefix: config.subjectPrefix,
+      committed: { db, events: (events) => local.committed(events) },
+    });
     const sessions = createWorkerSessions();
     const jobWatch = createJobWatch();
     const provider = createProcessProvider({
@@ -275,6 +296,7 @@ export async function startServer(
       await retention.stop();
     });
 
+    const processor = createSagaProcessor({ engine, sessions, jobWatch });
     const consumer = await consumeEvents(
       {
         bus,
@@ -287,10 +309,12 @@ export async function startServer(
         maxDeliver: config.maxDeliver,
         concurrency: 32,
       },
-      createSagaProcessor({ engine, sessions, jobWatch }),
+      local.fromBus(processor),
     );
     onStop('saga-processor', () => consumer.stop());
     onStop('saga-engine', () => engine.stop());
+    local.attach(processor);
+    onStop('local-delivery', () => local.stop());
 
     const relay = createRelay({
       db,

@@ -128,7 +128,9 @@ describe('hodei dlq', () => {
 
     // replay after the fix: handled once, and only once.
     await db.query('UPDATE dlq_switch SET broken = false');
-    expect(await tries()).toBe(6);
+    // Each JobQueued was tried once in the server that queued it (local delivery), then
+    // HODEI_MAX_DELIVER (3) times from the bus.
+    expect(await tries()).toBe(2 + 6);
     const replay = await hodei('dlq', 'replay', String(target.id));
     expect(replay.stderr).toBe('');
     expect(replay.code).toBe(0);
@@ -149,7 +151,7 @@ describe('hodei dlq', () => {
       ),
     );
     await pause(QUIET_MS);
-    expect(await tries()).toBe(7);
+    expect(await tries()).toBe(2 + 7);
 
     // discard: out of the default list, kept with its reason.
     const discarded = await jsonOf<DeadLetterJson>(

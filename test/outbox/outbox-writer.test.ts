@@ -88,6 +88,31 @@ for (const kind of DB_KINDS) {
       expect(await count('outbox_events', 'aggregate_id', id)).toBe(0);
     });
 
+    it('tells `committed` of the events a change on the database itself committed, and of no others', async () => {
+      const told: string[][] = [];
+      const writer = createOutboxWriter({
+        subjectPrefix: 'test.events',
+        committed: { db: t.db, events: (events) => told.push(events.map((e) => e.type)) },
+      });
+      const id = newId();
+      const insert = () =>
+        insertJobStatement({ id, spec, idempotencyKey: null, correlationId: `c-${id}` });
+      await writer.changeWithEvents(t.db, insert(), [queued(id)]);
+      expect(told).toEqual([['JobQueued']]);
+      // Changed nothing (the id exists): no event, nothing told.
+      await writer.changeWithEvents(t.db, assignJobStatement(newId(), 1, newId()), [queued(id)]);
+      // Inside a transaction: not committed when the call returns, so not told.
+      const other = newId();
+      await t.db.transaction((tx) =>
+        writer.changeWithEvents(
+          tx,
+          insertJobStatement({ id: other, spec, idempotencyKey: null, correlationId: 'c' }),
+          [queued(other)],
+        ),
+      );
+      expect(told).toEqual([['JobQueued']]);
+    });
+
     it('adding events raises one NOTIFY at commit, none on rollback', async () => {
       const payloads: string[] = [];
       let fenced = (): void => undefined;
