@@ -3,7 +3,8 @@
 // embedded PGlite + the PostgreSQL-table bus):
 //   throughput   — 2,000 jobs of `true` with a warm pool of 4 workers (jobs/s)
 //   queue_to_start — p50/p95/p99 from QueueJob to the worker's acknowledgement, idle system,
-//                    warm worker (server timestamps: started_at − created_at)
+//                    warm worker (server timestamps: started_at − created_at), and its stages
+//                    (queue_to_start_stages_ms: → assigned → started → finished, p50)
 //   cold_start   — p50 of provision + run: queue → acknowledged, with no worker alive
 //   cost_per_job — over the throughput run: SQL statements per job (through the driver) and CPU
 //                  seconds per job of the server, PostgreSQL, nats-server and the agents
@@ -94,12 +95,30 @@ async function warmAndMeasure(deployment: Deployment): Promise<void> {
 
     // Queue-to-start latency, one job at a time on an idle system with warm workers.
     const latencies: number[] = [];
+    const stages = { queuedToAssigned: [] as number[], assignedToStarted: [] as number[] };
+    const runs: number[] = [];
     for (let i = 0; i < SAMPLES; i += 1) {
       const { job } = await jobs.queueJob({ spec: { command: 'true' } });
       const done = await untilTerminal(jobs, job?.id ?? '');
       latencies.push(ms(done.startedAt) - ms(done.createdAt));
+      stages.queuedToAssigned.push(ms(done.assignedAt) - ms(done.createdAt));
+      stages.assignedToStarted.push(ms(done.startedAt) - ms(done.assignedAt));
+      runs.push(ms(done.finishedAt) - ms(done.startedAt));
     }
     latencies.sort((a, b) => a - b);
+    for (const list of [stages.queuedToAssigned, stages.assignedToStarted, runs])
+      list.sort((a, b) => a - b);
+    // The stages as the server records them (created_at, assigned_at, started_at, finished_at):
+    // QueueJob committed → the saga assigned a worker → the worker acknowledged the RUN (spawned)
+    // → the result recorded.
+    emit({
+      deployment,
+      figure: 'queue_to_start_stages_ms',
+      samples: SAMPLES,
+      queuedToAssignedP50: percentile(stages.queuedToAssigned, 50),
+      assignedToStartedP50: percentile(stages.assignedToStarted, 50),
+      startedToFinishedP50: percentile(runs, 50),
+    });
     emit({
       deployment,
       figure: 'queue_to_start_ms',
