@@ -15,7 +15,12 @@
 import { event } from '../events/catalog.js';
 import { findJob, findJobState, assignJobStatement, requeueJob } from '../jobs/job-sql.js';
 import type { JobRecord } from '../jobs/job.js';
-import { anyReadyWorker, claimWorkerForJob, findWorker } from '../workers/worker-sql.js';
+import {
+  anyReadyWorker,
+  atWorkerCap,
+  claimWorkerForJob,
+  findWorker,
+} from '../workers/worker-sql.js';
 import { isTerminalJobState } from '../jobs/job-state.js';
 import { HodeiError } from '../shared/errors.js';
 import { SagaStepFailure, type SagaDefinition, type SagaMemo, type SagaStep } from './saga.js';
@@ -298,6 +303,15 @@ function sendRunJobCommand(deps: SagaDeps): Step {
 export function executionSaga(deps: SagaDeps): SagaDefinition<ExecutionContext, ExecutionMemo> {
   return {
     type: 'execution',
+    // A new attempt's saga while others wait for a worker and no more can be made (the cap is
+    // reached): parked behind them at once (its job is read and a worker claimed when a
+    // WorkerReady wakes it), with the longest wait. Under the cap it runs, and asks for a worker.
+    parkBehind: {
+      key: WORKER_READY_KEY,
+      deadlineMs: workerWaitMs(deps.settings.workerWaitMs, WORKER_WAIT_BACKOFF_LIMIT),
+      recheck: () => anyReadyWorker(deps.db),
+      onlyWhen: atWorkerCap(deps.settings.maxWorkers),
+    },
     steps: [
       validateJobState(deps),
       reserveWorker(deps),

@@ -43,7 +43,11 @@ export interface SagaEngine {
     id: string,
     correlationId: string,
     context: SagaContext,
-    options?: { priority?: number },
+    options?: {
+      priority?: number;
+      /** Created parked behind sagas already waiting, as its definition's parkBehind says. */
+      parkBehind?: boolean;
+    },
   ): Promise<'started' | 'exists'>;
   /** Runs the saga from where it is, if it is IN_PROGRESS or COMPENSATING. */
   run(id: string, wake?: StepInput<SagaContext>['wake']): Promise<void>;
@@ -123,14 +127,32 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
 
   return {
     async start(type, id, correlationId, context, startOptions = {}) {
-      definition(type);
+      const park = startOptions.parkBehind ? definition(type).parkBehind : undefined;
       // One statement: the saga and its SagaStarted event, or nothing when it exists already.
       const [inserted] = await outbox.changeWithEvents(
         db,
-        insertSagaStatement({ id, type, correlationId, context, ...startOptions }),
+        insertSagaStatement({
+          id,
+          type,
+          correlationId,
+          context,
+          priority: startOptions.priority,
+          ...(park
+            ? {
+                parkBehind: { key: park.key, deadlineMs: park.deadlineMs, onlyWhen: park.onlyWhen },
+              }
+            : {}),
+        }),
         [event('SagaStarted', id, correlationId, { sagaId: id, sagaType: type })],
       );
       if (inserted) metrics?.sagas.inc({ type, outcome: 'started' });
+      if (inserted?.state === 'WAITING') {
+        // Parked at birth behind others: one look whether what they wait for is there now (it
+        // may have come before the row), as after any wait.
+        if (park && (await park.recheck()) && (await claimWaitingSaga(db, id)))
+          await run(id, 'recheck');
+        return 'started';
+      }
       if (inserted || !active.has(id)) await run(id, undefined, inserted);
       return inserted ? 'started' : 'exists';
     },

@@ -48,7 +48,8 @@ export function createSagaProcessor(
           executionSagaId(jobId, attempt),
           event.correlationId,
           { jobId, attempt },
-          { priority: event.type === 'JobRequeued' ? REQUEUED_PRIORITY : 0 },
+          // While jobs wait for a worker, a new one's saga is created parked behind them.
+          { priority: event.type === 'JobRequeued' ? REQUEUED_PRIORITY : 0, parkBehind: true },
         );
         return;
       }

@@ -24,18 +24,37 @@ export function insertSagaStatement(saga: {
   context: SagaContext;
   /** Woken before sagas of lower priority waiting on the same key (0 by default). */
   priority?: number;
+  /** Created WAITING on this key (with this deadline) when other sagas wait on it already. */
+  parkBehind?: { key: string; deadlineMs: number; onlyWhen?: string };
 }): Statement<SagaRow> {
+  const params = [
+    saga.id,
+    saga.type,
+    saga.correlationId,
+    JSON.stringify(saga.context),
+    saga.priority ?? 0,
+  ];
+  if (saga.parkBehind) {
+    return {
+      text: `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context, priority,
+         wait_key, wait_deadline)
+       SELECT $1, $2, CASE WHEN w.waiting THEN 'WAITING' ELSE 'IN_PROGRESS' END, $3, $4, $5,
+         CASE WHEN w.waiting THEN $6 END,
+         CASE WHEN w.waiting THEN now() + make_interval(secs => $7::double precision / 1000) END
+       FROM (SELECT EXISTS (SELECT 1 FROM saga_instances
+                            WHERE state = 'WAITING' AND wait_key = $6)
+                    AND (${saga.parkBehind.onlyWhen ?? 'true'}) AS waiting) AS w
+       ON CONFLICT (id) DO NOTHING
+       RETURNING ${COLUMNS}`,
+      params: [...params, saga.parkBehind.key, saga.parkBehind.deadlineMs],
+      read: (row: SagaRow) => row,
+    };
+  }
   return {
     text: `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context, priority)
      VALUES ($1, $2, 'IN_PROGRESS', $3, $4, $5) ON CONFLICT (id) DO NOTHING
      RETURNING ${COLUMNS}`,
-    params: [
-      saga.id,
-      saga.type,
-      saga.correlationId,
-      JSON.stringify(saga.context),
-      saga.priority ?? 0,
-    ],
+    params,
     read: (row: SagaRow) => row,
   };
 }

@@ -67,6 +67,19 @@ export interface SagaDefinition<
 > {
   readonly type: SagaType;
   readonly steps: readonly SagaStep<C, M>[];
+  /**
+   * A saga started with `parkBehind` is created already WAITING on `key`, at its first step,
+   * when other sagas wait on that key: it would only find what they wait for taken and park
+   * behind them. One statement instead of running its first steps to that end. `recheck` is
+   * asked once it is parked, as for any wait.
+   */
+  readonly parkBehind?: {
+    key: string;
+    deadlineMs: number;
+    recheck: () => Promise<boolean>;
+    /** A further SQL condition (a constant boolean expression) for parking at birth. */
+    onlyWhen?: string;
+  };
 }
 
 /** A business failure of a step: the saga compensates. Any other error leaves the saga where it

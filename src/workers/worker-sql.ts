@@ -60,6 +60,13 @@ export async function countLiveWorkers(q: Queryable): Promise<number> {
   return result.rows[0]?.n ?? 0;
 }
 
+/** A constant SQL condition: as many workers alive as `maxWorkers` allows, or more. */
+export function atWorkerCap(maxWorkers: number): string {
+  if (!Number.isSafeInteger(maxWorkers))
+    throw new Error(`maxWorkers ${maxWorkers} is not an integer`);
+  return `(SELECT count(*) FROM workers WHERE state <> 'TERMINATED') >= ${maxWorkers}`;
+}
+
 /** Whether any worker is READY now (a saga waiting for one looks once more with this). */
 export async function anyReadyWorker(q: Queryable): Promise<boolean> {
   const result = await q.query<{ ready: boolean }>(

@@ -86,6 +86,53 @@ for (const kind of DB_KINDS) {
         expect(requested.rows).toEqual([{ correlation_id: 'cold-1' }]);
       });
 
+      it('behind waiting jobs, a new job still asks for a worker under the cap, and at the cap is parked at birth', async () => {
+        const { process, commands, engine } = createDispatchHarness(t.db);
+        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
+        await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
+        const queued = async (correlationId: string) => {
+          const { job } = await commands.queue({ spec, idempotencyKey: null, correlationId });
+          await process({
+            eventId: newId(),
+            type: 'JobQueued',
+            correlationId,
+            payload: { jobId: job.id, attempt: 1 },
+          });
+          return job.id;
+        };
+        const saga = async (jobId: string) =>
+          (
+            await t.db.query<{ state: string; current_step: number }>(
+              'SELECT state, current_step FROM saga_instances WHERE id = $1',
+              [executionSagaId(jobId, 1)],
+            )
+          ).rows[0];
+        const requested = async (jobId: string) =>
+          (
+            await t.db.query(
+              "SELECT 1 FROM outbox_events WHERE event_type = 'WorkerProvisioningRequested' AND payload->>'jobId' = $1",
+              [jobId],
+            )
+          ).rows.length;
+        const first = await queued('park-1');
+        const second = await queued('park-2');
+        // Under the cap (no worker alive, 4 allowed): the second ran ReserveWorker and asked too.
+        expect(await saga(second)).toEqual({ state: 'WAITING', current_step: 1 });
+        expect([await requested(first), await requested(second)]).toEqual([1, 1]);
+        // At the cap: four workers alive, all busy. The third is created parked, asks nothing.
+        for (let i = 0; i < 4; i += 1) {
+          const id = await readyWorker(t.db);
+          await t.db.query("UPDATE workers SET state = 'BUSY', current_job_id = $2 WHERE id = $1", [
+            id,
+            newId(),
+          ]);
+        }
+        const third = await queued('park-3');
+        await engine.stop();
+        expect(await saga(third)).toEqual({ state: 'WAITING', current_step: 0 });
+        expect(await requested(third)).toBe(0);
+      });
+
       it('a job cancelled while it waits for a worker ends its saga at once; the next WorkerReady goes to the job behind it', async () => {
         const { process, commands, engine, sessions } = createDispatchHarness(t.db);
         await t.db.query("UPDATE workers SET state = 'TERMINATED'");

@@ -173,6 +173,54 @@ for (const kind of DB_KINDS) {
         expect((await sagaState(raced))?.state).toBe('COMPLETED');
       });
 
+      it('a saga started with parkBehind while others wait on its key is created WAITING, runs nothing, and runs when woken', async () => {
+        const key = `line-${newId()}`;
+        const seen: string[] = [];
+        let freeNow = false;
+        const steps: SagaStep<Ctx>[] = [
+          {
+            name: 'take',
+            async execute({ wake, sagaId }) {
+              seen.push(`${sagaId.slice(0, 4)}:${wake ?? 'first'}`);
+              if (wake === 'event' || wake === 'recheck') return { kind: 'next' };
+              return { kind: 'wait', key, deadlineMs: 60_000, recheck: async () => false };
+            },
+          },
+        ];
+        const e = engine(t.db, {
+          type: 'execution',
+          steps,
+          parkBehind: { key, deadlineMs: 40_000, recheck: async () => freeNow },
+        });
+        // Nobody waits yet: the first saga runs its step and parks.
+        const first = newId();
+        await e.start('execution', first, 'c', {}, { parkBehind: true });
+        expect(seen).toEqual([`${first.slice(0, 4)}:first`]);
+        // Now one waits: the second is created WAITING at step 0, its step not run.
+        const second = newId();
+        await e.start('execution', second, 'c', {}, { parkBehind: true });
+        expect(seen).toHaveLength(1);
+        const row = await t.db.query<{ state: string; current_step: number; wait_key: string }>(
+          'SELECT state, current_step, wait_key FROM saga_instances WHERE id = $1',
+          [second],
+        );
+        expect(row.rows[0]).toEqual({ state: 'WAITING', current_step: 0, wait_key: key });
+        // What they wait for is there when the third is created: it runs at once.
+        freeNow = true;
+        const third = newId();
+        await e.start('execution', third, 'c', {}, { parkBehind: true });
+        expect(seen.at(-1)).toBe(`${third.slice(0, 4)}:recheck`);
+        expect((await sagaState(third))?.state).toBe('COMPLETED');
+        // Woken one at a time, oldest first.
+        expect(await e.wake(key, true)).toBe(1);
+        expect(await e.wake(key, true)).toBe(1);
+        expect(seen.slice(-2)).toEqual([
+          `${first.slice(0, 4)}:event`,
+          `${second.slice(0, 4)}:event`,
+        ]);
+        expect((await sagaState(second))?.state).toBe('COMPLETED');
+      });
+
       it('waking one of several waiting sagas takes the highest priority first, then the oldest', async () => {
         const e = engine(t.db, {
           type: 'execution',
