@@ -7,6 +7,7 @@ import {
   GetJobResponseSchema,
   ListJobsResponseSchema,
   QueueJobResponseSchema,
+  QueueJobsResponseSchema,
   CancelJobResponseSchema,
   WatchJobResponseSchema,
   type WatchJobResponse,
@@ -14,6 +15,8 @@ import {
 import type { Db } from '../db/db.js';
 import type { Logger } from '../shared/logger.js';
 import {
+  BatchItemError,
+  HodeiError,
   IdempotencyKeyTakenError,
   InvalidArgumentError,
   NotFoundError,
@@ -47,6 +50,9 @@ export interface JobServiceDeps {
   /** Slow re-check of a watched job when no notification came (fallback only). */
   watchFallbackMs?: number;
 }
+
+/** Most jobs one QueueJobs call may queue. */
+export const MAX_BATCH = 1000;
 
 /** A page of output (GetJobLogs, one WatchJob read) stops at about this many bytes. */
 const PAGE_BYTES = 4 * 1024 * 1024;
@@ -120,6 +126,61 @@ export function jobServiceImpl(deps: JobServiceDeps): ServiceImpl<typeof JobServ
           );
         }
         return create(QueueJobResponseSchema, { job: jobToPb(job) });
+      }),
+
+    queueJobs: (req, ctx) =>
+      mapErrors(logger, async () => {
+        if (req.jobs.length === 0)
+          throw new InvalidArgumentError('jobs', 'is empty; give 1 to 1000 jobs');
+        if (req.jobs.length > MAX_BATCH) {
+          throw new InvalidArgumentError(
+            'jobs',
+            `has ${req.jobs.length} entries; at most ${MAX_BATCH} allowed`,
+          );
+        }
+        const grant = grantOf(ctx);
+        const queuedBy = grant?.caller.name ?? null;
+        const keys = new Map<string, number>();
+        // Every item is checked before anything is written; an error names the item.
+        const requests = req.jobs.map((item, index) => {
+          try {
+            const spec = validateJobSpec(specFromPb(item.spec), deps.knownProviders);
+            const idempotencyKey = item.idempotencyKey
+              ? validateKey('idempotency_key', item.idempotencyKey)
+              : null;
+            if (idempotencyKey !== null) {
+              const first = keys.get(idempotencyKey);
+              if (first !== undefined) {
+                throw new InvalidArgumentError(
+                  'idempotency_key',
+                  `${quoteBounded(idempotencyKey)} is also the key of jobs[${first}]; each job of a call needs its own`,
+                );
+              }
+              keys.set(idempotencyKey, index);
+            }
+            const correlationId = resolveCorrelationId(item.correlationId, ctx.requestHeader);
+            return { spec, idempotencyKey, correlationId, queuedBy };
+          } catch (error) {
+            if (error instanceof HodeiError) throw new BatchItemError(index, error);
+            throw error;
+          }
+        });
+        const results = await inSpan(
+          'QueueJobs',
+          {
+            kind: SpanKind.SERVER,
+            attributes: { 'rpc.method': 'QueueJobs', 'hodei.jobs': requests.length },
+          },
+          // A key another token used refuses the batch as taken (as QueueJob answers), unless the
+          // caller may read every job anyway.
+          () =>
+            deps.commands.queueMany(requests, {
+              othersKeys: !grant || access(grant.caller.scopes, 'JobService/GetJob') === 'all',
+            }),
+        );
+        const created = results.filter((r) => r.created).length;
+        if (created > 0) logger.info({ jobs: created }, 'jobs queued');
+        return create(QueueJobsResponseSchema, { jobs: results.map((r) => jobToPb(r.job)) });
       }),
 
     getJob: (req, ctx) =>

@@ -61,7 +61,7 @@ describe('request limits', () => {
         .find((row) => row[1] === `\`${short}\``);
       expect(cells, `a row for ${short}`).toBeDefined();
       const most = cells?.[2];
-      const kind = name.endsWith('states') ? 'entries' : 'characters';
+      const kind = name.endsWith('states') || name.endsWith('.jobs') ? 'entries' : 'characters';
       expect(most).toBe(cell(limit) || `${limit.max} ${kind}`);
     }
   });

@@ -25,6 +25,7 @@ const UUID = 36;
 
 /** By `<message type>.<field name>`; every string, bytes, list and map field a client sends. */
 export const REQUEST_LIMITS: Readonly<Record<string, FieldLimit>> = {
+  'hodei.v1.QueueJobsRequest.jobs': { max: 1000 },
   'hodei.v1.QueueJobRequest.idempotency_key': { max: 200 },
   'hodei.v1.QueueJobRequest.correlation_id': { max: 200 },
   'hodei.v1.JobSpec.name': { max: 200 },

@@ -6,11 +6,13 @@ describe('access', () => {
     expect(access(['read'], 'JobService/GetJob')).toBe('all');
     expect(access(['read'], 'JobService/WatchJob')).toBe('all');
     expect(access(['read'], 'JobService/QueueJob')).toBe('none');
+    expect(access(['read'], 'JobService/QueueJobs')).toBe('none');
     expect(access(['read'], 'JobService/CancelJob')).toBe('none');
   });
 
   it('submit may queue, and read and cancel only its own jobs', () => {
     expect(access(['submit'], 'JobService/QueueJob')).toBe('all');
+    expect(access(['submit'], 'JobService/QueueJobs')).toBe('all');
     expect(access(['submit'], 'JobService/CancelJob')).toBe('own');
     expect(access(['submit'], 'JobService/ListJobs')).toBe('own');
     expect(access(['submit'], 'JobService/GetJobLogs')).toBe('own');

@@ -16,6 +16,7 @@ export type Access = 'all' | 'own' | 'none';
  * access to the caller's own jobs. `admin` gives full access to everything. */
 const RULES: Readonly<Record<string, { all: readonly Scope[]; own: readonly Scope[] }>> = {
   'JobService/QueueJob': { all: ['submit'], own: [] },
+  'JobService/QueueJobs': { all: ['submit'], own: [] },
   'JobService/GetJob': { all: ['read'], own: ['submit'] },
   'JobService/ListJobs': { all: ['read'], own: ['submit'] },
   'JobService/WatchJob': { all: ['read'], own: ['submit'] },

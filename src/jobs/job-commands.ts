@@ -4,7 +4,12 @@ import type { Db } from '../db/db.js';
 import type { OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { event } from '../events/catalog.js';
-import { IdempotencyKeyReusedError, NotFoundError } from '../shared/errors.js';
+import {
+  BatchItemError,
+  IdempotencyKeyReusedError,
+  IdempotencyKeyTakenError,
+  NotFoundError,
+} from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { sameDigest, type SecretBox } from '../secrets/secret-box.js';
 import { insertJobSecrets } from '../secrets/job-secrets-sql.js';
@@ -15,7 +20,14 @@ import {
   type JobRecord,
   type JobSpecInput,
 } from './job.js';
-import { cancelJob, findJob, findJobByIdempotencyKey, insertJobStatement } from './job-sql.js';
+import {
+  cancelJob,
+  findJob,
+  findJobByIdempotencyKey,
+  findJobsByIdempotencyKeys,
+  insertJobStatement,
+  insertJobsStatement,
+} from './job-sql.js';
 
 export interface JobCommandsDeps {
   db: Db;
@@ -70,20 +82,117 @@ export function createJobCommands(deps: JobCommandsDeps) {
     }
     const existing = await findJobByIdempotencyKey(db, key ?? '');
     if (!existing) throw new Error('idempotency key conflict but no job found');
-    const differences = specDifferences(existing, spec);
+    requireSameJob(existing, { spec, key, hasSecrets, secretsDigest });
+    return { job: existing, created: false };
+  }
+
+  /** The job queued before under the key must be this one, or the key is being reused. */
+  function requireSameJob(
+    existing: JobRecord,
+    repeat: {
+      spec: ReturnType<typeof storedSpec>;
+      key: string | null;
+      hasSecrets: boolean;
+      secretsDigest: string | null;
+    },
+  ): void {
+    const differences = specDifferences(existing, repeat.spec);
     // Equal names: the values are told apart by their digests (another key since gives another
     // digest, so a repeat after a key change counts as different: decision 0015).
     if (
-      hasSecrets &&
+      repeat.hasSecrets &&
       !differences.includes('secrets') &&
-      !sameDigest(existing.secretsDigest ?? '', secretsDigest ?? '')
+      !sameDigest(existing.secretsDigest ?? '', repeat.secretsDigest ?? '')
     ) {
       differences.push('secrets');
     }
     if (differences.length > 0) {
-      throw new IdempotencyKeyReusedError(key ?? '', existing.id, differences);
+      throw new IdempotencyKeyReusedError(repeat.key ?? '', existing.id, differences);
     }
-    return { job: existing, created: false };
+  }
+
+  /** Queues the jobs all or none: every job and its JobQueued in one transaction (the jobs and
+   * their events in one statement). A key used before with the same spec gives that job back; a
+   * key used before with another spec refuses the whole batch, naming the item. The caller has
+   * checked that no key appears twice in the batch. */
+  async function queueMany(
+    requests: ReadonlyArray<{
+      spec: JobSpecInput;
+      idempotencyKey: string | null;
+      correlationId: string;
+      queuedBy?: string | null;
+    }>,
+    options: {
+      /** Whether a key another token used may give that token's job back (a caller who may
+       * read every job); otherwise such a key refuses the batch as taken. */
+      othersKeys?: boolean;
+    } = {},
+  ): Promise<Array<{ job: JobRecord; created: boolean }>> {
+    const items = requests.map((request) => {
+      const spec = storedSpec(request.spec);
+      const hasSecrets = spec.secretNames.length > 0;
+      const key = request.idempotencyKey;
+      return {
+        ...request,
+        id: newId(),
+        spec,
+        secrets: request.spec.secrets,
+        hasSecrets,
+        key,
+        secretsDigest: hasSecrets && key ? deps.secretBox.digest(key, request.spec.secrets) : null,
+      };
+    });
+    const events = items.map((item) =>
+      event('JobQueued', item.id, item.correlationId, {
+        jobId: item.id,
+        attempt: FIRST_ATTEMPT,
+        ...(item.queuedBy ? { queuedBy: item.queuedBy } : {}),
+        ...(item.hasSecrets ? { secrets: item.spec.secretNames } : {}),
+      }),
+    );
+    const results = await db.transaction(async (tx) => {
+      const inserted = await outbox.changeWithEventsPerRow(
+        tx,
+        insertJobsStatement(
+          items.map((item) => ({ ...item, idempotencyKey: item.key, queuedBy: item.queuedBy })),
+        ),
+        events,
+      );
+      const byId = new Map(inserted.map((job) => [job.id, job]));
+      for (const item of items) {
+        if (item.hasSecrets && byId.has(item.id))
+          await insertJobSecrets(tx, item.id, deps.secretBox.seal(item.id, item.secrets));
+      }
+      const repeats = items.filter((item) => !byId.has(item.id));
+      const earlier = await findJobsByIdempotencyKeys(
+        tx,
+        repeats.map((item) => item.key ?? ''),
+      );
+      const byKey = new Map(earlier.map((job) => [job.idempotencyKey, job]));
+      return items.map((item, index) => {
+        const job = byId.get(item.id);
+        if (job) return { job, created: true };
+        const existing = byKey.get(item.key);
+        if (!existing) throw new Error('idempotency key conflict but no job found');
+        try {
+          if (!options.othersKeys && (existing.queuedBy ?? null) !== (item.queuedBy ?? null))
+            throw new IdempotencyKeyTakenError(item.key ?? '');
+          requireSameJob(existing, item);
+        } catch (error) {
+          // Thrown inside the transaction: nothing of the batch is written.
+          if (
+            error instanceof IdempotencyKeyReusedError ||
+            error instanceof IdempotencyKeyTakenError
+          )
+            throw new BatchItemError(index, error);
+          throw error;
+        }
+        return { job: existing, created: false };
+      });
+    });
+    const created = results.filter((r) => r.created).length;
+    if (created > 0) deps.metrics?.jobsQueued.inc(created);
+    return results;
   }
 
   /** Cancels a job that has not finished; a finished job is returned as it is. */
@@ -111,7 +220,7 @@ export function createJobCommands(deps: JobCommandsDeps) {
     return job;
   }
 
-  return { queue, cancel };
+  return { queue, queueMany, cancel };
 }
 
 export type JobCommands = ReturnType<typeof createJobCommands>;

@@ -51,6 +51,72 @@ export function insertJobStatement(job: {
   };
 }
 
+/** Inserts PENDING jobs in one statement (in the given order); returns those inserted — a job
+ * whose idempotency key is already taken is left out. */
+export function insertJobsStatement(
+  jobs: ReadonlyArray<{
+    id: string;
+    spec: StoredJobSpec;
+    secretsDigest?: string | null;
+    idempotencyKey: string | null;
+    correlationId: string;
+    queuedBy?: string | null;
+  }>,
+): Statement<JobRecord> {
+  const rows = jobs.map((job, ord) => ({
+    ord,
+    id: job.id,
+    name: job.spec.name,
+    command: job.spec.command,
+    args: job.spec.args,
+    env: job.spec.env,
+    working_dir: job.spec.workingDir,
+    timeout_ms: job.spec.timeoutMs,
+    max_attempts: job.spec.maxAttempts,
+    labels: job.spec.labels,
+    provider: job.spec.provider,
+    idempotency_key: job.idempotencyKey,
+    correlation_id: job.correlationId,
+    retries: job.spec.retry.retries,
+    retry_backoff_ms: job.spec.retry.backoffMs,
+    retry_max_backoff_ms: job.spec.retry.maxBackoffMs,
+    queued_by: job.queuedBy ?? null,
+    secret_names: job.spec.secretNames,
+    secrets_digest: job.secretsDigest ?? null,
+  }));
+  return {
+    text: `INSERT INTO jobs (id, name, command, args, env, working_dir, timeout_ms, max_attempts,
+       labels, provider, idempotency_key, correlation_id, state, retries, retry_backoff_ms,
+       retry_max_backoff_ms, queued_by, secret_names, secrets_digest)
+     SELECT r.id, r.name, r.command, r.args, r.env, r.working_dir, r.timeout_ms, r.max_attempts,
+       r.labels, r.provider, r.idempotency_key, r.correlation_id, 'PENDING', r.retries,
+       r.retry_backoff_ms, r.retry_max_backoff_ms, r.queued_by, r.secret_names, r.secrets_digest
+     FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid, name text, command text, args jsonb,
+       env jsonb, working_dir text, timeout_ms bigint, max_attempts int, labels jsonb,
+       provider text, idempotency_key text, correlation_id text, retries int,
+       retry_backoff_ms bigint, retry_max_backoff_ms bigint, queued_by text, secret_names jsonb,
+       secrets_digest text)
+     ORDER BY r.ord
+     ON CONFLICT (idempotency_key) DO NOTHING
+     RETURNING ${COLUMNS}`,
+    params: [JSON.stringify(rows)],
+    read: toJob,
+  };
+}
+
+/** Returns the jobs queued under these idempotency keys. */
+export async function findJobsByIdempotencyKeys(
+  q: Queryable,
+  keys: readonly string[],
+): Promise<JobRecord[]> {
+  if (keys.length === 0) return [];
+  const result = await q.query<JobRow>(
+    `SELECT ${COLUMNS} FROM jobs WHERE idempotency_key = ANY($1::text[])`,
+    [keys],
+  );
+  return result.rows.map(toJob);
+}
+
 /** Returns the job with this id, or undefined. */
 export async function findJob(q: Queryable, id: string): Promise<JobRecord | undefined> {
   const result = await q.query<JobRow>(`SELECT ${COLUMNS} FROM jobs WHERE id = $1`, [id]);

@@ -81,6 +81,28 @@ export async function runWithOutboxRows<T>(
   });
 }
 
+/**
+ * Like runWithOutboxRows, for a statement changing several rows: each event is added only when a
+ * returned row's `id` is its aggregate id (a batch insert adds the events of the rows it inserted).
+ */
+export async function runWithOutboxRowsPerRow<T>(
+  q: Queryable,
+  statement: Statement<T>,
+  rows: readonly OutboxInsert[],
+): Promise<T[]> {
+  if (rows.length === 0) return runStatement(q, statement);
+  return runStatement(q, {
+    text: `WITH changed AS (${statement.text}),
+       appended AS (
+         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
+         SELECT * FROM (${selectRows(statement.params.length + 1)}) AS e(${OUTBOX_INSERT_COLUMNS})
+         WHERE e.aggregate_id IN (SELECT id::text FROM changed))
+       SELECT * FROM changed`,
+    params: [...statement.params, ...rowParams(rows)],
+    read: statement.read,
+  });
+}
+
 /** A change made of several data-modifying CTEs (`ctes`, without the leading WITH) and the
  * SELECT over them that returns its one row, with an `emit` column (text[]). */
 export interface ChosenEventsStatement<T> {

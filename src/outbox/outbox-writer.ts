@@ -18,6 +18,7 @@ import {
   insertOutboxRows,
   runWithChosenOutboxRows,
   runWithOutboxRows,
+  runWithOutboxRowsPerRow,
   type ChosenEventsStatement,
   type OutboxInsert,
 } from './outbox-sql.js';
@@ -32,6 +33,15 @@ export interface OutboxWriter {
    * rows.
    */
   changeWithEvents<T>(
+    q: Queryable,
+    statement: Statement<T>,
+    events: readonly NewEvent[],
+  ): Promise<T[]>;
+  /**
+   * Runs a statement changing several rows and adds, in the same SQL statement, the events whose
+   * aggregate id is the id of a row it returned (a batch of jobs, each with its JobQueued).
+   */
+  changeWithEventsPerRow<T>(
     q: Queryable,
     statement: Statement<T>,
     events: readonly NewEvent[],
@@ -83,6 +93,16 @@ export function createOutboxWriter(options: {
       const rows = events.map(toRow);
       const changed = await runWithOutboxRows(q, statement, rows);
       if (changed.length > 0) tell(q, rows);
+      return changed;
+    },
+    async changeWithEventsPerRow(q, statement, events) {
+      const rows = events.map(toRow);
+      const changed = await runWithOutboxRowsPerRow(q, statement, rows);
+      const ids = new Set(changed.map((row) => (row as { id?: unknown }).id));
+      tell(
+        q,
+        rows.filter((r) => ids.has(r.aggregateId)),
+      );
       return changed;
     },
     async changeWithChosenEvents(q, statement, events) {

@@ -129,6 +129,20 @@ export class IdempotencyKeyReusedError extends HodeiError {
   }
 }
 
+/** An item of a batch (QueueJobs) was refused: the item's error, its index in front. Nothing of
+ * the batch was written. */
+export class BatchItemError extends HodeiError {
+  constructor(
+    readonly index: number,
+    readonly itemError: HodeiError,
+  ) {
+    super(itemError.code, `jobs[${index}]: ${itemError.message}`, {
+      ...itemError.context,
+      index,
+    });
+  }
+}
+
 /** The same idempotency key from another API token: nothing about that token's job is told. */
 export class IdempotencyKeyTakenError extends HodeiError {
   constructor(readonly key: string) {

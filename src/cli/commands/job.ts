@@ -12,8 +12,16 @@ export function registerJob(program: Command, ctx: CliContext): void {
 
   addJobOptions(job.command('submit'))
     .description('queue a job and print its id')
-    .option('--json', 'print {"jobId","correlationId","state"}')
-    .action(async (argv: string[], flags: JobFlags & JsonFlag) => {
+    .option(
+      '--from-file <file>',
+      'queue the jobs of a JSON Lines file (- for stdin), one QueueJobRequest per line, 1,000 a call, each call all or none',
+    )
+    .option('--json', 'print {"jobId","correlationId","state"} (an array with --from-file)')
+    .action(async (argv: string[], flags: JobFlags & JsonFlag & { fromFile?: string }) => {
+      if (flags.fromFile !== undefined) {
+        const { submitFromFile } = await import('./submit-file.js');
+        return submitFromFile(ctx, flags.fromFile, argv, flags);
+      }
       const { rpc, call, parse, render, output } = await connect(ctx);
       parse.toQueueRequest(argv, flags); // usage errors before stdin or a file is read
       const { readSecretOptions } = await import('../secret-input.js');

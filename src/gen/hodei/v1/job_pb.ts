@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hodei/v1/job.proto.
  */
 export const file_hodei_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChJob2RlaS92MS9qb2IucHJvdG8SCGhvZGVpLnYxItkDCgdKb2JTcGVjEgwKBG5hbWUYASABKAkSDwoHY29tbWFuZBgCIAEoCRIMCgRhcmdzGAMgAygJEicKA2VudhgEIAMoCzIaLmhvZGVpLnYxLkpvYlNwZWMuRW52RW50cnkSEwoLd29ya2luZ19kaXIYBSABKAkSKgoHdGltZW91dBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfYXR0ZW1wdHMYByABKAUSLQoGbGFiZWxzGAggAygLMh0uaG9kZWkudjEuSm9iU3BlYy5MYWJlbHNFbnRyeRIQCghwcm92aWRlchgJIAEoCRIkCgVyZXRyeRgKIAEoCzIVLmhvZGVpLnYxLlJldHJ5UG9saWN5Ei8KB3NlY3JldHMYCyADKAsyHi5ob2RlaS52MS5Kb2JTcGVjLlNlY3JldHNFbnRyeRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLgoMU2VjcmV0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiegoLUmV0cnlQb2xpY3kSDwoHcmV0cmllcxgBIAEoBRIqCgdiYWNrb2ZmGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KC21heF9iYWNrb2ZmGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItACCgpKb2JBdHRlbXB0Eg8KB2F0dGVtcHQYASABKAUSKQoHb3V0Y29tZRgCIAEoDjIYLmhvZGVpLnYxLkF0dGVtcHRPdXRjb21lEhYKCWV4aXRfY29kZRgDIAEoBUgAiAEBEg0KBWVycm9yGAQgASgJEhEKCXdvcmtlcl9pZBgFIAEoCRIvCgthc3NpZ25lZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCHJldHJ5X2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIMCgpfZXhpdF9jb2RlIu0ECgNKb2ISCgoCaWQYASABKAkSHwoEc3BlYxgCIAEoCzIRLmhvZGVpLnYxLkpvYlNwZWMSIQoFc3RhdGUYAyABKA4yEi5ob2RlaS52MS5Kb2JTdGF0ZRIPCgdhdHRlbXB0GAQgASgFEhYKCWV4aXRfY29kZRgFIAEoBUgAiAEBEg0KBWVycm9yGAYgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAcgASgJEhEKCXdvcmtlcl9pZBgIIAEoCRIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthc3NpZ25lZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2lkZW1wb3RlbmN5X2tleRgNIAEoCRImCghhdHRlbXB0cxgOIAMoCzIULmhvZGVpLnYxLkpvYkF0dGVtcHQSLAoIcmV0cnlfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJldHJpZXNfdXNlZBgQIAEoBRI1ChFvdXRwdXRfZGVsZXRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcXVldWVkX2J5GBIgASgJEhQKDGNhbmNlbGxlZF9ieRgTIAEoCUIMCgpfZXhpdF9jb2RlIoYBCgtPdXRwdXRDaHVuaxILCgNzZXEYASABKAMSDwoHYXR0ZW1wdBgCIAEoBRIjCgZzdHJlYW0YAyABKA4yEy5ob2RlaS52MS5Mb2dTdHJlYW0SDAoEZGF0YRgEIAEoDBImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYwoPUXVldWVKb2JSZXF1ZXN0Eh8KBHNwZWMYASABKAsyES5ob2RlaS52MS5Kb2JTcGVjEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgDIAEoCSIuChBRdWV1ZUpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmhvZGVpLnYxLkpvYiIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIiwKDkdldEpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmhvZGVpLnYxLkpvYiJcCg9MaXN0Sm9ic1JlcXVlc3QSIgoGc3RhdGVzGAEgAygOMhIuaG9kZWkudjEuSm9iU3RhdGUSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiSAoQTGlzdEpvYnNSZXNwb25zZRIbCgRqb2JzGAEgAygLMg0uaG9kZWkudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi8KEUNhbmNlbEpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmhvZGVpLnYxLkpvYiIdCg9XYXRjaEpvYlJlcXVlc3QSCgoCaWQYASABKAkibQoQV2F0Y2hKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDS5ob2RlaS52MS5Kb2JIABInCgZvdXRwdXQYAyABKAsyFS5ob2RlaS52MS5PdXRwdXRDaHVua0gAQgcKBWV2ZW50SgQIAhADUgNsb2ciUgoRR2V0Sm9iTG9nc1JlcXVlc3QSCgoCaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDEg0KBWxpbWl0GAMgASgFEg8KB2F0dGVtcHQYBCABKAUiSAoSR2V0Sm9iTG9nc1Jlc3BvbnNlEiUKBmNodW5rcxgCIAMoCzIVLmhvZGVpLnYxLk91dHB1dENodW5rSgQIARACUgVsaW5lcyrMAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX1BFTkRJTkcQARIWChJKT0JfU1RBVEVfQVNTSUdORUQQAhIVChFKT0JfU1RBVEVfUlVOTklORxADEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQBBIUChBKT0JfU1RBVEVfRkFJTEVEEAUSFwoTSk9CX1NUQVRFX1RJTUVEX09VVBAGEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQByqRAgoOQXR0ZW1wdE91dGNvbWUSHwobQVRURU1QVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASHQoZQVRURU1QVF9PVVRDT01FX1NVQ0NFRURFRBABEhoKFkFUVEVNUFRfT1VUQ09NRV9GQUlMRUQQAhIdChlBVFRFTVBUX09VVENPTUVfVElNRURfT1VUEAMSHQoZQVRURU1QVF9PVVRDT01FX0NBTkNFTExFRBAEEh8KG0FUVEVNUFRfT1VUQ09NRV9XT1JLRVJfTE9TVBAFEiMKH0FUVEVNUFRfT1VUQ09NRV9ESVNQQVRDSF9GQUlMRUQQBhIfChtBVFRFTVBUX09VVENPTUVfU0VSVkVSX0xPU1QQBypVCglMb2dTdHJlYW0SGgoWTE9HX1NUUkVBTV9VTlNQRUNJRklFRBAAEhUKEUxPR19TVFJFQU1fU1RET1VUEAESFQoRTE9HX1NUUkVBTV9TVERFUlIQAjKjAwoKSm9iU2VydmljZRJBCghRdWV1ZUpvYhIZLmhvZGVpLnYxLlF1ZXVlSm9iUmVxdWVzdBoaLmhvZGVpLnYxLlF1ZXVlSm9iUmVzcG9uc2USOwoGR2V0Sm9iEhcuaG9kZWkudjEuR2V0Sm9iUmVxdWVzdBoYLmhvZGVpLnYxLkdldEpvYlJlc3BvbnNlEkEKCExpc3RKb2JzEhkuaG9kZWkudjEuTGlzdEpvYnNSZXF1ZXN0GhouaG9kZWkudjEuTGlzdEpvYnNSZXNwb25zZRJECglDYW5jZWxKb2ISGi5ob2RlaS52MS5DYW5jZWxKb2JSZXF1ZXN0GhsuaG9kZWkudjEuQ2FuY2VsSm9iUmVzcG9uc2USQwoIV2F0Y2hKb2ISGS5ob2RlaS52MS5XYXRjaEpvYlJlcXVlc3QaGi5ob2RlaS52MS5XYXRjaEpvYlJlc3BvbnNlMAESRwoKR2V0Sm9iTG9ncxIbLmhvZGVpLnYxLkdldEpvYkxvZ3NSZXF1ZXN0GhwuaG9kZWkudjEuR2V0Sm9iTG9nc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChJob2RlaS92MS9qb2IucHJvdG8SCGhvZGVpLnYxItkDCgdKb2JTcGVjEgwKBG5hbWUYASABKAkSDwoHY29tbWFuZBgCIAEoCRIMCgRhcmdzGAMgAygJEicKA2VudhgEIAMoCzIaLmhvZGVpLnYxLkpvYlNwZWMuRW52RW50cnkSEwoLd29ya2luZ19kaXIYBSABKAkSKgoHdGltZW91dBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfYXR0ZW1wdHMYByABKAUSLQoGbGFiZWxzGAggAygLMh0uaG9kZWkudjEuSm9iU3BlYy5MYWJlbHNFbnRyeRIQCghwcm92aWRlchgJIAEoCRIkCgVyZXRyeRgKIAEoCzIVLmhvZGVpLnYxLlJldHJ5UG9saWN5Ei8KB3NlY3JldHMYCyADKAsyHi5ob2RlaS52MS5Kb2JTcGVjLlNlY3JldHNFbnRyeRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLgoMU2VjcmV0c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiegoLUmV0cnlQb2xpY3kSDwoHcmV0cmllcxgBIAEoBRIqCgdiYWNrb2ZmGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KC21heF9iYWNrb2ZmGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItACCgpKb2JBdHRlbXB0Eg8KB2F0dGVtcHQYASABKAUSKQoHb3V0Y29tZRgCIAEoDjIYLmhvZGVpLnYxLkF0dGVtcHRPdXRjb21lEhYKCWV4aXRfY29kZRgDIAEoBUgAiAEBEg0KBWVycm9yGAQgASgJEhEKCXdvcmtlcl9pZBgFIAEoCRIvCgthc3NpZ25lZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCHJldHJ5X2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIMCgpfZXhpdF9jb2RlIu0ECgNKb2ISCgoCaWQYASABKAkSHwoEc3BlYxgCIAEoCzIRLmhvZGVpLnYxLkpvYlNwZWMSIQoFc3RhdGUYAyABKA4yEi5ob2RlaS52MS5Kb2JTdGF0ZRIPCgdhdHRlbXB0GAQgASgFEhYKCWV4aXRfY29kZRgFIAEoBUgAiAEBEg0KBWVycm9yGAYgASgJEhYKDmNvcnJlbGF0aW9uX2lkGAcgASgJEhEKCXdvcmtlcl9pZBgIIAEoCRIuCgpjcmVhdGVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthc3NpZ25lZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2lkZW1wb3RlbmN5X2tleRgNIAEoCRImCghhdHRlbXB0cxgOIAMoCzIULmhvZGVpLnYxLkpvYkF0dGVtcHQSLAoIcmV0cnlfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJldHJpZXNfdXNlZBgQIAEoBRI1ChFvdXRwdXRfZGVsZXRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcXVldWVkX2J5GBIgASgJEhQKDGNhbmNlbGxlZF9ieRgTIAEoCUIMCgpfZXhpdF9jb2RlIoYBCgtPdXRwdXRDaHVuaxILCgNzZXEYASABKAMSDwoHYXR0ZW1wdBgCIAEoBRIjCgZzdHJlYW0YAyABKA4yEy5ob2RlaS52MS5Mb2dTdHJlYW0SDAoEZGF0YRgEIAEoDBImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYwoPUXVldWVKb2JSZXF1ZXN0Eh8KBHNwZWMYASABKAsyES5ob2RlaS52MS5Kb2JTcGVjEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCRIWCg5jb3JyZWxhdGlvbl9pZBgDIAEoCSIuChBRdWV1ZUpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmhvZGVpLnYxLkpvYiI7ChBRdWV1ZUpvYnNSZXF1ZXN0EicKBGpvYnMYASADKAsyGS5ob2RlaS52MS5RdWV1ZUpvYlJlcXVlc3QiMAoRUXVldWVKb2JzUmVzcG9uc2USGwoEam9icxgBIAMoCzINLmhvZGVpLnYxLkpvYiIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIiwKDkdldEpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmhvZGVpLnYxLkpvYiJcCg9MaXN0Sm9ic1JlcXVlc3QSIgoGc3RhdGVzGAEgAygOMhIuaG9kZWkudjEuSm9iU3RhdGUSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiSAoQTGlzdEpvYnNSZXNwb25zZRIbCgRqb2JzGAEgAygLMg0uaG9kZWkudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIeChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi8KEUNhbmNlbEpvYlJlc3BvbnNlEhoKA2pvYhgBIAEoCzINLmhvZGVpLnYxLkpvYiIdCg9XYXRjaEpvYlJlcXVlc3QSCgoCaWQYASABKAkibQoQV2F0Y2hKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDS5ob2RlaS52MS5Kb2JIABInCgZvdXRwdXQYAyABKAsyFS5ob2RlaS52MS5PdXRwdXRDaHVua0gAQgcKBWV2ZW50SgQIAhADUgNsb2ciUgoRR2V0Sm9iTG9nc1JlcXVlc3QSCgoCaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDEg0KBWxpbWl0GAMgASgFEg8KB2F0dGVtcHQYBCABKAUiSAoSR2V0Sm9iTG9nc1Jlc3BvbnNlEiUKBmNodW5rcxgCIAMoCzIVLmhvZGVpLnYxLk91dHB1dENodW5rSgQIARACUgVsaW5lcyrMAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX1BFTkRJTkcQARIWChJKT0JfU1RBVEVfQVNTSUdORUQQAhIVChFKT0JfU1RBVEVfUlVOTklORxADEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQBBIUChBKT0JfU1RBVEVfRkFJTEVEEAUSFwoTSk9CX1NUQVRFX1RJTUVEX09VVBAGEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQByqRAgoOQXR0ZW1wdE91dGNvbWUSHwobQVRURU1QVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASHQoZQVRURU1QVF9PVVRDT01FX1NVQ0NFRURFRBABEhoKFkFUVEVNUFRfT1VUQ09NRV9GQUlMRUQQAhIdChlBVFRFTVBUX09VVENPTUVfVElNRURfT1VUEAMSHQoZQVRURU1QVF9PVVRDT01FX0NBTkNFTExFRBAEEh8KG0FUVEVNUFRfT1VUQ09NRV9XT1JLRVJfTE9TVBAFEiMKH0FUVEVNUFRfT1VUQ09NRV9ESVNQQVRDSF9GQUlMRUQQBhIfChtBVFRFTVBUX09VVENPTUVfU0VSVkVSX0xPU1QQBypVCglMb2dTdHJlYW0SGgoWTE9HX1NUUkVBTV9VTlNQRUNJRklFRBAAEhUKEUxPR19TVFJFQU1fU1RET1VUEAESFQoRTE9HX1NUUkVBTV9TVERFUlIQAjLpAwoKSm9iU2VydmljZRJBCghRdWV1ZUpvYhIZLmhvZGVpLnYxLlF1ZXVlSm9iUmVxdWVzdBoaLmhvZGVpLnYxLlF1ZXVlSm9iUmVzcG9uc2USRAoJUXVldWVKb2JzEhouaG9kZWkudjEuUXVldWVKb2JzUmVxdWVzdBobLmhvZGVpLnYxLlF1ZXVlSm9ic1Jlc3BvbnNlEjsKBkdldEpvYhIXLmhvZGVpLnYxLkdldEpvYlJlcXVlc3QaGC5ob2RlaS52MS5HZXRKb2JSZXNwb25zZRJBCghMaXN0Sm9icxIZLmhvZGVpLnYxLkxpc3RKb2JzUmVxdWVzdBoaLmhvZGVpLnYxLkxpc3RKb2JzUmVzcG9uc2USRAoJQ2FuY2VsSm9iEhouaG9kZWkudjEuQ2FuY2VsSm9iUmVxdWVzdBobLmhvZGVpLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkMKCFdhdGNoSm9iEhkuaG9kZWkudjEuV2F0Y2hKb2JSZXF1ZXN0GhouaG9kZWkudjEuV2F0Y2hKb2JSZXNwb25zZTABEkcKCkdldEpvYkxvZ3MSGy5ob2RlaS52MS5HZXRKb2JMb2dzUmVxdWVzdBocLmhvZGVpLnYxLkdldEpvYkxvZ3NSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message hodei.v1.JobSpec
@@ -401,6 +401,45 @@ export const QueueJobResponseSchema: GenMessage<QueueJobResponse> = /*@__PURE__*
   messageDesc(file_hodei_v1_job, 6);
 
 /**
+ * Up to 1,000 jobs queued in one call, all or none: every job and its JobQueued commit in one
+ * transaction, or nothing does. An error names the item (`jobs[17].spec.command: …`).
+ *
+ * @generated from message hodei.v1.QueueJobsRequest
+ */
+export type QueueJobsRequest = Message<"hodei.v1.QueueJobsRequest"> & {
+  /**
+   * @generated from field: repeated hodei.v1.QueueJobRequest jobs = 1;
+   */
+  jobs: QueueJobRequest[];
+};
+
+/**
+ * Describes the message hodei.v1.QueueJobsRequest.
+ * Use `create(QueueJobsRequestSchema)` to create a new message.
+ */
+export const QueueJobsRequestSchema: GenMessage<QueueJobsRequest> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_job, 7);
+
+/**
+ * The jobs in request order (an idempotency key used before with the same spec returns that job).
+ *
+ * @generated from message hodei.v1.QueueJobsResponse
+ */
+export type QueueJobsResponse = Message<"hodei.v1.QueueJobsResponse"> & {
+  /**
+   * @generated from field: repeated hodei.v1.Job jobs = 1;
+   */
+  jobs: Job[];
+};
+
+/**
+ * Describes the message hodei.v1.QueueJobsResponse.
+ * Use `create(QueueJobsResponseSchema)` to create a new message.
+ */
+export const QueueJobsResponseSchema: GenMessage<QueueJobsResponse> = /*@__PURE__*/
+  messageDesc(file_hodei_v1_job, 8);
+
+/**
  * @generated from message hodei.v1.GetJobRequest
  */
 export type GetJobRequest = Message<"hodei.v1.GetJobRequest"> & {
@@ -415,7 +454,7 @@ export type GetJobRequest = Message<"hodei.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 7);
+  messageDesc(file_hodei_v1_job, 9);
 
 /**
  * @generated from message hodei.v1.GetJobResponse
@@ -432,7 +471,7 @@ export type GetJobResponse = Message<"hodei.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 8);
+  messageDesc(file_hodei_v1_job, 10);
 
 /**
  * @generated from message hodei.v1.ListJobsRequest
@@ -463,7 +502,7 @@ export type ListJobsRequest = Message<"hodei.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 9);
+  messageDesc(file_hodei_v1_job, 11);
 
 /**
  * @generated from message hodei.v1.ListJobsResponse
@@ -485,7 +524,7 @@ export type ListJobsResponse = Message<"hodei.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 10);
+  messageDesc(file_hodei_v1_job, 12);
 
 /**
  * @generated from message hodei.v1.CancelJobRequest
@@ -502,7 +541,7 @@ export type CancelJobRequest = Message<"hodei.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 11);
+  messageDesc(file_hodei_v1_job, 13);
 
 /**
  * @generated from message hodei.v1.CancelJobResponse
@@ -519,7 +558,7 @@ export type CancelJobResponse = Message<"hodei.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 12);
+  messageDesc(file_hodei_v1_job, 14);
 
 /**
  * @generated from message hodei.v1.WatchJobRequest
@@ -536,7 +575,7 @@ export type WatchJobRequest = Message<"hodei.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 13);
+  messageDesc(file_hodei_v1_job, 15);
 
 /**
  * @generated from message hodei.v1.WatchJobResponse
@@ -570,7 +609,7 @@ export type WatchJobResponse = Message<"hodei.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 14);
+  messageDesc(file_hodei_v1_job, 16);
 
 /**
  * @generated from message hodei.v1.GetJobLogsRequest
@@ -609,7 +648,7 @@ export type GetJobLogsRequest = Message<"hodei.v1.GetJobLogsRequest"> & {
  * Use `create(GetJobLogsRequestSchema)` to create a new message.
  */
 export const GetJobLogsRequestSchema: GenMessage<GetJobLogsRequest> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 15);
+  messageDesc(file_hodei_v1_job, 17);
 
 /**
  * @generated from message hodei.v1.GetJobLogsResponse
@@ -626,7 +665,7 @@ export type GetJobLogsResponse = Message<"hodei.v1.GetJobLogsResponse"> & {
  * Use `create(GetJobLogsResponseSchema)` to create a new message.
  */
 export const GetJobLogsResponseSchema: GenMessage<GetJobLogsResponse> = /*@__PURE__*/
-  messageDesc(file_hodei_v1_job, 16);
+  messageDesc(file_hodei_v1_job, 18);
 
 /**
  * @generated from enum hodei.v1.JobState
@@ -778,6 +817,14 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof QueueJobRequestSchema;
     output: typeof QueueJobResponseSchema;
+  },
+  /**
+   * @generated from rpc hodei.v1.JobService.QueueJobs
+   */
+  queueJobs: {
+    methodKind: "unary";
+    input: typeof QueueJobsRequestSchema;
+    output: typeof QueueJobsResponseSchema;
   },
   /**
    * @generated from rpc hodei.v1.JobService.GetJob
