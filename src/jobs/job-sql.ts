@@ -2,7 +2,6 @@
 // state (and attempt), and report whether they changed a row.
 import type { Queryable } from '../db/db.js';
 import type { Statement } from '../db/statement.js';
-import type { ChosenEventsStatement } from '../outbox/outbox-sql.js';
 import type { JobRecord, StoredJobSpec } from './job.js';
 import type { JobState } from './job-state.js';
 import { COLUMNS, columnsOf, toJob, type JobRow } from './job-row.js';
@@ -197,6 +196,24 @@ export function markJobRunningStatement(
   };
 }
 
+/** `done` (the job's attempt $2 on worker $3 ended: ASSIGNED/RUNNING → `state`, with `exitCode`
+ * and `error`, SQL expressions) and `kept` (that attempt recorded in job_attempts), as CTEs. */
+function finishedAttemptCtes(values: { state: string; exitCode: string; error: string }): string {
+  return `done AS (
+       UPDATE jobs SET state = ${values.state}, exit_code = ${values.exitCode},
+         error = ${values.error}, finished_at = now(), updated_at = now(),
+         started_at = COALESCE(started_at, now()), retry_at = NULL
+       WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state IN ('ASSIGNED', 'RUNNING')
+       RETURNING ${COLUMNS}
+     ), kept AS (
+       INSERT INTO job_attempts (job_id, attempt, outcome, exit_code, error, worker_id, assigned_at,
+         started_at, finished_at)
+       SELECT id, attempt, state, exit_code, error, worker_id, assigned_at, started_at, finished_at
+       FROM done
+       ON CONFLICT DO NOTHING
+     )`;
+}
+
 /** ASSIGNED/RUNNING → a terminal state for this attempt and worker, the attempt recorded in
  * job_attempts by the same statement; returns the job or undefined. */
 export async function finishJob(
@@ -211,18 +228,7 @@ export async function finishJob(
   },
 ): Promise<JobRecord | undefined> {
   const result = await q.query<JobRow>(
-    `WITH done AS (
-       UPDATE jobs SET state = $4, exit_code = $5, error = $6, finished_at = now(),
-         updated_at = now(), started_at = COALESCE(started_at, now()), retry_at = NULL
-       WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state IN ('ASSIGNED', 'RUNNING')
-       RETURNING ${COLUMNS}
-     ), kept AS (
-       INSERT INTO job_attempts (job_id, attempt, outcome, exit_code, error, worker_id, assigned_at,
-         started_at, finished_at)
-       SELECT id, attempt, state, exit_code, error, worker_id, assigned_at, started_at, finished_at
-       FROM done
-       ON CONFLICT DO NOTHING
-     )
+    `WITH ${finishedAttemptCtes({ state: '$4', exitCode: '$5', error: '$6' })}
      SELECT ${COLUMNS} FROM done`,
     [update.jobId, update.attempt, update.workerId, update.state, update.exitCode, update.error],
   );
@@ -241,26 +247,16 @@ export function succeedJobReleasingWorkerStatement(update: {
   attempt: number;
   workerId: string;
   exitCode: number;
-}): ChosenEventsStatement<{ job: JobRecord | undefined; emit: string[] }> {
+}): Statement<{ job: JobRecord | undefined; emit: string[] }> {
   return {
-    ctes: `done AS (
-       UPDATE jobs SET state = 'SUCCEEDED', exit_code = $4, error = '', finished_at = now(),
-         updated_at = now(), started_at = COALESCE(started_at, now()), retry_at = NULL
-       WHERE id = $1 AND attempt = $2 AND worker_id = $3 AND state IN ('ASSIGNED', 'RUNNING')
-       RETURNING ${COLUMNS}
-     ), kept AS (
-       INSERT INTO job_attempts (job_id, attempt, outcome, exit_code, error, worker_id, assigned_at,
-         started_at, finished_at)
-       SELECT id, attempt, state, exit_code, error, worker_id, assigned_at, started_at, finished_at
-       FROM done
-       ON CONFLICT DO NOTHING
-     ), released AS (
+    ctes: `${finishedAttemptCtes({ state: "'SUCCEEDED'", exitCode: '$4', error: "''" })},
+     released AS (
        UPDATE workers SET state = 'READY', current_job_id = NULL, ready_since = now(),
          jobs_run = jobs_run + 1
        WHERE id = $3 AND state = 'BUSY' AND current_job_id = $1
        RETURNING id
      )`,
-    select: `SELECT ${columnsOf('done')},
+    text: `SELECT ${columnsOf('done')},
        array_remove(ARRAY[
          CASE WHEN EXISTS (SELECT 1 FROM done) THEN 'JobSucceeded' END,
          CASE WHEN EXISTS (SELECT 1 FROM released) THEN 'WorkerReady' END], NULL) AS emit

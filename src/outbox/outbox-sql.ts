@@ -59,6 +59,33 @@ export async function insertOutboxRows(q: Queryable, rows: readonly OutboxInsert
   );
 }
 
+/** Which of the rows go into the outbox with a change (`changed` is the change's rows, `e` an
+ * outbox row): all of them when the change returned a row; each whose aggregate is a returned
+ * row's id; those of the event types the change's one row lists in its `emit` column. */
+const WHEN = {
+  changed: 'EXISTS (SELECT 1 FROM changed)',
+  perRow: 'e.aggregate_id IN (SELECT id::text FROM changed)',
+  chosen: 'e.event_type = ANY ((SELECT emit FROM changed LIMIT 1)::text[])',
+} as const;
+
+/** The change and the insert of those of `rows` that `when` selects, as one SQL statement. */
+function withOutboxRows<T>(
+  statement: Statement<T>,
+  rows: readonly OutboxInsert[],
+  when: keyof typeof WHEN,
+): Statement<T> {
+  return {
+    text: `WITH ${statement.ctes ? `${statement.ctes},` : ''} changed AS (${statement.text}),
+       appended AS (
+         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
+         SELECT * FROM (${selectRows(statement.params.length + 1)}) AS e(${OUTBOX_INSERT_COLUMNS})
+         WHERE ${WHEN[when]})
+       SELECT * FROM changed`,
+    params: [...statement.params, ...rowParams(rows)],
+    read: statement.read,
+  };
+}
+
 /**
  * Runs `statement` (an INSERT/UPDATE … RETURNING) and, within the same SQL statement, inserts the
  * rows into the outbox if and only if it returned a row. One round trip, atomic on its own: the
@@ -70,15 +97,7 @@ export async function runWithOutboxRows<T>(
   rows: readonly OutboxInsert[],
 ): Promise<T[]> {
   if (rows.length === 0) return runStatement(q, statement);
-  return runStatement(q, {
-    text: `WITH ${statement.ctes ? `${statement.ctes},` : ''} changed AS (${statement.text}),
-       appended AS (
-         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
-         ${selectRows(statement.params.length + 1)} WHERE EXISTS (SELECT 1 FROM changed))
-       SELECT * FROM changed`,
-    params: [...statement.params, ...rowParams(rows)],
-    read: statement.read,
-  });
+  return runStatement(q, withOutboxRows(statement, rows, 'changed'));
 }
 
 /**
@@ -91,49 +110,29 @@ export async function runWithOutboxRowsPerRow<T>(
   rows: readonly OutboxInsert[],
 ): Promise<T[]> {
   if (rows.length === 0) return runStatement(q, statement);
-  return runStatement(q, {
-    text: `WITH changed AS (${statement.text}),
-       appended AS (
-         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
-         SELECT * FROM (${selectRows(statement.params.length + 1)}) AS e(${OUTBOX_INSERT_COLUMNS})
-         WHERE e.aggregate_id IN (SELECT id::text FROM changed))
-       SELECT * FROM changed`,
-    params: [...statement.params, ...rowParams(rows)],
-    read: statement.read,
-  });
-}
-
-/** A change made of several data-modifying CTEs (`ctes`, without the leading WITH) and the
- * SELECT over them that returns its one row, with an `emit` column (text[]). */
-export interface ChosenEventsStatement<T> {
-  readonly ctes: string;
-  readonly select: string;
-  readonly params: readonly unknown[];
-  readonly read: (row: never) => T;
+  return runStatement(q, withOutboxRows(statement, rows, 'perRow'));
 }
 
 /**
- * Like runWithOutboxRows, for a change whose one row says in its `emit` column which of the
- * events apply: only rows of those event types are added, in the same statement. For a change of
- * several rows at once, each with its own event (a job finished, its worker released).
+ * Like runWithOutboxRows, for a change of several things at once (data-modifying `ctes`, then a
+ * SELECT over them returning one row) whose row says in its `emit` column (text[]) which of the
+ * events apply: only rows of those event types are added (a job finished, its worker released).
+ * Returns the rows and the event types added.
  */
 export async function runWithChosenOutboxRows<T>(
   q: Queryable,
-  statement: ChosenEventsStatement<T>,
+  statement: Statement<T>,
   rows: readonly OutboxInsert[],
 ): Promise<{ rows: T[]; emitted: string[] }> {
   const read = statement.read as (row: { emit: string[] }) => T;
-  const result = await runStatement(q, {
-    text: `WITH ${statement.ctes},
-       changed AS (${statement.select}),
-       appended AS (
-         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
-         SELECT * FROM (${selectRows(statement.params.length + 1)}) AS e(${OUTBOX_INSERT_COLUMNS})
-         WHERE e.event_type = ANY ((SELECT emit FROM changed LIMIT 1)::text[]))
-       SELECT * FROM changed`,
-    params: [...statement.params, ...rowParams(rows)],
-    read: (row: { emit: string[] }) => ({ value: read(row), emit: row.emit }),
-  });
+  const result = await runStatement(
+    q,
+    withOutboxRows(
+      { ...statement, read: (row: { emit: string[] }) => ({ value: read(row), emit: row.emit }) },
+      rows,
+      'chosen',
+    ),
+  );
   return { rows: result.map((r) => r.value), emitted: result[0]?.emit ?? [] };
 }
 

@@ -19,7 +19,6 @@ import {
   runWithChosenOutboxRows,
   runWithOutboxRows,
   runWithOutboxRowsPerRow,
-  type ChosenEventsStatement,
   type OutboxInsert,
 } from './outbox-sql.js';
 
@@ -52,7 +51,7 @@ export interface OutboxWriter {
    */
   changeWithChosenEvents<T>(
     q: Queryable,
-    statement: ChosenEventsStatement<T>,
+    statement: Statement<T>,
     events: readonly NewEvent[],
   ): Promise<T[]>;
 }
