@@ -5,13 +5,14 @@
 // a sequence the trigger bumps on every try (rolled-back tries too) counts how often the consumer
 // handled the event.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { Code, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { waitFor } from '../helpers/procs.js';
 import { startInProcessServer, type InProcessServer } from '../helpers/in-process-server.js';
 import { JobService } from '../../src/gen/hodei/v1/job_pb.js';
 import { DeadLetterState, OpsService, type DeadLetter } from '../../src/gen/hodei/v1/ops_pb.js';
 import { executionSagaId } from '../../src/shared/ids.js';
+import { rpcError } from '../helpers/rpc-error.js';
 
 const QUIET_MS = 2500;
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -30,15 +31,6 @@ const BREAK_SAGA_STORE = `
   END $$;
   CREATE TRIGGER dlq_refuse BEFORE INSERT ON saga_instances
     FOR EACH ROW WHEN (NEW.saga_type = 'execution') EXECUTE FUNCTION dlq_refuse();`;
-
-async function rpcError(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
 
 describe.each(['jetstream', 'tables'] as const)('dead letters over RPC on %s', (bus) => {
   let s: InProcessServer;

@@ -2,19 +2,11 @@
 // jobs in one call, all or none, every error naming its item; idempotency keys as QueueJob has
 // them; secrets sealed per job.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { Code, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { startInProcessServer, type InProcessServer } from '../helpers/in-process-server.js';
 import { JobService, JobState } from '../../src/gen/hodei/v1/job_pb.js';
-
-async function rpcError(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
+import { rpcError } from '../helpers/rpc-error.js';
 
 describe('QueueJobs', () => {
   let s: InProcessServer;

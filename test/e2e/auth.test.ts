@@ -4,12 +4,13 @@
 // reaches OpsService), jobs and their events record which token queued and cancelled them, a
 // revoked token is refused at once, and only a hash of each token is stored.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Code, ConnectError, createClient, type Interceptor } from '@connectrpc/connect';
+import { Code, createClient, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { JobService, JobState } from '../../src/gen/hodei/v1/job_pb.js';
 import { OpsService } from '../../src/gen/hodei/v1/ops_pb.js';
 import { runCli, startTestServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/procs.js';
+import { rpcError } from '../helpers/rpc-error.js';
 
 let server: TestServer;
 const tokens: Record<string, string> = {};
@@ -25,15 +26,6 @@ function clientsFor(token: string | undefined) {
     interceptors: [bearer],
   });
   return { jobs: createClient(JobService, transport), ops: createClient(OpsService, transport) };
-}
-
-async function refusal(call: Promise<unknown>): Promise<ConnectError> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
 }
 
 const cli = (args: string[], token?: string) =>
@@ -54,10 +46,10 @@ describe('API tokens (postgres+nats)', () => {
   });
 
   it('refuses every call without a valid token, naming what is missing', async () => {
-    const none = await refusal(clientsFor(undefined).jobs.listJobs({}));
+    const none = await rpcError(clientsFor(undefined).jobs.listJobs({}));
     expect(none.code).toBe(Code.Unauthenticated);
     expect(none.rawMessage).toMatch(/requires an API token.*HODEI_TOKEN/);
-    const bogus = await refusal(clientsFor(`hodei_${'x'.repeat(43)}`).jobs.listJobs({}));
+    const bogus = await rpcError(clientsFor(`hodei_${'x'.repeat(43)}`).jobs.listJobs({}));
     expect(bogus.code).toBe(Code.Unauthenticated);
     expect(bogus.rawMessage).toBe('the API token is not valid (unknown or revoked)');
     const cliRun = await cli(['job', 'list']);
@@ -124,28 +116,28 @@ describe('API tokens (postgres+nats)', () => {
 
     const other = clientsFor(tokens.sub2);
     expect((await other.jobs.listJobs({})).jobs).toHaveLength(0);
-    const notYours = await refusal(other.jobs.getJob({ id: jobId }));
+    const notYours = await rpcError(other.jobs.getJob({ id: jobId }));
     expect(notYours.code).toBe(Code.PermissionDenied);
     expect(notYours.rawMessage).toBe('token "sub2" may read only the jobs it queued');
-    expect((await refusal(other.jobs.getJobLogs({ id: jobId }))).code).toBe(Code.PermissionDenied);
-    expect((await refusal(other.jobs.cancelJob({ id: jobId }))).code).toBe(Code.PermissionDenied);
+    expect((await rpcError(other.jobs.getJobLogs({ id: jobId }))).code).toBe(Code.PermissionDenied);
+    expect((await rpcError(other.jobs.cancelJob({ id: jobId }))).code).toBe(Code.PermissionDenied);
 
     const reader = clientsFor(tokens.reader);
     expect((await reader.jobs.getJob({ id: jobId })).job?.state).toBe(JobState.SUCCEEDED);
-    const queue = await refusal(reader.jobs.queueJob({ spec: { command: 'true' } }));
+    const queue = await rpcError(reader.jobs.queueJob({ spec: { command: 'true' } }));
     expect(queue.code).toBe(Code.PermissionDenied);
     expect(queue.rawMessage).toMatch(
       /may not call JobService\/QueueJob; it needs one of: submit, admin/,
     );
-    expect((await refusal(reader.jobs.cancelJob({ id: jobId }))).code).toBe(Code.PermissionDenied);
-    expect((await refusal(reader.ops.listWorkers({}))).code).toBe(Code.PermissionDenied);
+    expect((await rpcError(reader.jobs.cancelJob({ id: jobId }))).code).toBe(Code.PermissionDenied);
+    expect((await rpcError(reader.ops.listWorkers({}))).code).toBe(Code.PermissionDenied);
     expect((await clientsFor(tokens.admin).ops.listWorkers({})).workers.length).toBeGreaterThan(0);
   });
 
   it("an idempotency key another token used tells nothing of that token's job", async () => {
     const spec = { command: 'true' };
     await clientsFor(tokens.sub).jobs.queueJob({ spec, idempotencyKey: 'k-shared' });
-    const taken = await refusal(
+    const taken = await rpcError(
       clientsFor(tokens.sub2).jobs.queueJob({ spec, idempotencyKey: 'k-shared' }),
     );
     expect(taken.code).toBe(Code.AlreadyExists);
@@ -189,7 +181,7 @@ describe('API tokens (postgres+nats)', () => {
     await sub2.jobs.listJobs({});
     const revoked = await cli(['token', 'revoke', 'sub2'], tokens.admin);
     expect(revoked.stdout).toMatch(/token "sub2" revoked at /);
-    expect((await refusal(sub2.jobs.listJobs({}))).code).toBe(Code.Unauthenticated);
+    expect((await rpcError(sub2.jobs.listJobs({}))).code).toBe(Code.Unauthenticated);
     const again = await cli(['token', 'revoke', 'sub2'], tokens.admin);
     expect(again.stderr).toMatch(/live token sub2 not found/);
   });

@@ -6,12 +6,35 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { newId, executionSagaId } from '../../src/shared/ids.js';
 import { jobSpec } from '../helpers/job-spec.js';
-import { createDispatchHarness, readyWorker, recordingStream } from './dispatch-harness.js';
+import {
+  createDispatchHarness,
+  readyWorker,
+  recordingStream,
+  type DispatchHarness,
+} from './dispatch-harness.js';
 
 const spec = jobSpec();
 
 // One database per adapter, in turn.
 let t: AnyTestDatabase;
+
+/** No worker alive and no saga waiting in the test database (earlier tests' sagas are done). */
+async function noWorkersNorWaiters(): Promise<void> {
+  await t.db.query("UPDATE workers SET state = 'TERMINATED'");
+  await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
+}
+
+/** Queues a job and hands its JobQueued to the harness's saga processor, as the bus would. */
+async function queueJob(h: DispatchHarness, correlationId: string) {
+  const { job } = await h.commands.queue({ spec, idempotencyKey: null, correlationId });
+  await h.process({
+    eventId: newId(),
+    type: 'JobQueued',
+    correlationId,
+    payload: { jobId: job.id, attempt: 1 },
+  });
+  return job;
+}
 
 for (const kind of DB_KINDS) {
   describe.sequential(kind, () => {
@@ -87,19 +110,10 @@ for (const kind of DB_KINDS) {
       });
 
       it('behind waiting jobs, a new job still asks for a worker under the cap, and at the cap is parked at birth', async () => {
-        const { process, commands, engine } = createDispatchHarness(t.db);
-        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
-        await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
-        const queued = async (correlationId: string) => {
-          const { job } = await commands.queue({ spec, idempotencyKey: null, correlationId });
-          await process({
-            eventId: newId(),
-            type: 'JobQueued',
-            correlationId,
-            payload: { jobId: job.id, attempt: 1 },
-          });
-          return job.id;
-        };
+        const harness = createDispatchHarness(t.db);
+        const { engine } = harness;
+        await noWorkersNorWaiters();
+        const queued = async (correlationId: string) => (await queueJob(harness, correlationId)).id;
         const saga = async (jobId: string) =>
           (
             await t.db.query<{ state: string; current_step: number }>(
@@ -134,20 +148,10 @@ for (const kind of DB_KINDS) {
       });
 
       it('a job cancelled while it waits for a worker ends its saga at once; the next WorkerReady goes to the job behind it', async () => {
-        const { process, commands, engine, sessions } = createDispatchHarness(t.db);
-        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
-        // Nothing else may wait for a worker in this database: earlier tests' sagas are done.
-        await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
-        const queued = async (correlationId: string) => {
-          const { job } = await commands.queue({ spec, idempotencyKey: null, correlationId });
-          await process({
-            eventId: newId(),
-            type: 'JobQueued',
-            correlationId,
-            payload: { jobId: job.id, attempt: 1 },
-          });
-          return job;
-        };
+        const harness = createDispatchHarness(t.db);
+        const { process, commands, engine, sessions } = harness;
+        await noWorkersNorWaiters();
+        const queued = (correlationId: string) => queueJob(harness, correlationId);
         const first = await queued('cancel-1');
         const second = await queued('cancel-2');
         const sagaState = async (jobId: string) =>

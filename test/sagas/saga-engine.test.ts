@@ -130,6 +130,7 @@ for (const kind of DB_KINDS) {
       it('a wait with its own recheck runs the step again only when the recheck says so', async () => {
         const seen: string[] = [];
         let happened = false;
+        const seenKey = newId();
         const e = engine(t.db, {
           type: 'execution',
           steps: [
@@ -152,7 +153,6 @@ for (const kind of DB_KINDS) {
             },
           ],
         });
-        const seenKey = newId();
         // Nothing happened meanwhile: one cheap look, the step does not run again.
         const quiet = newId();
         await e.start('execution', quiet, 'c', {});
