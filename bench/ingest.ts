@@ -9,12 +9,8 @@ import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../src/gen/hodei/v1/job_pb.js';
 import { withDeployment, type Deployment } from './deployment.js';
+import { arg } from './args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
-};
 const JOBS = Number(arg('jobs', '5000'));
 const BATCHES = Number(arg('batches', '20'));
 const ONLY = arg('only', '');

@@ -13,12 +13,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { Logger, makeWorkerUtils, run, type Runner } from 'graphile-worker';
+import { arg } from './args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
-};
 const JOBS = Number(arg('jobs', '2000'));
 const SAMPLES = Number(arg('samples', '200'));
 const BACKLOG = Number(arg('backlog', '0'));

@@ -26,20 +26,16 @@ import {
   withDeployment,
   type Deployment,
 } from './deployment.js';
+import { arg, flag } from './args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
-};
 const JOBS = Number(arg('jobs', '2000'));
 const SAMPLES = Number(arg('samples', '200'));
 const COLD_SAMPLES = Number(arg('cold-samples', '15'));
 const ONLY = arg('only', '');
 
-const TRACING = args.includes('--tracing');
+const TRACING = flag('tracing');
 /** --statements: also print statements per job by their text, the most frequent first. */
-const STATEMENTS = args.includes('--statements');
+const STATEMENTS = flag('statements');
 countStatements({ byText: STATEMENTS });
 let spansReceived = 0;
 

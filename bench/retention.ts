@@ -27,12 +27,8 @@ import { createRetention } from '../src/safety/retention.js';
 import { newId } from '../src/shared/ids.js';
 import { createLogger } from '../src/shared/logger.js';
 import { NO_RETRIES } from '../src/jobs/retry-policy.js';
+import { arg } from './args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
-};
 const JOBS = Number(arg('jobs', '100000'));
 const EVERY = Number(arg('every', '10000'));
 const BATCH = 500;
