@@ -41,8 +41,36 @@ describe('parseJobsFile', () => {
 });
 
 describe('batches', () => {
-  it('cuts a list into runs of at most n', () => {
-    expect(batches([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
-    expect(batches([], 3)).toEqual([]);
+  const job = (line: number, bytes: number) => ({ line, bytes, request: {} as never });
+  it('cuts the jobs into calls of at most n jobs and about m bytes, in order', () => {
+    const lines = (calls: Array<Array<{ line: number }>>) => calls.map((c) => c.map((j) => j.line));
+    expect(
+      lines(
+        batches(
+          [1, 2, 3, 4, 5].map((i) => job(i, 10)),
+          2,
+          1000,
+        ),
+      ),
+    ).toEqual([[1, 2], [3, 4], [5]]);
+    expect(
+      lines(
+        batches(
+          [1, 2, 3, 4].map((i) => job(i, 40)),
+          1000,
+          100,
+        ),
+      ),
+    ).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    // A job larger than the bound goes alone.
+    expect(lines(batches([job(1, 10), job(2, 500), job(3, 10)], 1000, 100))).toEqual([
+      [1],
+      [2],
+      [3],
+    ]);
+    expect(batches([], 3, 100)).toEqual([]);
   });
 });

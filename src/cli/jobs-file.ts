@@ -10,6 +10,8 @@ import { usageError } from './cli-error.js';
 export interface FileJob {
   line: number;
   request: QueueJobRequest;
+  /** The line's length, which a call's size is reckoned by. */
+  bytes: number;
 }
 
 /** Most characters of a line quoted back in an error. */
@@ -48,15 +50,27 @@ export function parseJobsFile(name: string, text: string): FileJob[] {
     if (!request.spec?.command) {
       throw usageError(`${at}: spec.command is missing (each line queues one command)`);
     }
-    jobs.push({ line: index + 1, request });
+    jobs.push({ line: index + 1, request, bytes: Buffer.byteLength(line) });
   });
   if (jobs.length === 0) throw usageError(`${name}: no jobs in it (one JSON object per line)`);
   return jobs;
 }
 
-/** The jobs in consecutive batches of at most `size`. */
-export function batches<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+/** The jobs in consecutive calls of at most `count` jobs and about `bytes` bytes of their lines
+ * (a job larger than that goes in a call of its own), in file order. */
+export function batches(jobs: readonly FileJob[], count: number, bytes: number): FileJob[][] {
+  const out: FileJob[][] = [];
+  let current: FileJob[] = [];
+  let size = 0;
+  for (const job of jobs) {
+    if (current.length > 0 && (current.length >= count || size + job.bytes > bytes)) {
+      out.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(job);
+    size += job.bytes;
+  }
+  if (current.length > 0) out.push(current);
   return out;
 }

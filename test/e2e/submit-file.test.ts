@@ -91,6 +91,48 @@ for (const deployment of ['embedded', 'postgres+nats'] as Deployment[]) {
       expect(await jobCount()).toBe(before);
     });
 
+    it('a file that cannot be read, or a command given too, is a usage error and queues nothing', async () => {
+      const before = await jobCount();
+      const missing = await cli(['job', 'submit', '--from-file', path.join(dir, 'nope.jsonl')]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/cannot read .*nope\.jsonl: ENOENT/);
+      const both = await cli([
+        'job',
+        'submit',
+        '--from-file',
+        path.join(dir, 'jobs.jsonl'),
+        '--',
+        'echo',
+      ]);
+      expect(both.code).toBe(2);
+      expect(both.stderr).toMatch(/give either a command or --from-file, not both/);
+      const flagged = await cli([
+        'job',
+        'submit',
+        '--from-file',
+        path.join(dir, 'jobs.jsonl'),
+        '--env',
+        'A=1',
+      ]);
+      expect(flagged.code).toBe(2);
+      expect(flagged.stderr).toMatch(/--env does not apply/);
+      expect(await jobCount()).toBe(before);
+    });
+
+    it('a file of large jobs goes in calls small enough for the server, all queued', async () => {
+      // 30 jobs of ~200 KB each (6 MB in all, over the server's 4 MiB message limit in one call).
+      const file = path.join(dir, 'large.jsonl');
+      const big = 'x'.repeat(60_000);
+      const lines = Array.from({ length: 30 }, (_, i) =>
+        JSON.stringify({ spec: { command: 'true', args: [big, big, big], name: `large-${i}` } }),
+      );
+      await writeFile(file, lines.join('\n'));
+      const result = await cli(['job', 'submit', '--from-file', file]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim().split('\n')).toHaveLength(30);
+    });
+
     it('reads the jobs from stdin with -, and prints JSON with --json', async () => {
       const input = `${JSON.stringify({ spec: { command: 'true' }, idempotencyKey: `stdin-${deployment}` })}\n`;
       const stdout = await new Promise<string>((resolve, reject) => {

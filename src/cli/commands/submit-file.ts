@@ -1,20 +1,19 @@
 // `hodei job submit --from-file FILE`: the file's jobs (jobs-file.ts) queued with QueueJobs, 1,000
-// a call. The whole file is checked first; then each call is all or none, so after a refused
-// call the jobs of the calls before it are queued (their ids printed) and none after.
+// (or about 1 MiB of them) a call. The whole file is checked first; then each call is all or
+// none, so after a refused call the jobs of the calls before it are queued (their ids printed)
+// and none after.
 import { readFile } from 'node:fs/promises';
 import type { CliContext } from '../context.js';
 import { CliError, usageError } from '../cli-error.js';
 import { batches, parseJobsFile } from '../jobs-file.js';
+import { processIo } from '../secret-input.js';
 import { connect, type JsonFlag } from './connect.js';
 
 /** Jobs per QueueJobs call (the server's limit). */
 const BATCH = 1000;
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
-}
+/** About this many bytes of JSON per call, well under the server's message limit (4 MiB by
+ * default): a file of large jobs goes in more, smaller calls. */
+const BATCH_BYTES = 1024 * 1024;
 
 export async function submitFromFile(
   ctx: CliContext,
@@ -34,14 +33,15 @@ export async function submitFromFile(
   const name = file === '-' ? 'stdin' : file;
   let text: string;
   try {
-    text = file === '-' ? await readAll(process.stdin) : await readFile(file, 'utf8');
+    text =
+      file === '-' ? (await processIo.readStdin()).toString('utf8') : await readFile(file, 'utf8');
   } catch (error) {
     throw usageError(`cannot read ${name}: ${(error as Error).message}`);
   }
   const jobs = parseJobsFile(name, text);
   const { rpc, call, render, output } = await connect(ctx);
   const queued: Array<{ line: number; jobId: string; correlationId: string; state: string }> = [];
-  for (const batch of batches(jobs, BATCH)) {
+  for (const batch of batches(jobs, BATCH, BATCH_BYTES)) {
     let answer;
     try {
       answer = await call(() => rpc.jobs.queueJobs({ jobs: batch.map((j) => j.request) }));
