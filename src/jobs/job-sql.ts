@@ -6,8 +6,8 @@ import type { JobRecord, StoredJobSpec } from './job.js';
 import type { JobState } from './job-state.js';
 import { COLUMNS, columnsOf, toJob, type JobRow } from './job-row.js';
 
-/** Inserts a PENDING job; returns it, or no row when the idempotency key is already taken. */
-export function insertJobStatement(job: {
+/** A job to insert. */
+export interface NewJob {
   id: string;
   spec: StoredJobSpec;
   /** Keyed hash of the idempotency key and the secret values (both given), else null. */
@@ -16,7 +16,10 @@ export function insertJobStatement(job: {
   correlationId: string;
   /** The API token queueing it; absent or null with auth off. */
   queuedBy?: string | null;
-}): Statement<JobRecord> {
+}
+
+/** Inserts a PENDING job; returns it, or no row when the idempotency key is already taken. */
+export function insertJobStatement(job: NewJob): Statement<JobRecord> {
   const s = job.spec;
   return {
     text: `INSERT INTO jobs (id, name, command, args, env, working_dir, timeout_ms, max_attempts,
@@ -52,16 +55,7 @@ export function insertJobStatement(job: {
 
 /** Inserts PENDING jobs in one statement (in the given order); returns those inserted — a job
  * whose idempotency key is already taken is left out. */
-export function insertJobsStatement(
-  jobs: ReadonlyArray<{
-    id: string;
-    spec: StoredJobSpec;
-    secretsDigest?: string | null;
-    idempotencyKey: string | null;
-    correlationId: string;
-    queuedBy?: string | null;
-  }>,
-): Statement<JobRecord> {
+export function insertJobsStatement(jobs: readonly NewJob[]): Statement<JobRecord> {
   const rows = jobs.map((job, ord) => ({
     ord,
     id: job.id,
