@@ -1,6 +1,7 @@
 // Where the time goes, for the benchmarks (issue 11, item 3): SQL statements sent through the
 // `pg` driver in this process (the control plane runs here), and CPU seconds of each process
-// taking part — this process (server and benchmark clients), PostgreSQL's backends, nats-server,
+// taking part — this process (the server; the callers that queue jobs run apart, bench/callers.ts
+// reports theirs), PostgreSQL's backends, nats-server,
 // and the worker agents (with the commands they ran and reaped) — read from /proc (Linux).
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';

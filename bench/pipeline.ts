@@ -7,7 +7,8 @@
 //                    (queue_to_start_stages_ms: → assigned → started → finished, p50)
 //   cold_start   — p50 of provision + run: queue → acknowledged, with no worker alive
 //   cost_per_job — over the throughput run: SQL statements per job (through the driver) and CPU
-//                  seconds per job of the server, PostgreSQL, nats-server and the agents
+//                  seconds per job of the server, PostgreSQL, nats-server and the agents, and
+//                  of the 64 callers (a process of their own, bench/callers.ts)
 // Usage: npm run bench [-- --jobs N --samples N --only postgres+nats|embedded --tracing --statements]
 // --tracing: OpenTelemetry on, exporting every span over OTLP/HTTP to a sink in this process
 // (figures then say tracing: true), to measure what tracing costs. --statements: statements per
@@ -27,6 +28,7 @@ import {
   type Deployment,
 } from './deployment.js';
 import { arg, flag } from './args.js';
+import { queueFromCallers } from './callers.js';
 
 const JOBS = Number(arg('jobs', '2000'));
 const SAMPLES = Number(arg('samples', '200'));
@@ -128,15 +130,7 @@ async function warmAndMeasure(deployment: Deployment): Promise<void> {
     const costBefore = snapshot();
     const before = await finishedCount(url);
     const started = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < JOBS) {
-          next += 1;
-          await jobs.queueJob({ spec: { command: 'true' } });
-        }
-      }),
-    );
+    const callers = await queueFromCallers({ kind: 'queueJob', url, jobs: JOBS, callers: 64 });
     const queuedAt = performance.now();
     while ((await finishedCount(url)) - before < JOBS) await new Promise((r) => setTimeout(r, 100));
     const seconds = (performance.now() - started) / 1000;
@@ -147,6 +141,7 @@ async function warmAndMeasure(deployment: Deployment): Promise<void> {
       figure: 'cost_per_job',
       jobs: JOBS,
       ...costPerJob(costBefore, costAfter, JOBS),
+      callersCpuSecondsPerJob: Math.round((callers.cpuSeconds / JOBS) * 1e5) / 1e5,
     });
     if (STATEMENTS) {
       for (const s of statementsPerJob(costBefore, costAfter, JOBS)) {
