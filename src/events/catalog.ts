@@ -102,6 +102,9 @@ export interface NewEvent<T extends EventType = EventType> {
   aggregateId: string;
   correlationId: string;
   payload: EventPayloads[T];
+  /** The span the event was made under, when it is written elsewhere (in a batch with others'
+   * events); otherwise the active span's when it is written. */
+  traceparent?: string;
 }
 
 export function event<T extends EventType>(

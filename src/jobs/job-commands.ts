@@ -1,9 +1,9 @@
 // The two things a client does to a job: queue it and cancel it. Each commits the job's state
 // and its event together (invariant 1); a job's sealed secrets commit with it too.
 import type { Db } from '../db/db.js';
-import type { OutboxWriter } from '../outbox/outbox-writer.js';
+import { tracedHere, type OutboxWriter } from '../outbox/outbox-writer.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { event } from '../events/catalog.js';
+import { event, type NewEvent } from '../events/catalog.js';
 import {
   BatchItemError,
   IdempotencyKeyReusedError,
@@ -11,6 +11,8 @@ import {
   NotFoundError,
 } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
+import { createBatcher } from '../shared/batcher.js';
+import { isTransientDbError } from '../db/transient-error.js';
 import { sameDigest, type SecretBox } from '../secrets/secret-box.js';
 import { insertJobSecrets } from '../secrets/job-secrets-sql.js';
 import {
@@ -27,6 +29,7 @@ import {
   findJobsByIdempotencyKeys,
   insertJobStatement,
   insertJobsStatement,
+  type NewJob,
 } from './job-sql.js';
 
 export interface JobCommandsDeps {
@@ -37,8 +40,43 @@ export interface JobCommandsDeps {
   metrics?: Metrics;
 }
 
+/** The most jobs of concurrent QueueJob calls written in one statement. */
+const INTAKE_BATCH = 256;
+
 export function createJobCommands(deps: JobCommandsDeps) {
   const { db, outbox } = deps;
+
+  /** One job to insert with its events, or nothing when its key is taken. */
+  type IntakeItem = { job: NewJob; events: NewEvent[] };
+  const insertOne = async (item: IntakeItem): Promise<JobRecord | undefined> =>
+    (await outbox.changeWithEvents(db, insertJobStatement(item.job), item.events))[0];
+
+  // Group commit: the jobs of QueueJob calls that arrive together are inserted, with their
+  // events, in one statement (decision 0020). A batch that fails for a reason other than the
+  // database itself is tried again job by job, so one job's problem is only its caller's.
+  const intake = createBatcher<IntakeItem, JobRecord | undefined>({
+    maxBatch: INTAKE_BATCH,
+    concurrency: 2,
+    async run(items) {
+      // Keyed jobs in the order of their keys: two batches taking the same keys take them in
+      // the same order, so neither waits on the other in a cycle.
+      const ordered = [
+        ...items.filter((item) => item.job.idempotencyKey === null),
+        ...items
+          .filter((item) => item.job.idempotencyKey !== null)
+          .sort((a, b) => ((a.job.idempotencyKey ?? '') < (b.job.idempotencyKey ?? '') ? -1 : 1)),
+      ];
+      const inserted = await outbox.changeWithEventsPerRow(
+        db,
+        insertJobsStatement(ordered.map((item) => item.job)),
+        items.flatMap((item) => item.events),
+      );
+      const byId = new Map(inserted.map((job) => [job.id, job]));
+      return items.map((item) => byId.get(item.job.id));
+    },
+    alone: insertOne,
+    retryAlone: (error) => !isTransientDbError(error),
+  });
 
   /** Queues a job; the same idempotency key again returns the first job and queues nothing, or
    * throws IdempotencyKeyReusedError when the first job's spec is another. */
@@ -65,17 +103,20 @@ export function createJobCommands(deps: JobCommandsDeps) {
         ...(hasSecrets ? { secrets: spec.secretNames } : {}),
       }),
     ];
-    // One statement: the job and its JobQueued event, or nothing when the key is taken; with
-    // secrets, their sealed row in the same transaction.
-    const [job] = hasSecrets
-      ? await db.transaction(async (tx) => {
-          const inserted = await outbox.changeWithEvents(tx, insert, events);
-          if (inserted.length > 0) {
-            await insertJobSecrets(tx, id, deps.secretBox.seal(id, secrets));
-          }
-          return inserted;
-        })
-      : await outbox.changeWithEvents(db, insert, events);
+    // One statement: the job and its JobQueued event, or nothing when the key is taken — shared
+    // with the other calls of the moment (intake); with secrets, their sealed row in the same
+    // transaction.
+    const job = hasSecrets
+      ? (
+          await db.transaction(async (tx) => {
+            const inserted = await outbox.changeWithEvents(tx, insert, events);
+            if (inserted.length > 0) {
+              await insertJobSecrets(tx, id, deps.secretBox.seal(id, secrets));
+            }
+            return inserted;
+          })
+        )[0]
+      : await intake({ job: { ...request, id, spec, secretsDigest }, events: tracedHere(events) });
     if (job) {
       deps.metrics?.jobsQueued.inc();
       return { job, created: true };

@@ -56,6 +56,15 @@ export interface OutboxWriter {
   ): Promise<T[]>;
 }
 
+/** The events with the span active now as theirs: for events written later, in a batch with
+ * others' events (each keeps its own job's trace). */
+export function tracedHere<T extends NewEvent>(events: readonly T[]): T[] {
+  return events.map((e) => ({
+    ...e,
+    traceparent: e.traceparent ?? traceparentFor(e.correlationId),
+  }));
+}
+
 export function createOutboxWriter(options: {
   subjectPrefix: string;
   /** Bounds of every payload (default EVENT_LIMITS: 4 KiB a string, 64 KiB the whole). */
@@ -72,7 +81,7 @@ export function createOutboxWriter(options: {
     aggregateType: EVENT_AGGREGATES[e.type],
     aggregateId: e.aggregateId,
     correlationId: e.correlationId,
-    traceparent: traceparentFor(e.correlationId),
+    traceparent: e.traceparent ?? traceparentFor(e.correlationId),
     payload: boundEventPayload(e.type, e.payload, limits),
   });
   const delivered = (row: OutboxInsert): DeliveredEvent => ({

@@ -18,9 +18,13 @@ import {
   claimWaitingByKey,
   claimWaitingSaga,
   findUnfinishedSagas,
-  insertSagaStatement,
+  insertSagasStatement,
+  type NewSaga,
   type SagaRow,
 } from './saga-sql.js';
+import { createBatcher, type Batcher } from '../shared/batcher.js';
+import { isTransientDbError } from '../db/transient-error.js';
+import { traceparentFor } from '../telemetry/tracing.js';
 import { createSagaRunner } from './saga-run.js';
 
 export interface SagaEngineOptions {
@@ -62,6 +66,9 @@ export interface SagaEngine {
   startLoops(): void;
   stop(): Promise<void>;
 }
+
+/** The most sagas started in one statement. */
+const START_BATCH = 256;
 
 export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   const { db, outbox, logger, metrics } = options;
@@ -117,6 +124,70 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     inFlight.add(p);
   }
 
+  // Sagas started at the same moment (the JobQueued of many QueueJob calls, of a QueueJobs
+  // batch) are inserted with their SagaStarted events in one statement, per type and way of
+  // starting; those parked at birth share one re-check, read after all of them were written
+  // (decision 0020).
+  interface Starter {
+    /** Each saga with the trace its SagaStarted belongs to. */
+    insert: Batcher<NewSaga & { traceparent: string }, SagaRow | undefined>;
+    /** Looks whether what parked sagas wait for is there; if so, wakes the oldest waiter. */
+    recheck: () => Promise<void>;
+  }
+  const starters = new Map<string, Starter>();
+  function starter(type: SagaType, parked: boolean): Starter {
+    const key = `${type}:${parked}`;
+    const known = starters.get(key);
+    if (known) return known;
+    const park = parked ? definition(type).parkBehind : undefined;
+    const where = park && { key: park.key, deadlineMs: park.deadlineMs, onlyWhen: park.onlyWhen };
+    const insert = async (sagas: ReadonlyArray<NewSaga & { traceparent: string }>) => {
+      const rows = await outbox.changeWithEventsPerRow(
+        db,
+        insertSagasStatement(sagas, where),
+        sagas.map((saga) => ({
+          ...event('SagaStarted', saga.id, saga.correlationId, { sagaId: saga.id, sagaType: type }),
+          traceparent: saga.traceparent,
+        })),
+      );
+      // The same saga started twice at once (a redelivery): the first start made it.
+      const byId = new Map<string, SagaRow | undefined>(rows.map((row) => [row.id, row]));
+      return sagas.map((saga) => {
+        const row = byId.get(saga.id);
+        byId.set(saga.id, undefined);
+        return row;
+      });
+    };
+    const recheck = park?.recheck ?? (() => Promise.resolve(false));
+    const made: Starter = {
+      insert: createBatcher({
+        maxBatch: START_BATCH,
+        concurrency: 2,
+        run: insert,
+        alone: async (saga) => (await insert([saga]))[0],
+        retryAlone: (error) => !isTransientDbError(error),
+      }),
+      recheck: (() => {
+        // As a WorkerReady would: the oldest waiter goes (not every saga that just parked,
+        // which would only race each other for it).
+        const shared = createBatcher<null, void>({
+          maxBatch: START_BATCH,
+          concurrency: 1,
+          run: async (calls) => {
+            if (park && (await recheck())) {
+              for (const row of await claimWaitingByKey(db, park.key, true))
+                background(() => run(row.id, 'recheck', row), 'saga wake');
+            }
+            return calls.map(() => undefined);
+          },
+        });
+        return () => shared(null);
+      })(),
+    };
+    starters.set(key, made);
+    return made;
+  }
+
   async function sweep(): Promise<void> {
     for (const row of await claimExpiredWaits(db, 100))
       background(() => run(row.id, 'deadline', row), 'saga deadline');
@@ -128,29 +199,20 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   return {
     async start(type, id, correlationId, context, startOptions = {}) {
       const park = startOptions.parkBehind ? definition(type).parkBehind : undefined;
-      // One statement: the saga and its SagaStarted event, or nothing when it exists already.
-      const [inserted] = await outbox.changeWithEvents(
-        db,
-        insertSagaStatement({
-          id,
-          type,
-          correlationId,
-          context,
-          priority: startOptions.priority,
-          ...(park
-            ? {
-                parkBehind: { key: park.key, deadlineMs: park.deadlineMs, onlyWhen: park.onlyWhen },
-              }
-            : {}),
-        }),
-        [event('SagaStarted', id, correlationId, { sagaId: id, sagaType: type })],
-      );
+      const start = starter(type, park !== undefined);
+      const inserted = await start.insert({
+        id,
+        type,
+        correlationId,
+        context,
+        priority: startOptions.priority,
+        traceparent: traceparentFor(correlationId),
+      });
       if (inserted) metrics?.sagas.inc({ type, outcome: 'started' });
       if (inserted?.state === 'WAITING') {
         // Parked at birth behind others: one look whether what they wait for is there now (it
         // may have come before the row), as after any wait.
-        if (park && (await park.recheck()) && (await claimWaitingSaga(db, id)))
-          await run(id, 'recheck');
+        await start.recheck();
         return 'started';
       }
       if (inserted || !active.has(id)) await run(id, undefined, inserted);

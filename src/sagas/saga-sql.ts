@@ -16,45 +16,52 @@ export interface SagaRow {
 
 const COLUMNS = 'id, saga_type, state, correlation_id, context, current_step, wait_key, error';
 
-/** Inserts an IN_PROGRESS saga; returns it, or no row when one with this id exists (redelivery). */
-export function insertSagaStatement(saga: {
+/** A saga to create. */
+export interface NewSaga {
   id: string;
   type: SagaType;
   correlationId: string;
   context: SagaContext;
   /** Woken before sagas of lower priority waiting on the same key (0 by default). */
   priority?: number;
-  /** Created WAITING on this key (with this deadline) when other sagas wait on it already. */
-  parkBehind?: { key: string; deadlineMs: number; onlyWhen?: string };
-}): Statement<SagaRow> {
-  const params = [
-    saga.id,
-    saga.type,
-    saga.correlationId,
-    JSON.stringify(saga.context),
-    saga.priority ?? 0,
-  ];
-  if (saga.parkBehind) {
-    return {
-      text: `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context, priority,
-         wait_key, wait_deadline)
-       SELECT $1, $2, CASE WHEN w.waiting THEN 'WAITING' ELSE 'IN_PROGRESS' END, $3, $4, $5,
-         CASE WHEN w.waiting THEN $6 END,
-         CASE WHEN w.waiting THEN now() + make_interval(secs => $7::double precision / 1000) END
-       FROM (SELECT EXISTS (SELECT 1 FROM saga_instances
-                            WHERE state = 'WAITING' AND wait_key = $6)
-                    AND (${saga.parkBehind.onlyWhen ?? 'true'}) AS waiting) AS w
+}
+
+/**
+ * Inserts IN_PROGRESS sagas (their created_at in the order given, for who is woken first), in one statement however many; returns those inserted (a saga whose
+ * id exists already — a redelivery — is not). With `parkBehind`, they are created WAITING on its
+ * key (with its deadline) when other sagas wait on that key already and `onlyWhen` holds, both
+ * looked at once for the whole statement, as for sagas inserted at the same instant.
+ */
+export function insertSagasStatement(
+  sagas: readonly NewSaga[],
+  parkBehind?: { key: string; deadlineMs: number; onlyWhen?: string },
+): Statement<SagaRow> {
+  const rows = sagas.map((saga, ord) => ({
+    ord,
+    id: saga.id,
+    saga_type: saga.type,
+    correlation_id: saga.correlationId,
+    context: saga.context,
+    priority: saga.priority ?? 0,
+  }));
+  const waiting = parkBehind
+    ? `EXISTS (SELECT 1 FROM saga_instances WHERE state = 'WAITING' AND wait_key = $2)
+         AND (${parkBehind.onlyWhen ?? 'true'})`
+    : 'false';
+  return {
+    text: `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context, priority,
+         wait_key, wait_deadline, created_at)
+       SELECT r.id, r.saga_type, CASE WHEN w.waiting THEN 'WAITING' ELSE 'IN_PROGRESS' END,
+         r.correlation_id, r.context, r.priority, CASE WHEN w.waiting THEN $2 END,
+         CASE WHEN w.waiting THEN now() + make_interval(secs => $3::double precision / 1000) END,
+         clock_timestamp()
+       FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid, saga_type text,
+              correlation_id text, context jsonb, priority int),
+            (SELECT ${waiting} AS waiting) AS w
+       ORDER BY r.ord
        ON CONFLICT (id) DO NOTHING
        RETURNING ${COLUMNS}`,
-      params: [...params, saga.parkBehind.key, saga.parkBehind.deadlineMs],
-      read: (row: SagaRow) => row,
-    };
-  }
-  return {
-    text: `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context, priority)
-     VALUES ($1, $2, 'IN_PROGRESS', $3, $4, $5) ON CONFLICT (id) DO NOTHING
-     RETURNING ${COLUMNS}`,
-    params,
+    params: [JSON.stringify(rows), parkBehind?.key ?? null, parkBehind?.deadlineMs ?? 0],
     read: (row: SagaRow) => row,
   };
 }

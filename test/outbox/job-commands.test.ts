@@ -97,6 +97,66 @@ for (const kind of DB_KINDS) {
         ).toBe(1);
       });
 
+      it('QueueJob calls made together are written in one statement, each with its own JobQueued', async () => {
+        const commands = createJobCommands({ db: t.db, outbox, secretBox: testSecretBox() });
+        const key = `key-${newId()}`;
+        const results = await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            commands.queue({
+              spec: jobSpec({ command: 'echo', args: [String(i)] }),
+              idempotencyKey: i % 10 === 0 ? `${key}-${i}` : null,
+              correlationId: `c-batch-${i}`,
+            }),
+          ),
+        );
+        expect(results.every((r) => r.created)).toBe(true);
+        expect(results.map((r) => r.job.args[0])).toEqual(
+          Array.from({ length: 40 }, (_, i) => String(i)),
+        );
+        const ids = results.map((r) => r.job.id);
+        // One statement: every row written by the same transaction.
+        expect(
+          await count('SELECT count(DISTINCT xmin::text)::int AS n FROM jobs WHERE id = ANY($1)', [
+            ids,
+          ]),
+        ).toBe(1);
+        const events = await t.db.query<{ aggregate_id: string; correlation_id: string }>(
+          `SELECT aggregate_id, correlation_id FROM outbox_events
+           WHERE aggregate_id = ANY($1) AND event_type = 'JobQueued'`,
+          [ids],
+        );
+        expect(events.rows).toHaveLength(40);
+        const correlation = new Map(events.rows.map((e) => [e.aggregate_id, e.correlation_id]));
+        results.forEach((r, i) => expect(correlation.get(r.job.id)).toBe(`c-batch-${i}`));
+      });
+
+      it('a job the database refuses fails only its own call when queued with others', async () => {
+        const commands = createJobCommands({ db: t.db, outbox, secretBox: testSecretBox() });
+        const calls = Array.from({ length: 6 }, (_, i) =>
+          commands.queue({
+            // A NUL the API would have refused: PostgreSQL cannot store it in text.
+            spec: jobSpec({ command: i === 3 ? 'bad\u0000command' : 'echo', args: [String(i)] }),
+            idempotencyKey: null,
+            correlationId: `c-alone-${i}`,
+          }),
+        );
+        const outcomes = await Promise.allSettled(calls);
+        expect(outcomes.map((o) => o.status)).toEqual([
+          'fulfilled',
+          'fulfilled',
+          'fulfilled',
+          'rejected',
+          'fulfilled',
+          'fulfilled',
+        ]);
+        const queued = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.job.id] : []));
+        expect(
+          await count(`SELECT count(*)::int AS n FROM outbox_events WHERE aggregate_id = ANY($1)`, [
+            queued,
+          ]),
+        ).toBe(5);
+      });
+
       it('cancels a pending job once, with one JobCancelled event', async () => {
         const commands = createJobCommands({ db: t.db, outbox, secretBox: testSecretBox() });
         const { job } = await commands.queue({ spec, idempotencyKey: null, correlationId: 'c-3' });

@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/shared/logger.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { newId } from '../../src/shared/ids.js';
 import type { Db } from '../../src/db/db.js';
+import { waitFor } from '../helpers/procs.js';
 
 type Ctx = { trail?: string[] } & Record<string, unknown>;
 
@@ -113,6 +114,22 @@ for (const kind of DB_KINDS) {
         expect(count.rows[0]?.n).toBe(1);
       });
 
+      it('sagas started together are inserted in one statement, each run once', async () => {
+        const { calls, step } = recorder();
+        const e = engine(t.db, { type: 'execution', steps: [step('a')] });
+        const ids = Array.from({ length: 20 }, () => newId());
+        const results = await Promise.all(ids.map((id) => e.start('execution', id, 'c', {})));
+        expect(results.every((r) => r === 'started')).toBe(true);
+        expect(calls).toHaveLength(20);
+        // Their SagaStarted events were written by one statement (no relay runs here).
+        const started = await t.db.query<{ n: number; statements: number }>(
+          `SELECT count(*)::int AS n, count(DISTINCT xmin::text)::int AS statements
+           FROM outbox_events WHERE event_type = 'SagaStarted' AND aggregate_id = ANY($1)`,
+          [ids],
+        );
+        expect(started.rows[0]).toEqual({ n: 20, statements: 1 });
+      });
+
       it('waits for an event and resumes the same step when woken', async () => {
         const { calls, step } = recorder();
         const e = engine(t.db, {
@@ -173,7 +190,7 @@ for (const kind of DB_KINDS) {
         expect((await sagaState(raced))?.state).toBe('COMPLETED');
       });
 
-      it('a saga started with parkBehind while others wait on its key is created WAITING, runs nothing, and runs when woken', async () => {
+      it('a saga started with parkBehind while others wait on its key is created WAITING, runs nothing, and runs when woken; a re-check that finds what they wait for wakes the oldest', async () => {
         const key = `line-${newId()}`;
         const seen: string[] = [];
         let freeNow = false;
@@ -205,20 +222,24 @@ for (const kind of DB_KINDS) {
           [second],
         );
         expect(row.rows[0]).toEqual({ state: 'WAITING', current_step: 0, wait_key: key });
-        // What they wait for is there when the third is created: it runs at once.
+        // What they wait for is there when the third is created: the oldest waiter is woken,
+        // as a WorkerReady would wake it; the third waits its turn.
         freeNow = true;
         const third = newId();
         await e.start('execution', third, 'c', {}, { parkBehind: true });
-        expect(seen.at(-1)).toBe(`${third.slice(0, 4)}:recheck`);
-        expect((await sagaState(third))?.state).toBe('COMPLETED');
+        await waitFor('the oldest waiter to run', async () =>
+          (await sagaState(first))?.state === 'COMPLETED' ? true : undefined,
+        );
+        expect(seen.at(-1)).toBe(`${first.slice(0, 4)}:recheck`);
+        expect((await sagaState(third))?.state).toBe('WAITING');
         // Woken one at a time, oldest first.
         expect(await e.wake(key, true)).toBe(1);
         expect(await e.wake(key, true)).toBe(1);
         expect(seen.slice(-2)).toEqual([
-          `${first.slice(0, 4)}:event`,
           `${second.slice(0, 4)}:event`,
+          `${third.slice(0, 4)}:event`,
         ]);
-        expect((await sagaState(second))?.state).toBe('COMPLETED');
+        expect((await sagaState(third))?.state).toBe('COMPLETED');
       });
 
       it('waking one of several waiting sagas takes the highest priority first, then the oldest', async () => {
