@@ -31,6 +31,7 @@ import {
   terminateDispatchWorker,
 } from './dispatch-worker.js';
 import { secretsForRun } from './dispatch-secrets.js';
+import { handOffReadyWorkersStatement } from './saga-sql.js';
 
 export interface ExecutionContext extends Record<string, unknown> {
   jobId: string;
@@ -76,9 +77,15 @@ function retryWaitMs(job: JobRecord, now: number): number {
 }
 
 function validateJobState(deps: SagaDeps): Step {
+  /** A saga parked at birth is woken here with the worker a hand-off reserved for its job: one
+   * that goes no further than this step gives it back. */
+  const giveBack = (given: string | undefined, jobId: string, correlationId: string) =>
+    given
+      ? giveBackDispatchWorker(deps, { workerId: given, jobId, correlationId, runSent: false })
+      : Promise.resolve();
   return {
     name: 'ValidateJobState',
-    async execute({ context, memo }) {
+    async execute({ context, memo, given, correlationId }) {
       const job = await findJob(deps.db, context.jobId);
       if (
         job &&
@@ -87,6 +94,7 @@ function validateJobState(deps: SagaDeps): Step {
       ) {
         const waitMs = retryWaitMs(job, Date.now());
         if (waitMs > 0) {
+          await giveBack(given, context.jobId, correlationId);
           // Only its deadline ends this wait: nothing to look at again once parked.
           return {
             kind: 'wait',
@@ -98,6 +106,7 @@ function validateJobState(deps: SagaDeps): Step {
         memo.job = job;
         return { kind: 'next' };
       }
+      await giveBack(given, context.jobId, correlationId);
       return {
         kind: 'finish',
         output: {
@@ -120,8 +129,28 @@ export function workerWaitMs(firstMs: number, waits: number): number {
 function reserveWorker(deps: SagaDeps): Step {
   return {
     name: 'ReserveWorker',
-    async execute({ context, correlationId, wake, memo }) {
-      const job = memo.job ?? (await findJob(deps.db, context.jobId));
+    async execute({ context, correlationId, wake, memo, given }) {
+      // Woken by a hand-off: the worker is reserved for this job already (BUSY for it). The job
+      // is not read for it: UpdateJobToAssigned assigns it only if it is still this attempt's
+      // and PENDING, and otherwise compensation gives the worker back. When this run has read
+      // the job already and it is not waiting for a worker (assigned before a crash), the
+      // worker goes back at once.
+      const known = memo.job;
+      if (given) {
+        if (!known || (known.state === 'PENDING' && known.attempt === context.attempt))
+          return {
+            kind: 'next',
+            context: { workerId: given },
+            output: { workerId: given, handedOff: true },
+          };
+        await giveBackDispatchWorker(deps, {
+          workerId: given,
+          jobId: context.jobId,
+          correlationId,
+          runSent: false,
+        });
+      }
+      const job = known ?? (await findJob(deps.db, context.jobId));
       if (job?.workerId && assignedHere(job, context.attempt)) {
         const workerId = job.workerId;
         return { kind: 'next', context: { workerId }, output: { workerId, reserved: 'before' } };
@@ -256,6 +285,9 @@ function sendRunJobCommand(deps: SagaDeps): Step {
   return {
     name: 'SendRunJobCommand',
     async execute({ context, wake, memo }) {
+      // Woken by its key after the RUN: the job's JobStarted (or its end, or a retry of it) is
+      // written, so it moved past ASSIGNED at this attempt; nothing to read.
+      if (wake === 'event' && context.runSent) return { kind: 'next', output: { started: true } };
       const job = memo.job ?? (await findJob(deps.db, context.jobId));
       if (!job || job.attempt !== context.attempt) {
         return { kind: 'finish', output: { skipped: 'attempt superseded' } };
@@ -311,6 +343,11 @@ export function executionSaga(deps: SagaDeps): SagaDefinition<ExecutionContext, 
       deadlineMs: workerWaitMs(deps.settings.workerWaitMs, WORKER_WAIT_BACKOFF_LIMIT),
       recheck: () => anyReadyWorker(deps.db),
       onlyWhen: atWorkerCap(deps.settings.maxWorkers),
+    },
+    // A WorkerReady reserves the worker for the oldest waiting saga as it wakes it.
+    handOff: {
+      key: WORKER_READY_KEY,
+      claim: (limit) => handOffReadyWorkersStatement(WORKER_READY_KEY, limit),
     },
     steps: [
       validateJobState(deps),

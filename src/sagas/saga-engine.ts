@@ -23,6 +23,7 @@ import {
   type SagaRow,
 } from './saga-sql.js';
 import { createBatcher, type Batcher } from '../shared/batcher.js';
+import { runStatement } from '../db/statement.js';
 import { isTransientDbError } from '../db/transient-error.js';
 import { traceparentFor } from '../telemetry/tracing.js';
 import { createSagaRunner } from './saga-run.js';
@@ -86,14 +87,17 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     return def;
   }
 
-  /** `loaded` is the saga's row when the caller has just read or written it (one read less). */
+  /** `loaded` is the saga's row when the caller has just read or written it (one read less);
+   * `given`, what a hand-off gave it (StepInput.given). */
   async function run(
     id: string,
     wake?: StepInput<SagaContext>['wake'],
     loaded?: SagaRow,
+    given?: string,
   ): Promise<void> {
     if (active.has(id)) {
-      // Running here already: run again when that run ends, so this wake-up is not lost.
+      // Running here already: run again when that run ends, so this wake-up is not lost. (What
+      // a hand-off gave it is its own in the database: its step finds it there.)
       rerun.set(id, wake ?? rerun.get(id));
       return;
     }
@@ -101,9 +105,11 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     try {
       let next: StepInput<SagaContext>['wake'] | null = wake;
       let row = loaded;
+      let handed = given;
       while (next !== null) {
-        await runner.runOnce(id, next, row);
+        await runner.runOnce(id, next, row, handed);
         row = undefined;
+        handed = undefined;
         if (rerun.has(id)) {
           next = rerun.get(id);
           rerun.delete(id);
@@ -174,10 +180,8 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
           maxBatch: START_BATCH,
           concurrency: 1,
           run: async (calls) => {
-            if (park && (await recheck())) {
-              for (const row of await claimWaitingByKey(db, park.key, true))
-                background(() => run(row.id, 'recheck', row), 'saga wake');
-            }
+            if (park && (await recheck()))
+              background(() => wake(park.key, true).then(), 'saga wake');
             return calls.map(() => undefined);
           },
         });
@@ -186,6 +190,26 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     };
     starters.set(key, made);
     return made;
+  }
+
+  /** The most sagas one hand-off wakes. */
+  const HAND_OFF_LIMIT = 16;
+  const handOffs = new Map(
+    options.definitions.flatMap((d) => (d.handOff ? [[d.handOff.key, d.handOff] as const] : [])),
+  );
+
+  /** Wakes sagas waiting on `key` (only the oldest when `one`), or as many as there is something
+   * free for when their definition hands it off; returns how many woke. */
+  async function wake(key: string, one: boolean): Promise<number> {
+    const handOff = handOffs.get(key);
+    if (handOff) {
+      const handed = await runStatement(db, handOff.claim(HAND_OFF_LIMIT));
+      await Promise.all(handed.map(({ saga, given }) => run(saga.id, 'event', saga, given)));
+      return handed.length;
+    }
+    const rows = await claimWaitingByKey(db, key, one);
+    await Promise.all(rows.map((row) => run(row.id, 'event', row)));
+    return rows.length;
   }
 
   async function sweep(): Promise<void> {
@@ -219,14 +243,11 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       return inserted ? 'started' : 'exists';
     },
     run: (id, wake) => run(id, wake),
-    async wake(key, one) {
-      const rows = await claimWaitingByKey(db, key, one);
-      await Promise.all(rows.map((row) => run(row.id, 'event', row)));
-      return rows.length;
-    },
+    wake,
     async wakeSaga(id) {
       if (!(await claimWaitingSaga(db, id))) return false;
-      await run(id, 'event');
+      // Not the event it waits for: its step looks again.
+      await run(id, 'recheck');
       return true;
     },
     sweep,

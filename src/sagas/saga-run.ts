@@ -48,6 +48,7 @@ export interface SagaRunner {
     id: string,
     wake: StepInput<SagaContext>['wake'],
     loaded: SagaRow | undefined,
+    given?: string,
   ): Promise<void>;
 }
 
@@ -138,7 +139,11 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     await finishSaga(saga, 'COMPENSATING', 'COMPENSATED', context, failedIndex, error);
   }
 
-  async function advance(saga: SagaRow, firstWake: StepInput<SagaContext>['wake']): Promise<void> {
+  async function advance(
+    saga: SagaRow,
+    firstWake: StepInput<SagaContext>['wake'],
+    firstGiven: string | undefined,
+  ): Promise<void> {
     const def = definition(saga.saga_type);
     const log = logger.child({
       sagaId: saga.id,
@@ -148,6 +153,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     let context = saga.context;
     let index = saga.current_step;
     let wake = firstWake;
+    let given = firstGiven;
     let recheckedAt = -1;
     let memo: SagaMemo = {};
     const progress = createStepProgress();
@@ -168,7 +174,14 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
       let outcome;
       const stepStarted = clock.now();
       try {
-        const input = { sagaId: saga.id, correlationId: saga.correlation_id, context, wake, memo };
+        const input = {
+          sagaId: saga.id,
+          correlationId: saga.correlation_id,
+          context,
+          wake,
+          memo,
+          ...(given !== undefined ? { given } : {}),
+        };
         outcome = await inSpan(
           `${saga.saga_type} ${step.name}`,
           {
@@ -203,6 +216,8 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
       wake = undefined;
       context = { ...context, ...outcome.context };
       if (outcome.kind === 'wait') {
+        // What a hand-off gave is for this run's steps up to a wait, not after it.
+        given = undefined;
         if (!(await progress.settled())) return;
         await updateSaga(db, {
           id: saga.id,
@@ -249,10 +264,11 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     id: string,
     wake: StepInput<SagaContext>['wake'],
     loaded: SagaRow | undefined,
+    given?: string,
   ): Promise<void> {
     const saga = loaded ?? (await findSaga(db, id));
     if (!saga) return;
-    if (saga.state === 'IN_PROGRESS') await advance(saga, wake);
+    if (saga.state === 'IN_PROGRESS') await advance(saga, wake, given);
     else if (saga.state === 'COMPENSATING')
       await compensate(saga, saga.current_step, saga.context, saga.error);
   }

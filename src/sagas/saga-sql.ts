@@ -240,6 +240,46 @@ export async function claimWaitingByKey(
   return result.rows;
 }
 
+/**
+ * The execution saga's hand-off (decision 0020): the oldest sagas waiting on `key` (priority
+ * first) paired with the READY workers that have waited longest, at most `limit` pairs; each
+ * worker BUSY for its saga's job, each saga WAITING → IN_PROGRESS, in one statement. Returns
+ * the sagas with the worker each was given; none when no worker or no saga is free.
+ */
+export function handOffReadyWorkersStatement(
+  key: string,
+  limit: number,
+): Statement<{ saga: SagaRow; given: string }> {
+  return {
+    text: `WITH waiting AS (
+         SELECT id, context, row_number() OVER (ORDER BY priority DESC, created_at) AS n
+         FROM (SELECT id, context, priority, created_at FROM saga_instances
+               WHERE state = 'WAITING' AND wait_key = $1
+               ORDER BY priority DESC, created_at LIMIT $2 FOR UPDATE SKIP LOCKED) AS s
+       ), ready AS (
+         SELECT id, row_number() OVER (ORDER BY ready_since) AS n
+         FROM (SELECT id, ready_since FROM workers WHERE state = 'READY'
+               ORDER BY ready_since LIMIT $2 FOR UPDATE SKIP LOCKED) AS w
+       ), reserved AS (
+         UPDATE workers SET state = 'BUSY', current_job_id = (waiting.context->>'jobId')::uuid,
+           ready_since = NULL
+         FROM waiting JOIN ready USING (n)
+         WHERE workers.id = ready.id
+         RETURNING workers.id AS worker_id, waiting.id AS saga_id
+       )
+       UPDATE saga_instances s SET state = 'IN_PROGRESS', updated_at = now()
+       FROM reserved WHERE s.id = reserved.saga_id
+       RETURNING ${COLUMNS.split(', ')
+         .map((c) => `s.${c}`)
+         .join(', ')}, reserved.worker_id AS given`,
+    params: [key, limit],
+    read: (row: SagaRow & { given: string }) => {
+      const { given, ...saga } = row;
+      return { saga, given };
+    },
+  };
+}
+
 /** WAITING → IN_PROGRESS for this saga if it still waits; returns whether it did. */
 export async function claimWaitingSaga(q: Queryable, id: string): Promise<boolean> {
   const result = await q.query(

@@ -1,5 +1,7 @@
 // Saga domain: definitions, step outcomes and the pure rules of ordering and compensation.
 import { HodeiError } from '../shared/errors.js';
+import type { Statement } from '../db/statement.js';
+import type { SagaRow } from './saga-sql.js';
 
 export const SAGA_TYPES = ['execution', 'provisioning', 'recovery'] as const;
 export type SagaType = (typeof SAGA_TYPES)[number];
@@ -45,8 +47,13 @@ export interface StepInput<C extends SagaContext, M extends SagaMemo = SagaMemo>
   sagaId: string;
   correlationId: string;
   context: C;
-  /** Why the step runs again after a wait; undefined on its first run. */
+  /** Why the step runs again after a wait; undefined on its first run. 'event': an event with
+   * the key it waits on woke it; 'recheck': something may have changed, look again. */
   wake?: 'event' | 'deadline' | 'recheck';
+  /** What a hand-off gave the saga in the statement that woke it (SagaDefinition.handOff): the
+   * id of what it waited for, already its own. Every step of the run sees it until one waits;
+   * a step that ends the saga before the one that takes it must give it back. */
+  given?: string;
   /**
    * Rows the earlier steps of this run just read or wrote, so a later step need not read them
    * again (one round trip less each). Never persisted: empty when a run starts (after a restart,
@@ -79,6 +86,17 @@ export interface SagaDefinition<
     recheck: () => Promise<boolean>;
     /** A further SQL condition (a constant boolean expression) for parking at birth. */
     onlyWhen?: string;
+  };
+  /**
+   * Waking sagas that wait on `key` hands each what it waits for, in the statement that wakes
+   * it: `claim(limit)` pairs the oldest waiters with what is free (at most `limit` pairs), takes
+   * each thing for its saga and moves each saga WAITING → IN_PROGRESS, returning them with what
+   * they were given. A saga is woken only when something is there for it, and its step gets
+   * it as `given` (one statement where a wake-up, a read and a claim were three).
+   */
+  readonly handOff?: {
+    key: string;
+    claim: (limit: number) => Statement<{ saga: SagaRow; given: string }>;
   };
 }
 

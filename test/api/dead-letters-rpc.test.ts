@@ -85,8 +85,11 @@ describe.each(['jetstream', 'tables'] as const)('dead letters over RPC on %s', (
       30_000,
     );
     // Each JobQueued was tried once in the process that queued it (local delivery), then
-    // HODEI_MAX_DELIVER (3) times from the bus.
-    expect(await tries()).toBe(3 + 9);
+    // HODEI_MAX_DELIVER (3) times from the bus; deliveries handled together try their sagas as
+    // one insert first, then one by one (decision 0020): at most one more try per round.
+    const tried = await tries();
+    expect(tried).toBeGreaterThanOrEqual(3 + 9);
+    expect(tried).toBeLessThanOrEqual(3 + 9 + 3);
     const byJob = new Map<string, DeadLetter>();
     for (const d of pending) {
       const { deadLetter } = await ops.getDeadLetter({ id: d.id });
@@ -141,7 +144,7 @@ describe.each(['jetstream', 'tables'] as const)('dead letters over RPC on %s', (
     expect(replayed.messageId).not.toBe(a.eventId);
     await waitFor('the execution saga of job a', async () => (await executionSagas(jobA)) === 1);
     await pause(QUIET_MS);
-    expect(await tries()).toBe(3 + 10);
+    expect(await tries()).toBe(tried + 1);
     expect(await executionSagas(jobA)).toBe(1);
     expect(await failedEventsGauge()).toBe(2);
 
@@ -153,7 +156,7 @@ describe.each(['jetstream', 'tables'] as const)('dead letters over RPC on %s', (
       ),
     );
     await pause(QUIET_MS);
-    expect(await tries()).toBe(3 + 10);
+    expect(await tries()).toBe(tried + 1);
 
     // Discard: kept with its reason, out of the default list and the gauge, never replayed.
     const discarded = await ops.discardDeadLetter({ id: b.id, reason: 'job b is obsolete' });
@@ -179,7 +182,7 @@ describe.each(['jetstream', 'tables'] as const)('dead letters over RPC on %s', (
     );
     await pause(QUIET_MS);
     expect(await executionSagas(jobB)).toBe(0);
-    expect(await tries()).toBe(3 + 10);
+    expect(await tries()).toBe(tried + 1);
   });
 
   it('refuses bad input naming the field, and unknown ids with NOT_FOUND', async () => {

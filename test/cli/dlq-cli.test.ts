@@ -129,8 +129,11 @@ describe('hodei dlq', () => {
     // replay after the fix: handled once, and only once.
     await db.query('UPDATE dlq_switch SET broken = false');
     // Each JobQueued was tried once in the server that queued it (local delivery), then
-    // HODEI_MAX_DELIVER (3) times from the bus.
-    expect(await tries()).toBe(2 + 6);
+    // HODEI_MAX_DELIVER (3) times from the bus; deliveries handled together try their sagas as
+    // one insert first, then one by one (decision 0020): at most one more try per round.
+    const tried = await tries();
+    expect(tried).toBeGreaterThanOrEqual(2 + 6);
+    expect(tried).toBeLessThanOrEqual(2 + 6 + 3);
     const replay = await hodei('dlq', 'replay', String(target.id));
     expect(replay.stderr).toBe('');
     expect(replay.code).toBe(0);
@@ -151,7 +154,7 @@ describe('hodei dlq', () => {
       ),
     );
     await pause(QUIET_MS);
-    expect(await tries()).toBe(2 + 7);
+    expect(await tries()).toBe(tried + 1);
 
     // discard: out of the default list, kept with its reason.
     const discarded = await jsonOf<DeadLetterJson>(

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { newId, executionSagaId } from '../../src/shared/ids.js';
 import { jobSpec } from '../helpers/job-spec.js';
+import type { JobRecord } from '../../src/jobs/job.js';
 import {
   createDispatchHarness,
   readyWorker,
@@ -180,6 +181,112 @@ for (const kind of DB_KINDS) {
         });
         await engine.stop();
         expect(stream.runs.map((r) => r.id)).toEqual([second.id]);
+      });
+
+      it('a WorkerReady hands every READY worker to the oldest waiting jobs as it wakes them, and wakes none when no worker is free', async () => {
+        const harness = createDispatchHarness(t.db);
+        const { process, engine, sessions } = harness;
+        await noWorkersNorWaiters();
+        const jobs: JobRecord[] = [];
+        for (const c of ['hand-1', 'hand-2', 'hand-3']) jobs.push(await queueJob(harness, c));
+        const waiting = async () =>
+          (
+            await t.db.query<{ id: string }>(
+              "SELECT id FROM saga_instances WHERE state = 'WAITING' AND wait_key = 'worker-ready' AND id = ANY($1)",
+              [jobs.map((j) => executionSagaId(j.id, 1))],
+            )
+          ).rows.length;
+        expect(await waiting()).toBe(3);
+        // Two workers come free (the longest idle first); one WorkerReady is handled.
+        const older = await readyWorker(t.db, { idleMs: 2000 });
+        const newer = await readyWorker(t.db, { idleMs: 1000 });
+        const streams = [recordingStream(sessions, older), recordingStream(sessions, newer)];
+        await process({
+          eventId: newId(),
+          type: 'WorkerReady',
+          correlationId: 'w',
+          payload: { workerId: older },
+        });
+        // The two oldest jobs, each with its own worker; the third still waits.
+        expect(streams.map((s) => s.runs.map((r) => r.id))).toEqual([[jobs[0]?.id], [jobs[1]?.id]]);
+        expect(await waiting()).toBe(1);
+        const steps = await t.db.query<{ output: { workerId: string; handedOff: boolean } }>(
+          "SELECT output FROM saga_steps WHERE saga_id = $1 AND name = 'ReserveWorker'",
+          [executionSagaId(jobs[0]?.id ?? '', 1)],
+        );
+        expect(steps.rows[0]?.output).toEqual({ workerId: older, handedOff: true });
+        // No worker free: the next WorkerReady wakes no one.
+        expect(await engine.wake('worker-ready', true)).toBe(0);
+        expect(await waiting()).toBe(1);
+        await engine.stop();
+      });
+
+      it('a worker handed to the saga of a job cancelled meanwhile is given back, and the next waiter gets it', async () => {
+        const harness = createDispatchHarness(t.db);
+        const { process, commands, engine, sessions } = harness;
+        await noWorkersNorWaiters();
+        // At the cap, all busy: the first job waits in ReserveWorker, the next two are parked at
+        // birth (in ValidateJobState).
+        const first = await queueJob(harness, 'give-1');
+        const busy: string[] = [];
+        for (let i = 0; i < 4; i += 1) {
+          const id = await readyWorker(t.db);
+          await t.db.query("UPDATE workers SET state = 'BUSY', current_job_id = $2 WHERE id = $1", [
+            id,
+            newId(),
+          ]);
+          busy.push(id);
+        }
+        const second = await queueJob(harness, 'give-2');
+        const third = await queueJob(harness, 'give-3');
+        // The second is cancelled, its JobCancelled not yet handled: its saga still waits.
+        await commands.cancel(second.id);
+        const free = async (workerId: string) => {
+          await t.db.query(
+            "UPDATE workers SET state = 'READY', current_job_id = NULL, ready_since = now() WHERE id = $1",
+            [workerId],
+          );
+          await process({
+            eventId: newId(),
+            type: 'WorkerReady',
+            correlationId: 'w',
+            payload: { workerId },
+          });
+        };
+        const [w1, w2] = busy as [string, string];
+        const streams = [recordingStream(sessions, w1), recordingStream(sessions, w2)];
+        await free(w1);
+        await free(w2);
+        // The second's saga gave w2 back (READY, with its WorkerReady written) and ended.
+        const given = await t.db.query<{ state: string }>(
+          'SELECT state FROM workers WHERE id = $1',
+          [w2],
+        );
+        expect(given.rows[0]?.state).toBe('READY');
+        const ready = await t.db.query(
+          "SELECT 1 FROM outbox_events WHERE event_type = 'WorkerReady' AND aggregate_id = $1",
+          [w2],
+        );
+        expect(ready.rows.length).toBe(1);
+        // That WorkerReady, delivered, hands w2 to the third.
+        await process({
+          eventId: newId(),
+          type: 'WorkerReady',
+          correlationId: 'w',
+          payload: { workerId: w2 },
+        });
+        await engine.stop();
+        expect(streams.map((st) => st.runs.map((r) => r.id))).toEqual([[first.id], [third.id]]);
+        const sagas = await t.db.query<{ id: string; state: string }>(
+          'SELECT id, state FROM saga_instances WHERE id = ANY($1)',
+          [[second.id, third.id].map((id) => executionSagaId(id, 1))],
+        );
+        expect(new Map(sagas.rows.map((r) => [r.id, r.state]))).toEqual(
+          new Map([
+            [executionSagaId(second.id, 1), 'COMPLETED'],
+            [executionSagaId(third.id, 1), 'WAITING'],
+          ]),
+        );
       });
     });
   });

@@ -230,7 +230,7 @@ for (const kind of DB_KINDS) {
         await waitFor('the oldest waiter to run', async () =>
           (await sagaState(first))?.state === 'COMPLETED' ? true : undefined,
         );
-        expect(seen.at(-1)).toBe(`${first.slice(0, 4)}:recheck`);
+        expect(seen.at(-1)).toBe(`${first.slice(0, 4)}:event`);
         expect((await sagaState(third))?.state).toBe('WAITING');
         // Woken one at a time, oldest first.
         expect(await e.wake(key, true)).toBe(1);
