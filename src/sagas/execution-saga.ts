@@ -344,6 +344,8 @@ export function executionSaga(deps: SagaDeps): SagaDefinition<ExecutionContext, 
       recheck: () => anyReadyWorker(deps.db),
       onlyWhen: atWorkerCap(deps.settings.maxWorkers),
     },
+    // Its steps between two rests take milliseconds (decision 0020).
+    recordStepsAtRest: true,
     // A WorkerReady reserves the worker for the oldest waiting saga as it wakes it.
     handOff: {
       key: WORKER_READY_KEY,

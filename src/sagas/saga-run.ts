@@ -27,10 +27,12 @@ import {
   finishStep,
   updateSaga,
   updateSagaStatement,
-  updateSagaWithStepStatement,
+  updateSagaWithStepsStatement,
+  type CompletedStep,
   type SagaRow,
 } from './saga-sql.js';
 import { createStepProgress } from './step-progress.js';
+import { runStatement } from '../db/statement.js';
 
 export interface SagaRunnerOptions {
   db: Db;
@@ -73,8 +75,8 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     context: SagaContext,
     currentStep: number,
     error = '',
-    /** The last step's record, written in the same statement. */
-    lastStep?: { index: number; name: string; output?: unknown },
+    /** Step records written in the same statement (the last step's, and those held). */
+    steps: readonly CompletedStep[] = [],
   ): Promise<void> {
     const ref = { sagaId: saga.id, sagaType: saga.saga_type };
     const done =
@@ -84,15 +86,12 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
           ? event('SagaCompensated', saga.id, saga.correlation_id, { ...ref, error })
           : event('SagaFailed', saga.id, saga.correlation_id, { ...ref, error });
     // One statement: the saga's final state and its event, or nothing if it had moved on (and
-    // the last step's record, which is written either way).
+    // the steps' records, which are written either way).
     const update = { id: saga.id, from, state, currentStep, context, error };
-    const statement = lastStep
-      ? updateSagaWithStepStatement(update, {
-          ...lastStep,
-          correlationId: saga.correlation_id,
-          state: 'COMPLETED',
-        })
-      : updateSagaStatement(update);
+    const statement =
+      steps.length > 0
+        ? updateSagaWithStepsStatement(update, saga.correlation_id, steps)
+        : updateSagaStatement(update);
     const [changed] = await outbox.changeWithEvents(db, statement, [done]);
     if (changed) metrics?.sagas.inc({ type: saga.saga_type, outcome: state.toLowerCase() });
   }
@@ -157,6 +156,8 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     let recheckedAt = -1;
     let memo: SagaMemo = {};
     const progress = createStepProgress();
+    // Records held until the saga comes to rest (def.recordStepsAtRest), then written with it.
+    let held: CompletedStep[] = [];
     while (index < def.steps.length) {
       // A background record found the saga moved on (or failed): stop here.
       if (progress.halted) {
@@ -198,14 +199,22 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
         if (!(await progress.settled())) return;
         log.warn({ step: step.name, error: caught.message }, 'saga step failed; compensating');
         await finishStep(db, { ...stepRef, state: 'FAILED', error: caught.message });
-        await updateSaga(db, {
-          id: saga.id,
-          from: 'IN_PROGRESS',
-          state: 'COMPENSATING',
-          currentStep: index,
-          context,
-          error: caught.message,
-        });
+        // With the records held so far: compensation reads which steps completed.
+        await runStatement(
+          db,
+          updateSagaWithStepsStatement(
+            {
+              id: saga.id,
+              from: 'IN_PROGRESS',
+              state: 'COMPENSATING',
+              currentStep: index,
+              context,
+              error: caught.message,
+            },
+            saga.correlation_id,
+            held,
+          ),
+        );
         await compensate(saga, index, context, caught.message);
         return;
       }
@@ -219,15 +228,19 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
         // What a hand-off gave is for this run's steps up to a wait, not after it.
         given = undefined;
         if (!(await progress.settled())) return;
-        await updateSaga(db, {
+        const waiting = {
           id: saga.id,
-          from: 'IN_PROGRESS',
-          state: 'WAITING',
+          from: 'IN_PROGRESS' as const,
+          state: 'WAITING' as const,
           currentStep: index,
           context,
           waitKey: outcome.key,
           waitDeadline: new Date(clock.now() + outcome.deadlineMs),
-        });
+        };
+        if (held.length > 0) {
+          await runStatement(db, updateSagaWithStepsStatement(waiting, saga.correlation_id, held));
+          held = [];
+        } else await updateSaga(db, waiting);
         // The awaited event may have come between the step's check and the WAITING row: look
         // once more now that any later wake-up would find the row (with the step's own cheap
         // read when it has one; a wake-up meanwhile has claimed the saga, and then this claim
@@ -246,15 +259,17 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
       }
       if (outcome.kind === 'finish' || index === def.steps.length - 1) {
         if (!(await progress.settled())) return;
-        await finishSaga(saga, 'IN_PROGRESS', 'COMPLETED', context, index + 1, '', {
-          index,
-          name: step.name,
-          output: outcome.output,
-        });
+        await finishSaga(saga, 'IN_PROGRESS', 'COMPLETED', context, index + 1, '', [
+          ...held,
+          { index, name: step.name, output: outcome.output },
+        ]);
         return;
       }
-      const record = { ...stepRef, output: outcome.output, context };
-      progress.record(() => completeStepAndAdvance(db, record));
+      if (def.recordStepsAtRest) held.push({ index, name: step.name, output: outcome.output });
+      else {
+        const record = { ...stepRef, output: outcome.output, context };
+        progress.record(() => completeStepAndAdvance(db, record));
+      }
       index += 1;
     }
     await progress.settled();

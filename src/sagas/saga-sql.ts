@@ -187,33 +187,39 @@ export function updateSagaStatement(update: SagaUpdate): Statement<string> {
   };
 }
 
-/** updateSagaStatement, recording a step's final state in the same statement. */
-export function updateSagaWithStepStatement(
+/** A step's record: COMPLETED with its output. */
+export interface CompletedStep {
+  index: number;
+  name: string;
+  output?: unknown;
+}
+
+/** updateSagaStatement, recording completed steps in the same statement (written either way). */
+export function updateSagaWithStepsStatement(
   update: SagaUpdate,
-  step: {
-    index: number;
-    name: string;
-    correlationId: string;
-    state: string;
-    output?: unknown;
-  },
+  correlationId: string,
+  steps: readonly CompletedStep[],
 ): Statement<string> {
   const saga = updateSagaStatement(update);
   const n = saga.params.length;
   return {
     ...saga,
-    ctes: `step_recorded AS (
+    ctes: `steps_recorded AS (
        INSERT INTO saga_steps (saga_id, step_index, name, state, correlation_id, output, finished_at)
-       VALUES ($1, $${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}, now())
+       SELECT $1, r.step_index, r.name, 'COMPLETED', $${n + 1}, r.output, now()
+       FROM jsonb_to_recordset($${n + 2}::jsonb) AS r(step_index int, name text, output jsonb)
        ON CONFLICT (saga_id, step_index) DO UPDATE
-         SET state = $${n + 3}, output = $${n + 5}, error = '', finished_at = now())`,
+         SET state = 'COMPLETED', output = EXCLUDED.output, error = '', finished_at = now())`,
     params: [
       ...saga.params,
-      step.index,
-      step.name,
-      step.state,
-      step.correlationId,
-      JSON.stringify(step.output ?? null),
+      correlationId,
+      JSON.stringify(
+        steps.map((step) => ({
+          step_index: step.index,
+          name: step.name,
+          output: step.output ?? null,
+        })),
+      ),
     ],
   };
 }

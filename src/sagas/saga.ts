@@ -75,6 +75,14 @@ export interface SagaDefinition<
   readonly type: SagaType;
   readonly steps: readonly SagaStep<C, M>[];
   /**
+   * Completed steps are recorded when the saga comes to rest — in the statement that parks it,
+   * ends it or turns it to compensation — instead of one background statement per step. For
+   * sagas whose steps between two rests take milliseconds: a crash in between runs them again
+   * from the last rest, as a crash before a background record landed does (steps are
+   * idempotent).
+   */
+  readonly recordStepsAtRest?: boolean;
+  /**
    * A saga started with `parkBehind` is created already WAITING on `key`, at its first step,
    * when other sagas wait on that key: it would only find what they wait for taken and park
    * behind them. One statement instead of running its first steps to that end. `recheck` is

@@ -114,9 +114,11 @@ for (const kind of DB_KINDS) {
         const stream = recordingStream(crashed.sessions, workerId);
         const { job, sagaId } = await queueJob('restart-assigned');
         await expect(crashed.process(jobQueued(job))).rejects.toThrow('simulated crash');
+        // Its steps' records are written when it comes to rest (recordStepsAtRest): the crash
+        // came first, so the saga stands where it started; the job is ASSIGNED.
         expect(await sagaRow(t.db, sagaId)).toMatchObject({
           state: 'IN_PROGRESS',
-          current_step: 3,
+          current_step: 0,
         });
 
         const restarted = createDispatchHarness(t.open()); // no stream for the worker here
