@@ -86,7 +86,8 @@ function validateJobState(deps: SagaDeps): Step {
   return {
     name: 'ValidateJobState',
     async execute({ context, memo, given, correlationId }) {
-      const job = await findJob(deps.db, context.jobId);
+      // A hand-off read the job in the statement that woke the saga (its memo).
+      const job = memo.job ?? (await findJob(deps.db, context.jobId));
       if (
         job &&
         (assignedHere(job, context.attempt) ||

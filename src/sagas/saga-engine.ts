@@ -12,7 +12,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { SagaContext, SagaDefinition, SagaType, StepInput } from './saga.js';
+import type { SagaContext, SagaDefinition, SagaMemo, SagaType, StepInput } from './saga.js';
 import {
   claimExpiredWaits,
   claimWaitingByKey,
@@ -88,12 +88,12 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   }
 
   /** `loaded` is the saga's row when the caller has just read or written it (one read less);
-   * `given`, what a hand-off gave it (StepInput.given). */
+   * `handed`, what a hand-off gave it (StepInput.given) and the rows it read (its memo). */
   async function run(
     id: string,
     wake?: StepInput<SagaContext>['wake'],
     loaded?: SagaRow,
-    given?: string,
+    handed?: { given: string; memo?: SagaMemo },
   ): Promise<void> {
     if (active.has(id)) {
       // Running here already: run again when that run ends, so this wake-up is not lost. (What
@@ -105,11 +105,11 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     try {
       let next: StepInput<SagaContext>['wake'] | null = wake;
       let row = loaded;
-      let handed = given;
+      let first = handed;
       while (next !== null) {
-        await runner.runOnce(id, next, row, handed);
+        await runner.runOnce(id, next, row, first);
         row = undefined;
-        handed = undefined;
+        first = undefined;
         if (rerun.has(id)) {
           next = rerun.get(id);
           rerun.delete(id);
@@ -204,7 +204,9 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     const handOff = handOffs.get(key);
     if (handOff) {
       const handed = await runStatement(db, handOff.claim(HAND_OFF_LIMIT));
-      await Promise.all(handed.map(({ saga, given }) => run(saga.id, 'event', saga, given)));
+      await Promise.all(
+        handed.map(({ saga, given, memo }) => run(saga.id, 'event', saga, { given, memo })),
+      );
       return handed.length;
     }
     const rows = await claimWaitingByKey(db, key, one);

@@ -50,7 +50,8 @@ export interface SagaRunner {
     id: string,
     wake: StepInput<SagaContext>['wake'],
     loaded: SagaRow | undefined,
-    given?: string,
+    /** What a hand-off gave it and the rows that statement read (the first step's memo). */
+    handed?: { given: string; memo?: SagaMemo },
   ): Promise<void>;
 }
 
@@ -141,7 +142,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
   async function advance(
     saga: SagaRow,
     firstWake: StepInput<SagaContext>['wake'],
-    firstGiven: string | undefined,
+    handed: { given: string; memo?: SagaMemo } | undefined,
   ): Promise<void> {
     const def = definition(saga.saga_type);
     const log = logger.child({
@@ -152,9 +153,9 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     let context = saga.context;
     let index = saga.current_step;
     let wake = firstWake;
-    let given = firstGiven;
+    let given = handed?.given;
     let recheckedAt = -1;
-    let memo: SagaMemo = {};
+    let memo: SagaMemo = { ...handed?.memo };
     const progress = createStepProgress();
     // Records held until the saga comes to rest (def.recordStepsAtRest), then written with it.
     let held: CompletedStep[] = [];
@@ -279,11 +280,11 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     id: string,
     wake: StepInput<SagaContext>['wake'],
     loaded: SagaRow | undefined,
-    given?: string,
+    handed?: { given: string; memo?: SagaMemo },
   ): Promise<void> {
     const saga = loaded ?? (await findSaga(db, id));
     if (!saga) return;
-    if (saga.state === 'IN_PROGRESS') await advance(saga, wake, given);
+    if (saga.state === 'IN_PROGRESS') await advance(saga, wake, handed);
     else if (saga.state === 'COMPENSATING')
       await compensate(saga, saga.current_step, saga.context, saga.error);
   }

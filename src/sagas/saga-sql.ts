@@ -2,6 +2,8 @@
 import type { Queryable } from '../db/db.js';
 import { runStatement, type Statement } from '../db/statement.js';
 import type { SagaContext, SagaState, SagaType } from './saga.js';
+import { COLUMNS as JOB_ROW_COLUMNS, toJob, type JobRow } from '../jobs/job-row.js';
+import type { JobRecord } from '../jobs/job.js';
 
 export interface SagaRow {
   id: string;
@@ -246,16 +248,20 @@ export async function claimWaitingByKey(
   return result.rows;
 }
 
+/** The job's columns under a `job_` prefix (the saga's share their names). */
+const JOB_COLUMNS = JOB_ROW_COLUMNS.split(',').map((c) => c.trim());
+
 /**
  * The execution saga's hand-off (decision 0020): the oldest sagas waiting on `key` (priority
  * first) paired with the READY workers that have waited longest, at most `limit` pairs; each
  * worker BUSY for its saga's job, each saga WAITING → IN_PROGRESS, in one statement. Returns
- * the sagas with the worker each was given; none when no worker or no saga is free.
+ * the sagas with the worker each was given and its job as the statement read it (the saga's
+ * memo: its first step need not read it again); none when no worker or no saga is free.
  */
 export function handOffReadyWorkersStatement(
   key: string,
   limit: number,
-): Statement<{ saga: SagaRow; given: string }> {
+): Statement<{ saga: SagaRow; given: string; memo: { job: JobRecord } }> {
   return {
     text: `WITH waiting AS (
          SELECT id, context, row_number() OVER (ORDER BY priority DESC, created_at) AS n
@@ -271,17 +277,29 @@ export function handOffReadyWorkersStatement(
            ready_since = NULL
          FROM waiting JOIN ready USING (n)
          WHERE workers.id = ready.id
-         RETURNING workers.id AS worker_id, waiting.id AS saga_id
+         RETURNING workers.id AS worker_id, waiting.id AS saga_id, workers.current_job_id AS job_id
        )
        UPDATE saga_instances s SET state = 'IN_PROGRESS', updated_at = now()
-       FROM reserved WHERE s.id = reserved.saga_id
+       FROM reserved JOIN jobs j ON j.id = reserved.job_id
+       WHERE s.id = reserved.saga_id
        RETURNING ${COLUMNS.split(', ')
          .map((c) => `s.${c}`)
-         .join(', ')}, reserved.worker_id AS given`,
+         .join(', ')}, reserved.worker_id AS given,
+         ${JOB_COLUMNS.map((c) => `j.${c} AS job_${c}`).join(', ')}`,
     params: [key, limit],
-    read: (row: SagaRow & { given: string }) => {
-      const { given, ...saga } = row;
-      return { saga, given };
+    read: (row: SagaRow & { given: string } & Record<string, unknown>) => {
+      const saga: SagaRow = {
+        id: row.id,
+        saga_type: row.saga_type,
+        state: row.state,
+        correlation_id: row.correlation_id,
+        context: row.context,
+        current_step: row.current_step,
+        wait_key: row.wait_key,
+        error: row.error,
+      };
+      const job = Object.fromEntries(JOB_COLUMNS.map((c) => [c, row[`job_${c}`]]));
+      return { saga, given: row.given, memo: { job: toJob(job as unknown as JobRow) } };
     },
   };
 }

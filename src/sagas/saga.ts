@@ -104,7 +104,8 @@ export interface SagaDefinition<
    */
   readonly handOff?: {
     key: string;
-    claim: (limit: number) => Statement<{ saga: SagaRow; given: string }>;
+    /** Each saga with what it was given, and rows the statement read for its steps (memo). */
+    claim: (limit: number) => Statement<{ saga: SagaRow; given: string; memo?: SagaMemo }>;
   };
 }
 
