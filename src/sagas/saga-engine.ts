@@ -164,7 +164,17 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
         return row;
       });
     };
-    const recheck = park?.recheck ?? (() => Promise.resolve(false));
+    // As a WorkerReady would: the oldest waiter goes (not every saga that just parked, which
+    // would only race each other for it).
+    const recheckParked = createBatcher<null, void>({
+      maxBatch: START_BATCH,
+      concurrency: 1,
+      run: async (calls) => {
+        if (park && (await park.recheck()))
+          background(() => wake(park.key, true).then(), 'saga wake');
+        return calls.map(() => undefined);
+      },
+    });
     const made: Starter = {
       insert: createBatcher({
         maxBatch: START_BATCH,
@@ -173,20 +183,7 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
         alone: async (saga) => (await insert([saga]))[0],
         retryAlone: (error) => !isTransientDbError(error),
       }),
-      recheck: (() => {
-        // As a WorkerReady would: the oldest waiter goes (not every saga that just parked,
-        // which would only race each other for it).
-        const shared = createBatcher<null, void>({
-          maxBatch: START_BATCH,
-          concurrency: 1,
-          run: async (calls) => {
-            if (park && (await recheck()))
-              background(() => wake(park.key, true).then(), 'saga wake');
-            return calls.map(() => undefined);
-          },
-        });
-        return () => shared(null);
-      })(),
+      recheck: () => recheckParked(null),
     };
     starters.set(key, made);
     return made;

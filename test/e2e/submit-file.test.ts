@@ -96,24 +96,12 @@ for (const deployment of ['embedded', 'postgres+nats'] as Deployment[]) {
       const missing = await cli(['job', 'submit', '--from-file', path.join(dir, 'nope.jsonl')]);
       expect(missing.code).toBe(2);
       expect(missing.stderr).toMatch(/cannot read .*nope\.jsonl: ENOENT/);
-      const both = await cli([
-        'job',
-        'submit',
-        '--from-file',
-        path.join(dir, 'jobs.jsonl'),
-        '--',
-        'echo',
-      ]);
+      const withFile = (...more: string[]) =>
+        cli(['job', 'submit', '--from-file', path.join(dir, 'jobs.jsonl'), ...more]);
+      const both = await withFile('--', 'echo');
       expect(both.code).toBe(2);
       expect(both.stderr).toMatch(/give either a command or --from-file, not both/);
-      const flagged = await cli([
-        'job',
-        'submit',
-        '--from-file',
-        path.join(dir, 'jobs.jsonl'),
-        '--env',
-        'A=1',
-      ]);
+      const flagged = await withFile('--env', 'A=1');
       expect(flagged.code).toBe(2);
       expect(flagged.stderr).toMatch(/--env does not apply/);
       expect(await jobCount()).toBe(before);
