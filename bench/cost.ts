@@ -5,6 +5,7 @@
 // and the worker agents (with the commands they ran and reaped) — read from /proc (Linux).
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
+import { SPAWN_HELPER_NAME } from '../src/agent/spawn-helper.js';
 
 let statements = 0;
 let counting = false;
@@ -79,7 +80,9 @@ export function snapshot(): CostSnapshot {
     const { comm, cmdline } = commandOf(pid);
     if (comm === 'postgres') cpu.postgres += cpuOf(pid, false);
     else if (comm === 'nats-server') cpu.nats += cpuOf(pid, false);
-    else if (cmdline.includes('hodei.js worker')) cpu.agents += cpuOf(pid, true);
+    // An agent with its reaper, and its spawn helper, whose reaped children are the jobs.
+    else if (cmdline.includes('hodei.js worker') || cmdline.includes(SPAWN_HELPER_NAME))
+      cpu.agents += cpuOf(pid, true);
   }
   return { statements, byText: new Map(byText), cpu };
 }

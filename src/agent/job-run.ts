@@ -134,7 +134,10 @@ export function startJobRun(job: RunJob, deps: JobRunDeps): JobRun {
     },
     (stream, data) => add(stream, data),
   );
-  log.info({ command: shortName(spec?.command ?? ''), jobPid: command.pid }, 'job started');
+  void command.started.then((jobPid) => {
+    if (jobPid !== undefined)
+      log.info({ command: shortName(spec?.command ?? ''), jobPid }, 'job started');
+  });
 
   const done = command.done.then((end) => {
     stopResuming?.();
@@ -168,7 +171,9 @@ export function startJobRun(job: RunJob, deps: JobRunDeps): JobRun {
 
   return {
     ...ref,
-    pid: command.pid,
+    get pid() {
+      return command.pid;
+    },
     cancel() {
       log.info('cancelling job');
       command.cancel();

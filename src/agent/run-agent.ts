@@ -11,6 +11,7 @@ import { errorMessage } from '../shared/errors.js';
 import { describeTlsFailure } from '../shared/tls-trust.js';
 import { createAgentConnection } from './agent-connection.js';
 import { startJobRun, type JobRun } from './job-run.js';
+import { prepareSpawnHelper } from './spawn-helper.js';
 
 export interface AgentOptions {
   serverUrl: string;
@@ -58,6 +59,8 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     options.traceparent,
   );
 
+  // Started while the agent registers, so that the first job does not wait for perl.
+  prepareSpawnHelper();
   let session;
   try {
     session = await connection.register(

@@ -9,8 +9,7 @@
 // can make the prctl system call through `syscall`, and it starts in ~9 ms; Node cannot call
 // prctl, and a compiled helper would need a build step.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { onPath } from '../../shared/on-path.js';
 import { REAPER_PID_VARIABLE, REAPER_SUBREAPER_VARIABLE } from '../../shared/reaper-env.js';
 
 /** The name in the reaper's messages and on its command line: how destroy recognises one. */
@@ -104,20 +103,6 @@ export interface Reaper {
   perl: string;
   /** prctl's syscall number for that perl; 0 when unknown (the reaper warns and goes on). */
   prctl: number;
-}
-
-function onPath(program: string, path: string | undefined): string | undefined {
-  for (const dir of (path ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, program);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }
 
 /**
