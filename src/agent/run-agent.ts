@@ -11,7 +11,7 @@ import { errorMessage } from '../shared/errors.js';
 import { describeTlsFailure } from '../shared/tls-trust.js';
 import { createAgentConnection } from './agent-connection.js';
 import { startJobRun, type JobRun } from './job-run.js';
-import { prepareSpawnHelper } from './spawn-helper.js';
+import { onSpawnHelperLost, prepareSpawnHelper } from './spawn-helper.js';
 
 export interface AgentOptions {
   serverUrl: string;
@@ -157,6 +157,14 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     connection.close();
   };
   signal?.addEventListener('abort', stop, { once: true });
+  // The spawn helper is part of this worker: without it the worker is broken, and ends the same
+  // way (its job, killed, runs again on another worker).
+  let helperLost = false;
+  onSpawnHelperLost(() => {
+    helperLost = true;
+    logger.error({ jobId: current?.jobId }, 'the spawn helper died; exiting');
+    stop();
+  });
 
   let exitCode: number = AGENT_EXIT.STREAM_LOST;
   try {
@@ -166,12 +174,15 @@ export async function runAgent(options: AgentOptions): Promise<number> {
       if (message.body.case === 'run') onRun(message.body.value);
       else if (message.body.case === 'cancel') onCancel(message.body.value);
     }
-    if (!signal?.aborted) logger.error('the control plane closed the stream; exiting');
+    if (!signal?.aborted && !helperLost) {
+      logger.error('the control plane closed the stream; exiting');
+    }
   } catch (error) {
     if (!signal?.aborted) logger.error({ error: errorMessage(error) }, 'stream failed; exiting');
   } finally {
     clearInterval(heartbeatTimer);
     signal?.removeEventListener('abort', stop);
+    onSpawnHelperLost(undefined);
     if (signal?.aborted) exitCode = AGENT_EXIT.STOPPED;
     const last = current;
     stop();

@@ -174,6 +174,7 @@ class SpawnHelper {
   private nextId = 0;
   private lineBuffer = '';
   private alive = true;
+  private closing = false;
 
   constructor(
     private readonly child: ChildProcess,
@@ -288,12 +289,14 @@ class SpawnHelper {
 
   /**
    * The helper died (killed by hand, most likely). Its commands can no longer be waited for:
-   * each is killed with its group and reported as ended by SIGKILL, which is what happened.
+   * each is killed with its group and reported as ended by SIGKILL, which is what happened —
+   * after the agent has been told (onSpawnHelperLost), which ends the worker instead.
    */
   private gone(): void {
     if (!this.alive) return;
     this.alive = false;
     this.onGone();
+    if (!this.closing) lostListener?.();
     for (const [id, entry] of this.entries) {
       this.entries.delete(id);
       signalGroup(entry.pid, 'SIGKILL');
@@ -306,11 +309,13 @@ class SpawnHelper {
   }
 
   close(): void {
+    this.closing = true;
     this.child.stdin!.end();
   }
 }
 
 let helper: SpawnHelper | undefined;
+let lostListener: (() => void) | undefined;
 let unavailable = process.platform !== 'linux';
 /** The helpers' pipe directories: normally empty (each pipe is unlinked once both ends are
  * open), removed when the agent exits. */
@@ -346,6 +351,15 @@ function startHelper(): SpawnHelper | undefined {
  */
 export function prepareSpawnHelper(): void {
   helper ??= startHelper();
+}
+
+/**
+ * Called when a helper dies on its own (not closed by the agent), before its commands are
+ * reported killed: the agent is crash-only, so it ends the worker and the job runs again
+ * elsewhere rather than failing for something the job did not do.
+ */
+export function onSpawnHelperLost(listener: (() => void) | undefined): void {
+  lostListener = listener;
 }
 
 /** For tests: whether commands go through the helper (true) or straight to spawn (false). */

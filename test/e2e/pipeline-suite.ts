@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { JobState } from '../../src/gen/hodei/v1/job_pb.js';
 import { WorkerState } from '../../src/gen/hodei/v1/worker_pb.js';
 import { runCli, startTestServer, type Deployment, type TestServer } from '../helpers/server.js';
-import { isAlive, processTree, waitFor } from '../helpers/procs.js';
+import { isAlive, listProcs, processTree, waitFor } from '../helpers/procs.js';
 
 /** What `hodei trace --json` prints, as far as these tests read it. */
 interface TraceJson {
@@ -192,6 +192,29 @@ export function pipelineSuite(deployment: Deployment): void {
       expect(text.stdout).toMatch(/attempt 1 on \S+ .* WORKER_LOST/);
       expect(text.stdout).toMatch(/attempt 2 on \S+ .* SUCCEEDED exit 0/);
       expect(text.stdout).toMatch(/recovery [0-9a-f]{8} .* COMPLETED/);
+    });
+
+    it('SIGKILL of the spawn helper under a running job ends its worker; the job runs again', async () => {
+      const marker = `hodei-helper-${randomBytes(4).toString('hex')}`;
+      const { job } = await server.jobs.queueJob({
+        spec: { command: 'sh', args: ['-c', `echo ${marker}; sleep 2; echo done`], maxAttempts: 3 },
+      });
+      const id = job?.id ?? '';
+      const running = await waitForJob(id, [JobState.RUNNING]);
+      const shell = await waitFor('the job process', () =>
+        listProcs().find((p) => p.state !== 'Z' && p.cmdline.startsWith(`sh -c echo ${marker}`)),
+      );
+      const helper = listProcs().find((p) => p.pid === shell.ppid);
+      expect(helper?.cmdline).toContain('hodei-spawn-helper');
+      process.kill(helper!.pid, 'SIGKILL');
+      const done = await waitForJob(id, TERMINAL, 30_000);
+      expect(done.state).toBe(JobState.SUCCEEDED);
+      expect(done.attempt).toBe(2);
+      expect(done.workerId).not.toBe(running.workerId);
+      // The worker ended (crash-only), rather than reporting its job killed and going on.
+      const { workers } = await server.ops.listWorkers({});
+      expect(workers.find((w) => w.id === running.workerId)?.state).toBe(WorkerState.TERMINATED);
+      await waitFor('the first attempt gone', () => !isAlive(shell.pid) || undefined);
     });
 
     it('hodei job submit --json, get, list and logs work after the worker is gone', async () => {
