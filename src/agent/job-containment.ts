@@ -5,7 +5,7 @@
 // main process has exited (or been killed at cancel/timeout) the job's whole tree is therefore
 // among the reaper's children: every child of the reaper except this agent is a job leftover.
 // Without the reaper (no perl, not Linux) jobs are contained by their process group only.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REAPER_PID_VARIABLE, REAPER_SUBREAPER_VARIABLE } from '../shared/reaper-env.js';
 import {
@@ -38,10 +38,15 @@ export function containmentMode(): ContainmentMode {
     : 'process-group';
 }
 
-/** The reaper's children: one small read of its children file, or a /proc scan without it. */
+/**
+ * The reaper's children: one small read of its children file, or a /proc scan without it. The
+ * read is synchronous: /proc is in memory, and the promise API's open, read and close through
+ * the thread pool cost the agent more CPU than the read itself (a perf profile of the agents put
+ * ~10% of their time in closing those file handles).
+ */
 async function reaperChildren(reaper: number): Promise<number[]> {
   try {
-    const text = await readFile(`/proc/${reaper}/task/${reaper}/children`, 'utf8');
+    const text = readFileSync(`/proc/${reaper}/task/${reaper}/children`, 'utf8');
     return text
       .split(' ')
       .filter((entry) => entry !== '')
