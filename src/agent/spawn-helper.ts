@@ -1,8 +1,9 @@
 // The agent's spawn helper (issue 11, docs/decisions/0021-spawn-helper.md): a small perl process
 // the agent starts once and that forks every job's command for it. Node starts a child by
 // fork()ing itself: for a ~70 MB agent that copies its page tables and then pays a copy-on-write
-// fault for every page either side touches before the exec, ~4 ms of CPU per command on this
-// machine against ~0.5 ms from a 5 MB perl (bench figures in docs/benchmarks.md).
+// fault for every page either side touches before the exec (~3.5 ms of the agent's CPU per
+// command on the benchmark machine), with the agent's event loop stopped until the exec. The
+// helper is a few MB; its own loop costs ~3 ms per command there, but in its own process.
 //
 // The job's output does not pass through the helper: it makes two named pipes per job in a
 // directory only this agent can enter, the agent opens their read ends and reads them itself,
