@@ -106,10 +106,12 @@ export async function untilTerminal(jobs: Client<typeof JobService>, id: string)
   return job;
 }
 
-/** Warms the pool: four overlapping jobs make four workers. */
-export async function warmWorkers(jobs: Client<typeof JobService>): Promise<void> {
+/** Warms the pool: `count` overlapping jobs make `count` workers (4 by default). */
+export async function warmWorkers(jobs: Client<typeof JobService>, count = 4): Promise<void> {
   const warm = await Promise.all(
-    [1, 2, 3, 4].map(() => jobs.queueJob({ spec: { command: 'sleep', args: ['0.5'] } })),
+    Array.from({ length: count }, () =>
+      jobs.queueJob({ spec: { command: 'sleep', args: ['0.5'] } }),
+    ),
   );
   await Promise.all(warm.map((w) => untilTerminal(jobs, w.job?.id ?? '')));
 }

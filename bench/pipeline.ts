@@ -1,7 +1,7 @@
 // Pipeline benchmarks: runs the real control plane (in this process) with real worker processes
 // and prints one JSON line per figure, for each deployment (PostgreSQL + NATS JetStream, and
 // embedded PGlite + the PostgreSQL-table bus):
-//   throughput   — 2,000 jobs of `true` with a warm pool of 4 workers (jobs/s)
+//   throughput   — 2,000 jobs of `true` with a warm pool of 4 workers (--workers) (jobs/s)
 //   queue_to_start — p50/p95/p99 from QueueJob to the worker's acknowledgement, idle system,
 //                    warm worker (server timestamps: started_at − created_at), and its stages
 //                    (queue_to_start_stages_ms: → assigned → started → finished, p50)
@@ -9,7 +9,10 @@
 //   cost_per_job — over the throughput run: SQL statements per job (through the driver) and CPU
 //                  seconds per job of the server, PostgreSQL, nats-server and the agents, and
 //                  of the 64 callers (a process of their own, bench/callers.ts)
-// Usage: npm run bench [-- --jobs N --samples N --only postgres+nats|embedded --tracing --statements]
+// Usage: npm run bench [-- --jobs N --samples N --only postgres+nats|embedded --tracing --statements
+//   --workers N]
+// --workers: the warm pool's size (4 by default, graphile-worker's concurrency in bench/peer.ts),
+// to see how throughput grows with workers and where it stops.
 // --tracing: OpenTelemetry on, exporting every span over OTLP/HTTP to a sink in this process
 // (figures then say tracing: true), to measure what tracing costs. --statements: statements per
 // job by their text too (statement_per_job lines), to show which steps cost what.
@@ -34,6 +37,7 @@ const JOBS = Number(arg('jobs', '2000'));
 const SAMPLES = Number(arg('samples', '200'));
 const COLD_SAMPLES = Number(arg('cold-samples', '15'));
 const ONLY = arg('only', '');
+const WORKERS = Number(arg('workers', '4'));
 
 const TRACING = flag('tracing');
 /** --statements: also print statements per job by their text, the most frequent first. */
@@ -86,78 +90,83 @@ function ms(ts: { seconds: bigint; nanos: number } | undefined): number {
 }
 
 async function warmAndMeasure(deployment: Deployment): Promise<void> {
-  await withDeployment(deployment, { maxWorkers: 4, workerIdleTtlMs: 600_000 }, async (url) => {
-    const transport = createGrpcTransport({ baseUrl: url });
-    const jobs = createClient(JobService, transport);
-    await warmWorkers(jobs);
+  await withDeployment(
+    deployment,
+    { maxWorkers: WORKERS, workerIdleTtlMs: 600_000 },
+    async (url) => {
+      const transport = createGrpcTransport({ baseUrl: url });
+      const jobs = createClient(JobService, transport);
+      await warmWorkers(jobs, WORKERS);
 
-    // Queue-to-start latency, one job at a time on an idle system with warm workers.
-    const latencies: number[] = [];
-    const stages = { queuedToAssigned: [] as number[], assignedToStarted: [] as number[] };
-    const runs: number[] = [];
-    for (let i = 0; i < SAMPLES; i += 1) {
-      const { job } = await jobs.queueJob({ spec: { command: 'true' } });
-      const done = await untilTerminal(jobs, job?.id ?? '');
-      latencies.push(ms(done.startedAt) - ms(done.createdAt));
-      stages.queuedToAssigned.push(ms(done.assignedAt) - ms(done.createdAt));
-      stages.assignedToStarted.push(ms(done.startedAt) - ms(done.assignedAt));
-      runs.push(ms(done.finishedAt) - ms(done.startedAt));
-    }
-    latencies.sort((a, b) => a - b);
-    for (const list of [stages.queuedToAssigned, stages.assignedToStarted, runs])
-      list.sort((a, b) => a - b);
-    // The stages as the server records them (created_at, assigned_at, started_at, finished_at):
-    // QueueJob committed → the saga assigned a worker → the worker acknowledged the RUN (spawned)
-    // → the result recorded.
-    emit({
-      deployment,
-      figure: 'queue_to_start_stages_ms',
-      samples: SAMPLES,
-      queuedToAssignedP50: percentile(stages.queuedToAssigned, 50),
-      assignedToStartedP50: percentile(stages.assignedToStarted, 50),
-      startedToFinishedP50: percentile(runs, 50),
-    });
-    emit({
-      deployment,
-      figure: 'queue_to_start_ms',
-      samples: SAMPLES,
-      p50: percentile(latencies, 50),
-      p95: percentile(latencies, 95),
-      p99: percentile(latencies, 99),
-    });
-
-    // Throughput: JOBS jobs of `true`, queued as fast as 64 concurrent calls allow.
-    const costBefore = snapshot();
-    const before = await finishedCount(url);
-    const started = performance.now();
-    const callers = await queueFromCallers({ kind: 'queueJob', url, jobs: JOBS, callers: 64 });
-    const queuedAt = performance.now();
-    while ((await finishedCount(url)) - before < JOBS) await new Promise((r) => setTimeout(r, 100));
-    const seconds = (performance.now() - started) / 1000;
-    // Statements and CPU per job over the throughput run (the agents' reaped `true` included).
-    const costAfter = snapshot();
-    emit({
-      deployment,
-      figure: 'cost_per_job',
-      jobs: JOBS,
-      ...costPerJob(costBefore, costAfter, JOBS),
-      callersCpuSecondsPerJob: Math.round((callers.cpuSeconds / JOBS) * 1e5) / 1e5,
-    });
-    if (STATEMENTS) {
-      for (const s of statementsPerJob(costBefore, costAfter, JOBS)) {
-        emit({ deployment, figure: 'statement_per_job', ...s });
+      // Queue-to-start latency, one job at a time on an idle system with warm workers.
+      const latencies: number[] = [];
+      const stages = { queuedToAssigned: [] as number[], assignedToStarted: [] as number[] };
+      const runs: number[] = [];
+      for (let i = 0; i < SAMPLES; i += 1) {
+        const { job } = await jobs.queueJob({ spec: { command: 'true' } });
+        const done = await untilTerminal(jobs, job?.id ?? '');
+        latencies.push(ms(done.startedAt) - ms(done.createdAt));
+        stages.queuedToAssigned.push(ms(done.assignedAt) - ms(done.createdAt));
+        stages.assignedToStarted.push(ms(done.startedAt) - ms(done.assignedAt));
+        runs.push(ms(done.finishedAt) - ms(done.startedAt));
       }
-    }
-    emit({
-      deployment,
-      figure: 'throughput',
-      jobs: JOBS,
-      workers: 4,
-      seconds: Math.round(seconds * 100) / 100,
-      jobsPerSecond: Math.round(JOBS / seconds),
-      queueSeconds: Math.round((queuedAt - started) / 10) / 100,
-    });
-  });
+      latencies.sort((a, b) => a - b);
+      for (const list of [stages.queuedToAssigned, stages.assignedToStarted, runs])
+        list.sort((a, b) => a - b);
+      // The stages as the server records them (created_at, assigned_at, started_at, finished_at):
+      // QueueJob committed → the saga assigned a worker → the worker acknowledged the RUN (spawned)
+      // → the result recorded.
+      emit({
+        deployment,
+        figure: 'queue_to_start_stages_ms',
+        samples: SAMPLES,
+        queuedToAssignedP50: percentile(stages.queuedToAssigned, 50),
+        assignedToStartedP50: percentile(stages.assignedToStarted, 50),
+        startedToFinishedP50: percentile(runs, 50),
+      });
+      emit({
+        deployment,
+        figure: 'queue_to_start_ms',
+        samples: SAMPLES,
+        p50: percentile(latencies, 50),
+        p95: percentile(latencies, 95),
+        p99: percentile(latencies, 99),
+      });
+
+      // Throughput: JOBS jobs of `true`, queued as fast as 64 concurrent calls allow.
+      const costBefore = snapshot();
+      const before = await finishedCount(url);
+      const started = performance.now();
+      const callers = await queueFromCallers({ kind: 'queueJob', url, jobs: JOBS, callers: 64 });
+      const queuedAt = performance.now();
+      while ((await finishedCount(url)) - before < JOBS)
+        await new Promise((r) => setTimeout(r, 100));
+      const seconds = (performance.now() - started) / 1000;
+      // Statements and CPU per job over the throughput run (the agents' reaped `true` included).
+      const costAfter = snapshot();
+      emit({
+        deployment,
+        figure: 'cost_per_job',
+        jobs: JOBS,
+        ...costPerJob(costBefore, costAfter, JOBS),
+        callersCpuSecondsPerJob: Math.round((callers.cpuSeconds / JOBS) * 1e5) / 1e5,
+      });
+      if (STATEMENTS) {
+        for (const s of statementsPerJob(costBefore, costAfter, JOBS)) {
+          emit({ deployment, figure: 'statement_per_job', ...s });
+        }
+      }
+      emit({
+        deployment,
+        figure: 'throughput',
+        jobs: JOBS,
+        workers: WORKERS,
+        seconds: Math.round(seconds * 100) / 100,
+        jobsPerSecond: Math.round(JOBS / seconds),
+        queueSeconds: Math.round((queuedAt - started) / 10) / 100,
+      });
+    },
+  );
 }
 
 async function coldStart(deployment: Deployment): Promise<void> {
