@@ -146,13 +146,18 @@ export function pipelineSuite(deployment: Deployment): void {
       expect(result.code).toBe(124);
     });
 
-    it('SIGKILL of a worker in the middle of a job gets the job run again on a new worker', async () => {
-      const marker = `hodei-kill-${randomBytes(4).toString('hex')}`;
+    /** A job that prints a unique marker, sleeps 2 s and prints done; returned once RUNNING. */
+    async function runningTwoSecondJob(prefix: string) {
+      const marker = `${prefix}-${randomBytes(4).toString('hex')}`;
       const { job } = await server.jobs.queueJob({
         spec: { command: 'sh', args: ['-c', `echo ${marker}; sleep 2; echo done`], maxAttempts: 3 },
       });
       const id = job?.id ?? '';
-      const running = await waitForJob(id, [JobState.RUNNING]);
+      return { id, marker, running: await waitForJob(id, [JobState.RUNNING]) };
+    }
+
+    it('SIGKILL of a worker in the middle of a job gets the job run again on a new worker', async () => {
+      const { id, running } = await runningTwoSecondJob('hodei-kill');
       const workers = (await server.ops.listWorkers({})).workers;
       const worker = workers.find((w) => w.id === running.workerId);
       expect(worker?.externalId).toMatch(/^\d+$/);
@@ -195,12 +200,7 @@ export function pipelineSuite(deployment: Deployment): void {
     });
 
     it('SIGKILL of the spawn helper under a running job ends its worker; the job runs again', async () => {
-      const marker = `hodei-helper-${randomBytes(4).toString('hex')}`;
-      const { job } = await server.jobs.queueJob({
-        spec: { command: 'sh', args: ['-c', `echo ${marker}; sleep 2; echo done`], maxAttempts: 3 },
-      });
-      const id = job?.id ?? '';
-      const running = await waitForJob(id, [JobState.RUNNING]);
+      const { id, running, marker } = await runningTwoSecondJob('hodei-helper');
       const shell = await waitFor('the job process', () =>
         listProcs().find((p) => p.state !== 'Z' && p.cmdline.startsWith(`sh -c echo ${marker}`)),
       );
