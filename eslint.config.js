@@ -12,6 +12,7 @@ export default tseslint.config(
       'node_modules/**',
       '.hodei/**',
       'bin/**',
+      'scripts/**',
       'eslint.config.js',
     ],
   },

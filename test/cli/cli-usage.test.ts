@@ -2,6 +2,8 @@
 // sent) and an unreachable server (exit 1, one sentence, no stack trace). Runs dist/ (npm test
 // builds first).
 import { execFile, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -134,6 +136,37 @@ describe('hodei CLI usage', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/needs HODEI_WORKER_ID in its environment/);
     expect(stderr).not.toMatch(NO_STACK);
+  });
+
+  it('worker run through the CLI (a flag before it) fails the same way', async () => {
+    const { code, stderr } = await hodei(['--url', 'http://127.0.0.1:1', 'worker']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/needs HODEI_WORKER_ID in its environment/);
+    expect(stderr).not.toMatch(NO_STACK);
+  });
+
+  it('the worker bundle runs on its own: one file, without node_modules or the rest of dist', () => {
+    // A bare `hodei worker` runs dist/worker.js (decision 0022); alone in an empty folder it must
+    // still load everything it needs, and reach the point where it asks for its password.
+    const dir = mkdtempSync(path.join(tmpdir(), 'hodei-worker-bundle-'));
+    try {
+      copyFileSync(path.join(ROOT, 'dist/worker.js'), path.join(dir, 'worker.js'));
+      const { status, stderr } = spawnSync(process.execPath, [path.join(dir, 'worker.js')], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH,
+          HODEI_URL: 'http://127.0.0.1:1',
+          HODEI_WORKER_ID: '00000000-0000-4000-8000-000000000001',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(stderr).toMatch(/one-time password from the first line of stdin.*stdin is empty/);
+      expect(status).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('worker without a one-time password on stdin fails with a clear sentence', () => {

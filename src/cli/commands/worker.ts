@@ -1,14 +1,9 @@
-// `hodei worker`: the worker agent a provider starts with HODEI_URL and HODEI_WORKER_ID (and, for
-// an https:// server, HODEI_CA) in its environment and its one-time password as the first line of its stdin (never the environment:
-// see agent/otp-input.ts). Its start-up counts in the cold-start budget, so it loads only the
-// agent.
+// `hodei worker`: the worker agent a provider starts (see agent/worker-command.ts). A bare
+// `hodei worker` does not come here: bin/hodei.js runs the one-file bundle dist/worker.js for it,
+// since its start-up counts in the cold-start budget (decision 0022). With flags (`hodei --url U
+// worker`) it runs through the CLI and loads only the agent.
 import type { Command } from 'commander';
-import { usageError } from '../cli-error.js';
 import type { CliContext } from '../context.js';
-
-const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
-/** A provider writes the OTP as soon as it starts the worker: 10 s means something is wrong. */
-const OTP_WAIT_MS = 10_000;
 
 export function registerWorker(program: Command, ctx: CliContext): void {
   program
@@ -17,57 +12,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       'run a worker agent (started by a provider; reads HODEI_URL, HODEI_WORKER_ID and its one-time password from the first line of stdin)',
     )
     .action(async () => {
-      const serverUrl = ctx.givenUrl();
-      const workerId = process.env.HODEI_WORKER_ID?.trim();
-      const missing = [
-        serverUrl ? undefined : 'HODEI_URL',
-        workerId ? undefined : 'HODEI_WORKER_ID',
-      ].filter((name) => name !== undefined);
-      if (!serverUrl || !workerId) {
-        throw usageError(
-          `the worker needs ${missing.join(', ')} in its environment (the provider that starts a worker sets them)`,
-        );
-      }
-      const [{ readOtpLine }, { createLogger }, { runAgent }, { readPemFile }] = await Promise.all([
-        import('../../agent/otp-input.js'),
-        import('../../shared/logger.js'),
-        import('../../agent/run-agent.js'),
-        import('../../shared/pem.js'),
-      ]);
-      const caFile = ctx.ca();
-      let ca: { pem: string; file: string } | undefined;
-      if (caFile && serverUrl.startsWith('https:')) {
-        try {
-          ca = { pem: readPemFile(caFile.source, caFile.file, 'certificate'), file: caFile.file };
-        } catch (error) {
-          throw usageError(error instanceof Error ? error.message : String(error));
-        }
-      }
-      const input = await readOtpLine(process.stdin, OTP_WAIT_MS);
-      if ('problem' in input) {
-        throw usageError(
-          `the worker reads its one-time password from the first line of stdin (the provider that starts a worker writes it): ${input.problem}`,
-        );
-      }
-      const { otp } = input;
-      const controller = new AbortController();
-      const onSignal = (signal: keyof typeof SIGNAL_EXIT) => {
-        if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal]);
-        controller.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      const logger = createLogger({ level: process.env.HODEI_LOG_LEVEL ?? 'info' });
-      const code = await runAgent({
-        serverUrl,
-        workerId,
-        otp,
-        logger,
-        signal: controller.signal,
-        correlationId: process.env.HODEI_CORRELATION_ID,
-        traceparent: process.env.TRACEPARENT,
-        ca,
-      });
-      process.exit(code);
+      const { runWorkerCommand } = await import('../../agent/worker-command.js');
+      await runWorkerCommand(ctx);
     });
 }
