@@ -15,6 +15,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { SagaContext, SagaDefinition, SagaMemo, SagaType, StepInput } from './saga.js';
 import {
   claimExpiredWaits,
+  holdsNow,
   claimWaitingByKey,
   claimWaitingSaga,
   findUnfinishedSagas,
@@ -211,8 +212,17 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     return rows.length;
   }
 
+  const idleDeadlines = options.definitions.flatMap((d) =>
+    d.idleDeadline ? [d.idleDeadline] : [],
+  );
+  if (idleDeadlines.length > 1)
+    throw new Error('only one saga definition per engine may have an idleDeadline');
+  const idleDeadline = idleDeadlines[0];
+
   async function sweep(): Promise<void> {
-    for (const row of await claimExpiredWaits(db, 100))
+    const skip =
+      idleDeadline && (await holdsNow(db, idleDeadline.pointless)) ? idleDeadline.key : undefined;
+    for (const row of await claimExpiredWaits(db, 100, skip))
       background(() => run(row.id, 'deadline', row), 'saga deadline');
     for (const id of await findUnfinishedSagas(db, options.staleAfterMs ?? 5000)) {
       if (!active.has(id)) background(() => run(id), 'saga resume');

@@ -314,16 +314,41 @@ export async function claimWaitingSaga(q: Queryable, id: string): Promise<boolea
   return result.rowCount === 1;
 }
 
-/** WAITING → IN_PROGRESS for sagas whose deadline has passed; returns them as they are now. */
-export async function claimExpiredWaits(q: Queryable, limit: number): Promise<SagaRow[]> {
+/** WAITING → IN_PROGRESS for sagas whose deadline has passed, except those waiting on
+ * `skipKey`; returns them as they are now. */
+export async function claimExpiredWaits(
+  q: Queryable,
+  limit: number,
+  skipKey?: string,
+): Promise<SagaRow[]> {
+  if (skipKey === undefined) {
+    const result = await q.query<SagaRow>(
+      `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
+       WHERE id IN (SELECT id FROM saga_instances WHERE state = 'WAITING' AND wait_deadline < now()
+                    ORDER BY wait_deadline LIMIT $1 FOR UPDATE SKIP LOCKED)
+       RETURNING ${COLUMNS}`,
+      [limit],
+    );
+    return result.rows;
+  }
+  // Two ranges of saga_waiting_idx (wait_key, …) rather than `<>`, which no index serves: the
+  // sagas skipped may be a backlog of thousands, the others a few.
   const result = await q.query<SagaRow>(
     `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
-     WHERE id IN (SELECT id FROM saga_instances WHERE state = 'WAITING' AND wait_deadline < now()
+     WHERE id IN (SELECT id FROM saga_instances
+                  WHERE state = 'WAITING' AND (wait_key < $2 OR wait_key > $2)
+                    AND wait_deadline < now()
                   ORDER BY wait_deadline LIMIT $1 FOR UPDATE SKIP LOCKED)
      RETURNING ${COLUMNS}`,
-    [limit],
+    [limit, skipKey],
   );
   return result.rows;
+}
+
+/** The value of a constant boolean SQL expression now. */
+export async function holdsNow(q: Queryable, condition: string): Promise<boolean> {
+  const result = await q.query<{ holds: boolean }>(`SELECT (${condition}) AS holds`);
+  return result.rows[0]?.holds === true;
 }
 
 /** Returns IN_PROGRESS/COMPENSATING sagas untouched for `staleMs` (all of them when 0). */

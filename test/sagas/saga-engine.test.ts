@@ -325,6 +325,60 @@ for (const kind of DB_KINDS) {
         expect((await sagaState(id))?.state).toBe('COMPENSATED');
       });
 
+      it('a passed deadline of an idle wait wakes nothing while its condition holds (decision 0023)', async () => {
+        await t.db.query('CREATE TABLE IF NOT EXISTS idle_flag (on_ boolean NOT NULL)');
+        await t.db.query('INSERT INTO idle_flag VALUES (true)');
+        const idleKey = `idle-${newId()}`;
+        const seen: string[] = [];
+        const definition: SagaDefinition<{ idle?: boolean }> = {
+          type: 'execution',
+          idleDeadline: { key: idleKey, pointless: 'EXISTS (SELECT 1 FROM idle_flag)' },
+          steps: [
+            {
+              name: 'w',
+              async execute({ wake, context }) {
+                const which = context.idle ? 'idle' : 'other';
+                if (wake === 'deadline') {
+                  seen.push(`${which}:deadline`);
+                  return { kind: 'next' };
+                }
+                const key = context.idle ? idleKey : `other-${newId()}`;
+                return { kind: 'wait', key, deadlineMs: 50, recheck: async () => false };
+              },
+            },
+          ],
+        };
+        const e = createSagaEngine({
+          db: t.db,
+          outbox: createOutboxWriter({ subjectPrefix: 'test.events' }),
+          logger: silentLogger(),
+          clock: systemClock,
+          definitions: [definition],
+        });
+        const idle = newId();
+        const other = newId();
+        await e.start('execution', idle, 'c', { idle: true });
+        await e.start('execution', other, 'c', { idle: false });
+        await new Promise((r) => setTimeout(r, 120));
+        // Both deadlines have passed: only the wait whose condition does not hold wakes.
+        await e.sweep();
+        await waitFor('the other wait woken', () =>
+          seen.includes('other:deadline') ? true : undefined,
+        );
+        expect(seen).toEqual(['other:deadline']);
+        expect((await sagaState(idle))?.state).toBe('WAITING');
+        // The condition stops holding: the first sweep after wakes it.
+        await t.db.query('DELETE FROM idle_flag');
+        await e.sweep();
+        await waitFor('the idle wait woken', () =>
+          seen.includes('idle:deadline') ? true : undefined,
+        );
+        await e.stop();
+        expect(seen).toEqual(['other:deadline', 'idle:deadline']);
+        expect((await sagaState(idle))?.state).toBe('COMPLETED');
+        await t.db.query('DROP TABLE idle_flag');
+      });
+
       it('resumes a saga interrupted between steps after a restart', async () => {
         const id = newId();
         // First "process": step b dies with an infrastructure error (not a step failure), as if the
