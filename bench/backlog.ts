@@ -3,20 +3,25 @@
 // jobs still waiting, the window's rate, the process's resident memory — the control plane runs
 // in this process) and a summary: the rate over the first 2,000 jobs and over the whole drain,
 // memory at idle, at its peak and at the end, and the cost per job.
-// Usage: npm run bench:backlog [-- --jobs 100000 --window 30 --only postgres+nats|embedded]
+// Each window also shows what a job cost in it (statements, CPU per process), so a rate that
+// falls can be traced to the process whose cost per job grows; --statements adds, per window,
+// the statements per job by text with the mean time each took to be answered.
+// Usage: npm run bench:backlog [-- --jobs 100000 --window 30 --only postgres+nats|embedded
+//   --statements]
 import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { JobService } from '../src/gen/hodei/v1/job_pb.js';
-import { costPerJob, countStatements, snapshot } from './cost.js';
+import { costPerJob, countStatements, snapshot, statementsPerJob } from './cost.js';
 import { finishedCount, warmWorkers, withDeployment, type Deployment } from './deployment.js';
-import { arg } from './args.js';
+import { arg, flag } from './args.js';
 
 const JOBS = Number(arg('jobs', '100000'));
 const WINDOW_S = Number(arg('window', '30'));
 const DEPLOYMENT = arg('only', 'postgres+nats') as Deployment;
 const FIRST = Math.min(2000, JOBS);
+const STATEMENTS = flag('statements');
 
-countStatements();
+countStatements({ byText: STATEMENTS });
 const rssMb = () => Math.round(process.memoryUsage().rss / 1e6);
 const emit = (figure: Record<string, unknown>) => console.log(JSON.stringify(figure));
 const round = (n: number) => Math.round(n * 10) / 10;
@@ -41,7 +46,7 @@ await withDeployment(DEPLOYMENT, { maxWorkers: 4, workerIdleTtlMs: 3_600_000 }, 
 
   let peakRss = idleRss;
   let firstAt = 0;
-  let last = { at: started, finished: 0 };
+  let last = { at: started, finished: 0, cost: costBefore };
   let finished = 0;
   const peak = setInterval(() => (peakRss = Math.max(peakRss, rssMb())), 250);
   while (finished < JOBS) {
@@ -50,6 +55,8 @@ await withDeployment(DEPLOYMENT, { maxWorkers: 4, workerIdleTtlMs: 3_600_000 }, 
     const now = performance.now();
     if (!firstAt && finished >= FIRST) firstAt = now;
     if (now - last.at >= WINDOW_S * 1000 || finished >= JOBS) {
+      const cost = snapshot();
+      const done = Math.max(1, finished - last.finished);
       emit({
         deployment: DEPLOYMENT,
         figure: 'backlog_window',
@@ -58,8 +65,17 @@ await withDeployment(DEPLOYMENT, { maxWorkers: 4, workerIdleTtlMs: 3_600_000 }, 
         waiting: next - finished,
         jobsPerSecond: round((finished - last.finished) / ((now - last.at) / 1000)),
         rssMb: rssMb(),
+        // While jobs are still being queued, the intake's cost is in these too.
+        ...costPerJob(last.cost, cost, done),
       });
-      last = { at: now, finished };
+      if (STATEMENTS)
+        for (const st of statementsPerJob(last.cost, cost, done).slice(0, 12))
+          emit({
+            figure: 'backlog_window_statement',
+            atSeconds: Math.round((now - started) / 1000),
+            ...st,
+          });
+      last = { at: now, finished, cost };
     }
   }
   clearInterval(peak);

@@ -10,8 +10,9 @@ import { SPAWN_HELPER_NAME } from '../src/agent/spawn-helper.js';
 let statements = 0;
 let counting = false;
 let byTextOn = false;
-/** Statements by their text (first 120 characters), for --statements. */
-const byText = new Map<string, number>();
+/** Statements by their text (first 120 characters), for --statements: how many, and the
+ * milliseconds from sending each to its answer (queueing for a connection included). */
+const byText = new Map<string, { n: number; ms: number }>();
 
 function textOf(arg: unknown): string {
   const text =
@@ -32,11 +33,24 @@ export function countStatements(options: { byText?: boolean } = {}): void {
   const query = proto.query;
   proto.query = function (this: unknown, ...a: unknown[]) {
     statements += 1;
-    if (byTextOn) {
-      const text = textOf(a[0]);
-      byText.set(text, (byText.get(text) ?? 0) + 1);
+    if (!byTextOn) return query.apply(this, a);
+    const entry = byText.get(textOf(a[0])) ?? { n: 0, ms: 0 };
+    byText.set(textOf(a[0]), entry);
+    entry.n += 1;
+    const sent = performance.now();
+    const answered = () => (entry.ms += performance.now() - sent);
+    // The pool passes a callback; a caller of client.query without one gets a promise.
+    const last = a.at(-1);
+    if (typeof last === 'function') {
+      a[a.length - 1] = (...r: unknown[]) => {
+        answered();
+        return (last as (...r: unknown[]) => unknown)(...r);
+      };
+      return query.apply(this, a);
     }
-    return query.apply(this, a);
+    const result = query.apply(this, a);
+    if (result instanceof Promise) void result.then(answered, answered);
+    return result;
   };
 }
 
@@ -68,7 +82,7 @@ function commandOf(pid: string): { comm: string; cmdline: string } {
 
 export interface CostSnapshot {
   statements: number;
-  byText: Map<string, number>;
+  byText: Map<string, { n: number; ms: number }>;
   cpu: { server: number; postgres: number; nats: number; agents: number };
 }
 
@@ -84,7 +98,8 @@ export function snapshot(): CostSnapshot {
     else if (cmdline.includes('hodei.js worker') || cmdline.includes(SPAWN_HELPER_NAME))
       cpu.agents += cpuOf(pid, true);
   }
-  return { statements, byText: new Map(byText), cpu };
+  const texts = new Map([...byText].map(([text, { n, ms }]) => [text, { n, ms }]));
+  return { statements, byText: texts, cpu };
 }
 
 /** Per job, between two snapshots. */
@@ -101,11 +116,20 @@ export function costPerJob(before: CostSnapshot, after: CostSnapshot, jobs: numb
   };
 }
 
-/** Statements per job by text between two snapshots, the most frequent first. */
+/** Statements per job by text between two snapshots, the most frequent first, with the mean
+ * milliseconds each took to be answered. */
 export function statementsPerJob(before: CostSnapshot, after: CostSnapshot, jobs: number) {
   return [...after.byText]
-    .map(([text, n]) => ({ text, perJob: (n - (before.byText.get(text) ?? 0)) / jobs }))
+    .map(([text, { n, ms }]) => {
+      const was = before.byText.get(text) ?? { n: 0, ms: 0 };
+      const count = n - was.n;
+      return { text, perJob: count / jobs, meanMs: count > 0 ? (ms - was.ms) / count : 0 };
+    })
     .filter((s) => s.perJob > 0)
     .sort((a, b) => b.perJob - a.perJob)
-    .map((s) => ({ ...s, perJob: Math.round(s.perJob * 100) / 100 }));
+    .map((s) => ({
+      ...s,
+      perJob: Math.round(s.perJob * 100) / 100,
+      meanMs: Math.round(s.meanMs * 100) / 100,
+    }));
 }
