@@ -10,7 +10,7 @@ import { SPAWN_HELPER_NAME } from '../src/agent/spawn-helper.js';
 let statements = 0;
 let counting = false;
 let byTextOn = false;
-/** Statements by their text (first 120 characters), for --statements: how many, and the
+/** Statements by their text (first 200 characters), for --statements: how many, and the
  * milliseconds from sending each to its answer (queueing for a connection included). */
 const byText = new Map<string, { n: number; ms: number }>();
 
@@ -21,7 +21,7 @@ function textOf(arg: unknown): string {
       : typeof arg === 'object' && arg !== null && 'text' in arg
         ? String(arg.text)
         : '?';
-  return text.replace(/\s+/g, ' ').trim().slice(0, 120);
+  return text.replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
 /** Counts every query the `pg` driver sends from now on (the server's and this process's). */
