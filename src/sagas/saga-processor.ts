@@ -29,10 +29,26 @@ function int(payload: Record<string, unknown>, key: string): number {
 /** The priority of a requeued attempt's ExecutionSaga among sagas waiting for a worker. */
 export const REQUEUED_PRIORITY = 1;
 
+/** How many job starts `startsWoken` remembers (beyond: the oldest is forgotten, and the end of
+ * its run wakes as before). */
+const STARTS_REMEMBERED = 10_000;
+
 export function createSagaProcessor(
   deps: SagaProcessorDeps,
 ): (event: DeliveredEvent) => Promise<void> {
   const { engine } = deps;
+  // The keys of job starts whose JobStarted woke the saga waiting for it, here: that saga never
+  // waits on its key again, so the end of the same run (JobSucceeded, …), which wakes it only in
+  // case the JobStarted was lost, has nothing to wake and skips the statement. Not remembered
+  // (another server, a restart, a start not yet parked): the end wakes as before.
+  const startsWoken = new Set<string>();
+  const rememberStart = (key: string) => {
+    startsWoken.add(key);
+    if (startsWoken.size > STARTS_REMEMBERED) {
+      const oldest = startsWoken.values().next().value;
+      if (oldest !== undefined) startsWoken.delete(oldest);
+    }
+  };
   return async (event) => {
     const p = event.payload;
     switch (event.type) {
@@ -108,13 +124,20 @@ export function createSagaProcessor(
       case 'JobAssigned':
         deps.jobWatch.notify(str(p, 'jobId'));
         return;
-      case 'JobStarted':
+      case 'JobStarted': {
+        const jobId = str(p, 'jobId');
+        deps.jobWatch.notify(jobId);
+        const key = jobStartedKey(jobId, int(p, 'attempt'));
+        if ((await engine.wake(key, false)) > 0) rememberStart(key);
+        return;
+      }
       case 'JobSucceeded':
       case 'JobFailed':
       case 'JobTimedOut': {
         const jobId = str(p, 'jobId');
         deps.jobWatch.notify(jobId);
-        await engine.wake(jobStartedKey(jobId, int(p, 'attempt')), false);
+        const key = jobStartedKey(jobId, int(p, 'attempt'));
+        if (!startsWoken.delete(key)) await engine.wake(key, false);
         return;
       }
       default:

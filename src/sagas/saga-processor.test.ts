@@ -1,0 +1,63 @@
+// The saga processor's routing of a run's events to the saga waiting for its start: the end of a
+// run wakes the saga only when its JobStarted did not (decision 0023).
+import { describe, expect, it } from 'vitest';
+import { createSagaProcessor } from './saga-processor.js';
+import type { SagaEngine } from './saga-engine.js';
+import type { DeliveredEvent, EventType } from '../events/catalog.js';
+import type { WorkerSessions } from '../workers/worker-sessions.js';
+import { createJobWatch } from '../jobs/job-watch.js';
+import { jobStartedKey } from './saga-deps.js';
+
+function harness(woken: (key: string) => number) {
+  const wakes: string[] = [];
+  const engine = {
+    wake: (key: string) => {
+      wakes.push(key);
+      return Promise.resolve(woken(key));
+    },
+  } as unknown as SagaEngine;
+  const processor = createSagaProcessor({
+    engine,
+    sessions: {} as WorkerSessions,
+    jobWatch: createJobWatch(),
+  });
+  let n = 0;
+  const send = (type: EventType, jobId: string, attempt = 1) => {
+    n += 1;
+    const event: DeliveredEvent = {
+      eventId: `e${n}`,
+      type,
+      correlationId: 'c',
+      payload: { jobId, attempt, ...(type === 'JobSucceeded' ? { exitCode: 0 } : {}) },
+    };
+    return processor(event);
+  };
+  return { wakes, send };
+}
+
+describe('saga processor: the end of a run', () => {
+  it('skips the wake when the JobStarted woke the saga here', async () => {
+    const { wakes, send } = harness(() => 1);
+    await send('JobStarted', 'j1');
+    await send('JobSucceeded', 'j1');
+    expect(wakes).toEqual([jobStartedKey('j1', 1)]);
+    // Once: a second end of the same run (a redelivery) wakes as before.
+    await send('JobSucceeded', 'j1');
+    expect(wakes).toEqual([jobStartedKey('j1', 1), jobStartedKey('j1', 1)]);
+  });
+
+  it('wakes when the JobStarted found no saga, or never came here', async () => {
+    const { wakes, send } = harness(() => 0);
+    await send('JobStarted', 'j2');
+    await send('JobFailed', 'j2');
+    await send('JobTimedOut', 'j3', 2);
+    expect(wakes).toEqual([jobStartedKey('j2', 1), jobStartedKey('j2', 1), jobStartedKey('j3', 2)]);
+  });
+
+  it('keys by attempt: the end of another attempt still wakes', async () => {
+    const { wakes, send } = harness(() => 1);
+    await send('JobStarted', 'j4', 1);
+    await send('JobSucceeded', 'j4', 2);
+    expect(wakes).toEqual([jobStartedKey('j4', 1), jobStartedKey('j4', 2)]);
+  });
+});
