@@ -18,6 +18,7 @@ import type { JobRecord } from '../jobs/job.js';
 import {
   anyReadyWorker,
   atWorkerCap,
+  usefulWorkerWaits,
   claimWorkerForJob,
   findWorker,
 } from '../workers/worker-sql.js';
@@ -352,13 +353,13 @@ export function executionSaga(deps: SagaDeps): SagaDefinition<ExecutionContext, 
       key: WORKER_READY_KEY,
       claim: (limit) => handOffReadyWorkersStatement(WORKER_READY_KEY, limit),
     },
-    // A passed deadline of a wait for a worker lets the saga look for a READY worker and ask for
-    // one under the cap: with none READY and the cap reached it could only park again, so it
-    // stays parked until one of the two changes (decision 0023). A job cancelled meanwhile wakes
-    // its saga by its own event.
+    // A passed deadline of a wait for a worker lets the saga claim a READY worker the hand-off
+    // missed, or ask for one under the cap: only as many as there are READY workers and room
+    // under the cap are woken, oldest first; the others stay parked, since each could only park
+    // again (decision 0023). A job cancelled meanwhile wakes its saga by its own event.
     idleDeadline: {
       key: WORKER_READY_KEY,
-      pointless: `NOT EXISTS (SELECT 1 FROM workers WHERE state = 'READY') AND ${atWorkerCap(deps.settings.maxWorkers)}`,
+      useful: usefulWorkerWaits(deps.settings.maxWorkers),
     },
     steps: [
       validateJobState(deps),

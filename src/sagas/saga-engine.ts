@@ -15,7 +15,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { SagaContext, SagaDefinition, SagaMemo, SagaType, StepInput } from './saga.js';
 import {
   claimExpiredWaits,
-  holdsNow,
+  claimExpiredWaitsOn,
+  countNow,
   claimWaitingByKey,
   claimWaitingSaga,
   findUnfinishedSagas,
@@ -212,6 +213,8 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     return rows.length;
   }
 
+  /** The most passed deadlines one sweep wakes (per kind). */
+  const SWEEP_LIMIT = 100;
   const idleDeadlines = options.definitions.flatMap((d) =>
     d.idleDeadline ? [d.idleDeadline] : [],
   );
@@ -219,10 +222,18 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     throw new Error('only one saga definition per engine may have an idleDeadline');
   const idleDeadline = idleDeadlines[0];
 
+  /** Passed deadlines to wake: every key's but the idle one's, and of the idle key's as many as
+   * could be of use now. */
+  async function expiredWaits(): Promise<SagaRow[]> {
+    if (!idleDeadline) return claimExpiredWaits(db, SWEEP_LIMIT);
+    const others = await claimExpiredWaits(db, SWEEP_LIMIT, idleDeadline.key);
+    const useful = Math.min(SWEEP_LIMIT, await countNow(db, idleDeadline.useful));
+    if (useful <= 0) return others;
+    return [...others, ...(await claimExpiredWaitsOn(db, idleDeadline.key, useful))];
+  }
+
   async function sweep(): Promise<void> {
-    const skip =
-      idleDeadline && (await holdsNow(db, idleDeadline.pointless)) ? idleDeadline.key : undefined;
-    for (const row of await claimExpiredWaits(db, 100, skip))
+    for (const row of await expiredWaits())
       background(() => run(row.id, 'deadline', row), 'saga deadline');
     for (const id of await findUnfinishedSagas(db, options.staleAfterMs ?? 5000)) {
       if (!active.has(id)) background(() => run(id), 'saga resume');

@@ -345,10 +345,28 @@ export async function claimExpiredWaits(
   return result.rows;
 }
 
-/** The value of a constant boolean SQL expression now. */
-export async function holdsNow(q: Queryable, condition: string): Promise<boolean> {
-  const result = await q.query<{ holds: boolean }>(`SELECT (${condition}) AS holds`);
-  return result.rows[0]?.holds === true;
+/** WAITING → IN_PROGRESS for at most `limit` sagas waiting on `key` whose deadline has passed,
+ * in the order they wait (saga_waiting_idx); returns them as they are now. */
+export async function claimExpiredWaitsOn(
+  q: Queryable,
+  key: string,
+  limit: number,
+): Promise<SagaRow[]> {
+  const result = await q.query<SagaRow>(
+    `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
+     WHERE id IN (SELECT id FROM saga_instances
+                  WHERE state = 'WAITING' AND wait_key = $1 AND wait_deadline < now()
+                  ORDER BY priority DESC, created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+     RETURNING ${COLUMNS}`,
+    [key, limit],
+  );
+  return result.rows;
+}
+
+/** The value of a constant integer SQL expression now. */
+export async function countNow(q: Queryable, expression: string): Promise<number> {
+  const result = await q.query<{ n: number | string | null }>(`SELECT (${expression}) AS n`);
+  return Number(result.rows[0]?.n ?? 0);
 }
 
 /** Returns IN_PROGRESS/COMPENSATING sagas untouched for `staleMs` (all of them when 0). */

@@ -108,14 +108,13 @@ export interface SagaDefinition<
     claim: (limit: number) => Statement<{ saga: SagaRow; given: string; memo?: SagaMemo }>;
   };
   /**
-   * A wait on `key` whose deadline has passed stays parked while `pointless` (an SQL condition,
-   * a constant boolean expression) holds, because waking it then could only park it again; the
-   * sweep wakes it at its first round after the condition stops holding. For waits whose
-   * deadline is a safety net behind events: a long backlog of them then costs nothing while it
-   * waits, instead of a wake-up, a look and a park again for each (decision 0023). One
-   * definition per engine may have it.
+   * Waits on `key` whose deadline has passed are woken only as many as `useful` (an SQL integer
+   * expression, constant in the statement) says a wake could serve now, oldest first; the rest
+   * stay parked until a later sweep finds use for them. For waits whose deadline is a safety net
+   * behind events: a long backlog of them then costs nothing while it waits, instead of a wake-up,
+   * a look and a park again for each (decision 0023). One definition per engine may have it.
    */
-  readonly idleDeadline?: { key: string; pointless: string };
+  readonly idleDeadline?: { key: string; useful: string };
 }
 
 /** A business failure of a step: the saga compensates. Any other error leaves the saga where it

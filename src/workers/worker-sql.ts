@@ -67,6 +67,15 @@ export function atWorkerCap(maxWorkers: number): string {
   return `(SELECT count(*) FROM workers WHERE state <> 'TERMINATED') >= ${maxWorkers}`;
 }
 
+/** How many sagas waiting for a worker could be served now: one per READY worker and one per
+ * worker that may still be made under the cap (an SQL integer expression). */
+export function usefulWorkerWaits(maxWorkers: number): string {
+  if (!Number.isSafeInteger(maxWorkers))
+    throw new Error(`maxWorkers ${maxWorkers} is not an integer`);
+  return `(SELECT count(*) FROM workers WHERE state = 'READY')
+    + GREATEST(0, ${maxWorkers} - (SELECT count(*) FROM workers WHERE state <> 'TERMINATED'))`;
+}
+
 /** Whether any worker is READY now (a saga waiting for one looks once more with this). */
 export async function anyReadyWorker(q: Queryable): Promise<boolean> {
   const result = await q.query<{ ready: boolean }>(

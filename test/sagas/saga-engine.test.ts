@@ -325,21 +325,21 @@ for (const kind of DB_KINDS) {
         expect((await sagaState(id))?.state).toBe('COMPENSATED');
       });
 
-      it('a passed deadline of an idle wait wakes nothing while its condition holds (decision 0023)', async () => {
-        await t.db.query('CREATE TABLE IF NOT EXISTS idle_flag (on_ boolean NOT NULL)');
-        await t.db.query('INSERT INTO idle_flag VALUES (true)');
+      it('passed deadlines of an idle wait wake only as many as could be of use (decision 0023)', async () => {
+        // How many could be of use: the number in this table (none at first).
+        await t.db.query('CREATE TABLE IF NOT EXISTS idle_use (n int NOT NULL)');
+        await t.db.query('INSERT INTO idle_use VALUES (0)');
         const idleKey = `idle-${newId()}`;
         const seen: string[] = [];
-        const definition: SagaDefinition<{ idle?: boolean }> = {
+        const definition: SagaDefinition<{ name?: string; idle?: boolean }> = {
           type: 'execution',
-          idleDeadline: { key: idleKey, pointless: 'EXISTS (SELECT 1 FROM idle_flag)' },
+          idleDeadline: { key: idleKey, useful: '(SELECT n FROM idle_use)' },
           steps: [
             {
               name: 'w',
               async execute({ wake, context }) {
-                const which = context.idle ? 'idle' : 'other';
                 if (wake === 'deadline') {
-                  seen.push(`${which}:deadline`);
+                  seen.push(context.name ?? '?');
                   return { kind: 'next' };
                 }
                 const key = context.idle ? idleKey : `other-${newId()}`;
@@ -355,28 +355,31 @@ for (const kind of DB_KINDS) {
           clock: systemClock,
           definitions: [definition],
         });
-        const idle = newId();
-        const other = newId();
-        await e.start('execution', idle, 'c', { idle: true });
-        await e.start('execution', other, 'c', { idle: false });
+        const idle = [newId(), newId(), newId()];
+        for (const [i, id] of idle.entries())
+          await e.start('execution', id, 'c', { name: `idle${i}`, idle: true });
+        await e.start('execution', newId(), 'c', { name: 'other', idle: false });
         await new Promise((r) => setTimeout(r, 120));
-        // Both deadlines have passed: only the wait whose condition does not hold wakes.
+        const states = async () =>
+          Promise.all(idle.map(async (id) => (await sagaState(id))?.state));
+        // Every deadline has passed: none of the idle waits is of use, the other one wakes.
         await e.sweep();
-        await waitFor('the other wait woken', () =>
-          seen.includes('other:deadline') ? true : undefined,
-        );
-        expect(seen).toEqual(['other:deadline']);
-        expect((await sagaState(idle))?.state).toBe('WAITING');
-        // The condition stops holding: the first sweep after wakes it.
-        await t.db.query('DELETE FROM idle_flag');
+        await waitFor('the other wait woken', () => (seen.includes('other') ? true : undefined));
+        expect(seen).toEqual(['other']);
+        expect(await states()).toEqual(['WAITING', 'WAITING', 'WAITING']);
+        // One could be of use now: the oldest wakes, the others stay parked.
+        await t.db.query('UPDATE idle_use SET n = 1');
         await e.sweep();
-        await waitFor('the idle wait woken', () =>
-          seen.includes('idle:deadline') ? true : undefined,
-        );
+        await waitFor('one idle wait woken', () => (seen.length === 2 ? true : undefined));
+        expect(seen).toEqual(['other', 'idle0']);
+        // Then all of them.
+        await t.db.query('UPDATE idle_use SET n = 5');
+        await e.sweep();
+        await waitFor('the idle waits woken', () => (seen.length === 4 ? true : undefined));
         await e.stop();
-        expect(seen).toEqual(['other:deadline', 'idle:deadline']);
-        expect((await sagaState(idle))?.state).toBe('COMPLETED');
-        await t.db.query('DROP TABLE idle_flag');
+        expect(seen.slice(2).sort()).toEqual(['idle1', 'idle2']);
+        expect(await states()).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
+        await t.db.query('DROP TABLE idle_use');
       });
 
       it('resumes a saga interrupted between steps after a restart', async () => {
