@@ -92,7 +92,9 @@ export function snapshot(): CostSnapshot {
   const cpu = { server: (usage.user + usage.system) / 1e6, postgres: 0, nats: 0, agents: 0 };
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     const { comm, cmdline } = commandOf(pid);
-    if (comm === 'postgres') cpu.postgres += cpuOf(pid, false);
+    // With reaped children: the postmaster's are the backends that exited (a pool closing an
+    // idle connection), whose CPU would otherwise drop out of the sum between two snapshots.
+    if (comm === 'postgres') cpu.postgres += cpuOf(pid, true);
     else if (comm === 'nats-server') cpu.nats += cpuOf(pid, false);
     // An agent with its reaper, and its spawn helper, whose reaped children are the jobs.
     else if (cmdline.includes('hodei.js worker') || cmdline.includes(SPAWN_HELPER_NAME))
