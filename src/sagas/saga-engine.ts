@@ -15,7 +15,6 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { SagaContext, SagaDefinition, SagaMemo, SagaType, StepInput } from './saga.js';
 import {
   claimExpiredWaits,
-  claimExpiredWaitsOn,
   countNow,
   claimWaitingByKey,
   claimWaitingSaga,
@@ -208,7 +207,7 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       );
       return handed.length;
     }
-    const rows = await claimWaitingByKey(db, key, one);
+    const rows = await claimWaitingByKey(db, key, one ? 1 : 1000);
     await Promise.all(rows.map((row) => run(row.id, 'event', row)));
     return rows.length;
   }
@@ -229,7 +228,7 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     const others = await claimExpiredWaits(db, SWEEP_LIMIT, idleDeadline.key);
     const useful = Math.min(SWEEP_LIMIT, await countNow(db, idleDeadline.useful));
     if (useful <= 0) return others;
-    return [...others, ...(await claimExpiredWaitsOn(db, idleDeadline.key, useful))];
+    return [...others, ...(await claimWaitingByKey(db, idleDeadline.key, useful, true))];
   }
 
   async function sweep(): Promise<void> {

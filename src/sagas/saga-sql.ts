@@ -231,19 +231,22 @@ export async function updateSaga(q: Queryable, update: SagaUpdate): Promise<bool
   return (await runStatement(q, updateSagaStatement(update))).length === 1;
 }
 
-/** WAITING → IN_PROGRESS for sagas waiting on `key` (when `one`, the one of highest priority,
- * oldest first); returns them as they are now (so their run need not read them again). */
+/** WAITING → IN_PROGRESS for at most `limit` sagas waiting on `key` (only those whose deadline
+ * has passed, when `deadlinePassed`), highest priority and oldest first (saga_waiting_idx);
+ * returns them as they are now (so their run need not read them again). */
 export async function claimWaitingByKey(
   q: Queryable,
   key: string,
-  one: boolean,
+  limit: number,
+  deadlinePassed = false,
 ): Promise<SagaRow[]> {
   const result = await q.query<SagaRow>(
     `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
      WHERE id IN (SELECT id FROM saga_instances WHERE state = 'WAITING' AND wait_key = $1
+                  ${deadlinePassed ? 'AND wait_deadline < now()' : ''}
                   ORDER BY priority DESC, created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
      RETURNING ${COLUMNS}`,
-    [key, one ? 1 : 1000],
+    [key, limit],
   );
   return result.rows;
 }
@@ -321,44 +324,16 @@ export async function claimExpiredWaits(
   limit: number,
   skipKey?: string,
 ): Promise<SagaRow[]> {
-  if (skipKey === undefined) {
-    const result = await q.query<SagaRow>(
-      `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
-       WHERE id IN (SELECT id FROM saga_instances WHERE state = 'WAITING' AND wait_deadline < now()
-                    ORDER BY wait_deadline LIMIT $1 FOR UPDATE SKIP LOCKED)
-       RETURNING ${COLUMNS}`,
-      [limit],
-    );
-    return result.rows;
-  }
   // Two ranges of saga_waiting_idx (wait_key, …) rather than `<>`, which no index serves: the
   // sagas skipped may be a backlog of thousands, the others a few.
+  const skip = skipKey === undefined ? '' : 'AND (wait_key < $2 OR wait_key > $2)';
   const result = await q.query<SagaRow>(
     `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
      WHERE id IN (SELECT id FROM saga_instances
-                  WHERE state = 'WAITING' AND (wait_key < $2 OR wait_key > $2)
-                    AND wait_deadline < now()
+                  WHERE state = 'WAITING' ${skip} AND wait_deadline < now()
                   ORDER BY wait_deadline LIMIT $1 FOR UPDATE SKIP LOCKED)
      RETURNING ${COLUMNS}`,
-    [limit, skipKey],
-  );
-  return result.rows;
-}
-
-/** WAITING → IN_PROGRESS for at most `limit` sagas waiting on `key` whose deadline has passed,
- * in the order they wait (saga_waiting_idx); returns them as they are now. */
-export async function claimExpiredWaitsOn(
-  q: Queryable,
-  key: string,
-  limit: number,
-): Promise<SagaRow[]> {
-  const result = await q.query<SagaRow>(
-    `UPDATE saga_instances SET state = 'IN_PROGRESS', updated_at = now()
-     WHERE id IN (SELECT id FROM saga_instances
-                  WHERE state = 'WAITING' AND wait_key = $1 AND wait_deadline < now()
-                  ORDER BY priority DESC, created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-     RETURNING ${COLUMNS}`,
-    [key, limit],
+    skipKey === undefined ? [limit] : [limit, skipKey],
   );
   return result.rows;
 }
