@@ -34,8 +34,9 @@ export function countStatements(options: { byText?: boolean } = {}): void {
   proto.query = function (this: unknown, ...a: unknown[]) {
     statements += 1;
     if (!byTextOn) return query.apply(this, a);
-    const entry = byText.get(textOf(a[0])) ?? { n: 0, ms: 0 };
-    byText.set(textOf(a[0]), entry);
+    const text = textOf(a[0]);
+    const entry = byText.get(text) ?? { n: 0, ms: 0 };
+    byText.set(text, entry);
     entry.n += 1;
     const sent = performance.now();
     const answered = () => (entry.ms += performance.now() - sent);
