@@ -1,7 +1,7 @@
 // What `hodei worker` does: the worker agent a provider starts with HODEI_URL and HODEI_WORKER_ID
 // (and, for an https:// server, HODEI_CA) in its environment and its one-time password as the
 // first line of its stdin (never the environment: see otp-input.ts). Shared by the CLI command and
-// by dist/worker.js, the one-file bundle bin/hodei.js runs for a bare `hodei worker` so a cold
+// by dist/worker.cjs, the one-file bundle bin/hodei.js runs for a bare `hodei worker` so a cold
 // start does not pay for loading the CLI and ~150 module files (decision 0022).
 import { usageError } from '../cli/cli-error.js';
 import type { CliContext } from '../cli/context.js';

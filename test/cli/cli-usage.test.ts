@@ -2,7 +2,7 @@
 // sent) and an unreachable server (exit 1, one sentence, no stack trace). Runs dist/ (npm test
 // builds first).
 import { execFile, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -146,12 +146,12 @@ describe('hodei CLI usage', () => {
   });
 
   it('the worker bundle runs on its own: one file, without node_modules or the rest of dist', () => {
-    // A bare `hodei worker` runs dist/worker.js (decision 0022); alone in an empty folder it must
+    // A bare `hodei worker` runs dist/worker.cjs (decision 0022); alone in an empty folder it must
     // still load everything it needs, and reach the point where it asks for its password.
     const dir = mkdtempSync(path.join(tmpdir(), 'hodei-worker-bundle-'));
     try {
-      copyFileSync(path.join(ROOT, 'dist/worker.js'), path.join(dir, 'worker.js'));
-      const { status, stderr } = spawnSync(process.execPath, [path.join(dir, 'worker.js')], {
+      copyFileSync(path.join(ROOT, 'dist/worker.cjs'), path.join(dir, 'worker.cjs'));
+      const { status, stderr } = spawnSync(process.execPath, [path.join(dir, 'worker.cjs')], {
         cwd: dir,
         env: {
           PATH: process.env.PATH,
@@ -164,6 +164,39 @@ describe('hodei CLI usage', () => {
       });
       expect(stderr).toMatch(/one-time password from the first line of stdin.*stdin is empty/);
       expect(status).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the worker bundle loads with the code cache the build made, and without one', () => {
+    // Decision 0024: V8 takes the cache only for the same source, Node and flags; a cache it
+    // rejects (a stale one, another Node's) costs speed, never the worker. Checked in a plain
+    // `node`, as a provider starts a worker (the test runner's own flags would not match).
+    const dir = mkdtempSync(path.join(tmpdir(), 'hodei-worker-cache-'));
+    try {
+      const stale = path.join(dir, 'worker.cache');
+      writeFileSync(stale, readFileSync(path.join(ROOT, 'dist/worker.cache')).subarray(0, 1000));
+      const probe = [
+        `import { loadWorkerBundle, WORKER_BUNDLE } from ${JSON.stringify(path.join(ROOT, 'bin/worker-bundle.js'))};`,
+        'const seen = (r) => [r.cacheUsed, typeof r.exports.main];',
+        'console.log(JSON.stringify([',
+        '  seen(loadWorkerBundle()),',
+        `  seen(loadWorkerBundle(WORKER_BUNDLE, ${JSON.stringify(stale)})),`,
+        `  seen(loadWorkerBundle(WORKER_BUNDLE, ${JSON.stringify(path.join(dir, 'absent'))})),`,
+        ']));',
+        'process.exit(0);',
+      ].join('\n');
+      const { stdout, stderr } = spawnSync(process.execPath, ['--input-type=module', '-e', probe], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(stderr).toBe('');
+      expect(JSON.parse(stdout)).toEqual([
+        [true, 'function'],
+        [false, 'function'],
+        [false, 'function'],
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

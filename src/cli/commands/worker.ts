@@ -1,5 +1,5 @@
 // `hodei worker`: the worker agent a provider starts (see agent/worker-command.ts). A bare
-// `hodei worker` does not come here: bin/hodei.js runs the one-file bundle dist/worker.js for it,
+// `hodei worker` does not come here: bin/hodei.js runs the one-file bundle dist/worker.cjs for it,
 // since its start-up counts in the cold-start budget (decision 0022). With flags (`hodei --url U
 // worker`) it runs through the CLI and loads only the agent.
 import type { Command } from 'commander';
