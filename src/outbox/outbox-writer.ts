@@ -23,7 +23,8 @@ import {
 } from './outbox-sql.js';
 
 export interface OutboxWriter {
-  /** Adds the events within the caller's transaction. */
+  /** Adds the events within the caller's transaction (or, given the database itself, as one
+   * statement of their own, committed as it returns). */
   append(tx: Queryable, events: readonly NewEvent[]): Promise<void>;
   /**
    * Runs a state-changing statement and adds the events in the same SQL statement, only if it
@@ -96,7 +97,11 @@ export function createOutboxWriter(options: {
       options.committed.events(rows.map(delivered));
   };
   return {
-    append: (tx, events) => insertOutboxRows(tx, events.map(toRow)),
+    async append(tx, events) {
+      const rows = events.map(toRow);
+      await insertOutboxRows(tx, rows);
+      tell(tx, rows);
+    },
     async changeWithEvents(q, statement, events) {
       const rows = events.map(toRow);
       const changed = await runWithOutboxRows(q, statement, rows);

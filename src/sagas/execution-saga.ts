@@ -173,15 +173,15 @@ function reserveWorker(deps: SagaDeps): Step {
       if (mayRequest && liveWorkers < deps.settings.maxWorkers) {
         requests += 1;
         const requestId = `${context.jobId}:${context.attempt}:${requests}`;
-        await deps.db.transaction((tx) =>
-          deps.outbox.append(tx, [
-            event('WorkerProvisioningRequested', requestId, correlationId, {
-              requestId,
-              provider: deps.provider.name,
-              jobId: context.jobId,
-            }),
-          ]),
-        );
+        // A statement of its own (it changes nothing else): committed as it returns, so local
+        // delivery starts the ProvisioningSaga here without waiting for the bus.
+        await deps.outbox.append(deps.db, [
+          event('WorkerProvisioningRequested', requestId, correlationId, {
+            requestId,
+            provider: deps.provider.name,
+            jobId: context.jobId,
+          }),
+        ]);
       }
       // A WorkerReady wakes the oldest waiting saga at once; the deadline is the safety net (and
       // the next provisioning request), so it backs off while the wait goes on: a long backlog

@@ -60,6 +60,7 @@ const HODEI_BIN = fileURLToPath(new URL('../../bin/hodei.js', import.meta.url));
  * start or wake the saga a job is waiting on. */
 const LOCAL_EVENT_TYPES = new Set<EventType>([
   'JobQueued',
+  'WorkerProvisioningRequested',
   'WorkerReady',
   'JobStarted',
   'JobSucceeded',

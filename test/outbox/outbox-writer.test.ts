@@ -88,7 +88,7 @@ for (const kind of DB_KINDS) {
       expect(await count('outbox_events', 'aggregate_id', id)).toBe(0);
     });
 
-    it('tells `committed` of the events a change on the database itself committed, and of no others', async () => {
+    it('tells `committed` of the events a change or an append on the database itself committed, and of no others', async () => {
       const told: string[][] = [];
       const writer = createOutboxWriter({
         subjectPrefix: 'test.events',
@@ -111,6 +111,12 @@ for (const kind of DB_KINDS) {
         ),
       );
       expect(told).toEqual([['JobQueued']]);
+      // Events appended on their own: on the database, one statement, committed and told (a
+      // provisioning request, decision 0024); in a transaction, not told.
+      await writer.append(t.db, [queued(newId()), queued(newId())]);
+      await t.db.transaction((tx) => writer.append(tx, [queued(newId())]));
+      await writer.append(t.db, []);
+      expect(told).toEqual([['JobQueued'], ['JobQueued', 'JobQueued']]);
     });
 
     it('adding events raises one NOTIFY at commit, none on rollback', async () => {
