@@ -36,6 +36,11 @@ export interface ConsumerOptions {
   durable: string;
   /** Subject filter, NATS-style wildcards (`hodei.events.>`). */
   filterSubject: string;
+  /** Subjects within the filter (same wildcards) that the consumer does nothing with. A bus that
+   * can leave them out of the consumer's deliveries does (the table bus: each delivery is rows
+   * and statements); JetStream, one filter per consumer on the servers we support, delivers them
+   * and the handler acks them unread. */
+  ignoredSubjects?: readonly string[];
   ackWaitMs: number;
   maxDeliver: number;
   /** Messages handled at once by this consumer instance. */

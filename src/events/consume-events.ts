@@ -32,6 +32,8 @@ export interface ConsumeEventsOptions {
   metrics?: Metrics;
   durable: string;
   filterSubject: string;
+  /** Subjects the handler does nothing with (ConsumerOptions.ignoredSubjects). */
+  ignoredSubjects?: readonly string[];
   ackWaitMs: number;
   maxDeliver: number;
   concurrency?: number;
@@ -88,6 +90,7 @@ export async function consumeEvents(
     {
       durable,
       filterSubject: options.filterSubject,
+      ignoredSubjects: options.ignoredSubjects,
       ackWaitMs: options.ackWaitMs,
       maxDeliver,
       concurrency: options.concurrency,

@@ -1,11 +1,11 @@
 // The saga processor's routing of a run's events to the saga waiting for its start: the end of a
 // run wakes the saga only when its JobStarted did not (decision 0023).
 import { describe, expect, it } from 'vitest';
-import { createSagaProcessor } from './saga-processor.js';
+import { RECORD_ONLY_EVENTS, createSagaProcessor } from './saga-processor.js';
 import type { SagaEngine } from './saga-engine.js';
 import type { DeliveredEvent, EventType } from '../events/catalog.js';
 import type { WorkerSessions } from '../workers/worker-sessions.js';
-import { createJobWatch } from '../jobs/job-watch.js';
+import { createJobWatch, type JobWatch } from '../jobs/job-watch.js';
 import { jobStartedKey } from './saga-deps.js';
 
 function harness(woken: (key: string) => number) {
@@ -59,5 +59,43 @@ describe('saga processor: the end of a run', () => {
     await send('JobStarted', 'j4', 1);
     await send('JobSucceeded', 'j4', 2);
     expect(wakes).toEqual([jobStartedKey('j4', 1), jobStartedKey('j4', 2)]);
+  });
+});
+
+describe('saga processor: events of record only', () => {
+  it('starts, wakes and tells nothing for each of RECORD_ONLY_EVENTS (the table bus leaves them out)', async () => {
+    const touched: string[] = [];
+    const spy = <T>(name: string) =>
+      new Proxy(
+        {},
+        {
+          get: (_, prop) => {
+            touched.push(`${name}.${String(prop)}`);
+            return () => Promise.resolve(0);
+          },
+        },
+      ) as T;
+    const processor = createSagaProcessor({
+      engine: spy<SagaEngine>('engine'),
+      sessions: spy<WorkerSessions>('sessions'),
+      jobWatch: spy<JobWatch>('jobWatch'),
+    });
+    for (const type of RECORD_ONLY_EVENTS) {
+      await processor({
+        eventId: type,
+        type,
+        correlationId: 'c',
+        payload: { jobId: 'j', attempt: 1, workerId: 'w', sagaId: 's' },
+      });
+    }
+    expect(touched).toEqual([]);
+    // And the rule has teeth: an event the processor acts on touches something.
+    await processor({
+      eventId: 'q',
+      type: 'JobQueued',
+      correlationId: 'c',
+      payload: { jobId: 'j', attempt: 1 },
+    });
+    expect(touched.length).toBeGreaterThan(0);
   });
 });

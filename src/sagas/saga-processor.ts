@@ -1,6 +1,6 @@
 // The saga processor: the durable `saga-processor` consumer. It maps each event to the saga it
 // starts or wakes; it changes no state itself (sagas do).
-import type { DeliveredEvent } from '../events/catalog.js';
+import type { DeliveredEvent, EventType } from '../events/catalog.js';
 import { executionSagaId, provisioningSagaId, recoverySagaId } from '../shared/ids.js';
 import type { JobWatch } from '../jobs/job-watch.js';
 import type { WorkerSessions } from '../workers/worker-sessions.js';
@@ -25,6 +25,18 @@ function int(payload: Record<string, unknown>, key: string): number {
     throw new Error(`event payload lacks "${key}"`);
   return value;
 }
+
+/** The events of record only: the processor starts and wakes nothing for them, so the bus need
+ * not deliver them to it (ConsumerOptions.ignoredSubjects). */
+export const RECORD_ONLY_EVENTS: readonly EventType[] = [
+  'WorkerCreated',
+  'WorkerTerminated',
+  'SagaStarted',
+  'SagaStepCompleted',
+  'SagaCompleted',
+  'SagaCompensated',
+  'SagaFailed',
+];
 
 /** The priority of a requeued attempt's ExecutionSaga among sagas waiting for a worker. */
 export const REQUEUED_PRIORITY = 1;
@@ -141,7 +153,7 @@ export function createSagaProcessor(
         return;
       }
       default:
-        return; // events of record only (WorkerCreated, WorkerTerminated, Saga*)
+        return; // RECORD_ONLY_EVENTS
     }
   };
 }

@@ -23,9 +23,9 @@ import { countWorkersByState, listLiveWorkers } from '../workers/worker-sql.js';
 import { countFailedEvents } from '../deadletter/failed-events-sql.js';
 import { createDeadLetters } from '../deadletter/dead-letters.js';
 import { createSagaEngine } from '../sagas/saga-engine.js';
-import { createSagaProcessor } from '../sagas/saga-processor.js';
+import { RECORD_ONLY_EVENTS, createSagaProcessor } from '../sagas/saga-processor.js';
 import { createLocalDelivery } from '../events/local-delivery.js';
-import type { EventType } from '../events/catalog.js';
+import { subjectFor, type EventType } from '../events/catalog.js';
 import { executionSaga } from '../sagas/execution-saga.js';
 import { provisioningSaga } from '../sagas/provisioning-saga.js';
 import { recoverySaga } from '../sagas/recovery-saga.js';
@@ -306,6 +306,9 @@ export async function startServer(
         metrics,
         durable: config.consumerName,
         filterSubject: `${config.subjectPrefix}.>`,
+        // Two of a job's seven events (its saga's start and end) are of record only: the table
+        // bus does not deliver them to the processor (decision 0025).
+        ignoredSubjects: RECORD_ONLY_EVENTS.map((type) => subjectFor(config.subjectPrefix, type)),
         ackWaitMs: config.ackWaitMs,
         maxDeliver: config.maxDeliver,
         concurrency: 32,

@@ -18,12 +18,15 @@ export interface BusFixture {
 export interface BusCapabilities {
   /** `publish(…, { tx })` commits and rolls back with the transaction (same-database adapters). */
   transactionalPublish: boolean;
+  /** A consumer's `ignoredSubjects` are left out of its deliveries (else delivered as any). */
+  leavesOutIgnoredSubjects: boolean;
 }
 
 export interface ConsumeOpts {
   durable?: string;
   ackWaitMs?: number;
   maxDeliver?: number;
+  ignoredSubjects?: readonly string[];
 }
 
 const enc = new TextEncoder();
@@ -68,6 +71,7 @@ export function contractContext(factory: () => Promise<BusFixture>) {
         filterSubject,
         ackWaitMs: opts.ackWaitMs ?? 30_000,
         maxDeliver: opts.maxDeliver ?? 5,
+        ignoredSubjects: opts.ignoredSubjects,
       },
       handler,
     );

@@ -258,6 +258,31 @@ export function busContract(
       expect(rest.seen.map((x) => body(x.d)).sort()).toEqual(['1', '2', '3']);
     });
 
+    it(
+      capabilities.leavesOutIgnoredSubjects
+        ? "leaves a consumer's ignored subjects out of its deliveries, and only those"
+        : "lacks ignored subjects: a consumer's are delivered as any other (its handler acks them)",
+      async () => {
+        const s = topic();
+        const r = await record(`${s}.>`, (d) => d.ack(), {
+          ignoredSubjects: [`${s}.saga.*`, `${s}.worker.Gone`],
+        });
+        await ctx.f.bus.publish([
+          msg(`${s}.saga.Started`, '1'),
+          msg(`${s}.job.Queued`, '2'),
+          msg(`${s}.worker.Gone`, '3'),
+          msg(`${s}.worker.GoneToo`, '4'),
+          msg(`${s}.saga.a.b`, '5'),
+        ]);
+        const expected = capabilities.leavesOutIgnoredSubjects
+          ? ['2', '4', '5']
+          : ['1', '2', '3', '4', '5'];
+        await r.until(expected.length, 'the deliveries');
+        await sleep(500);
+        expect(r.seen.map((x) => body(x.d)).sort()).toEqual(expected);
+      },
+    );
+
     it('delivers all of 1,000 messages published in one call', async () => {
       const s = topic();
       await ctx.f.bus.publish(Array.from({ length: 1000 }, (_, i) => msg(s, String(i))));

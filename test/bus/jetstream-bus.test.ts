@@ -33,5 +33,5 @@ busContract(
       },
     };
   },
-  { transactionalPublish: false },
+  { transactionalPublish: false, leavesOutIgnoredSubjects: false },
 );

@@ -21,5 +21,5 @@ busContract(
       },
     };
   },
-  { transactionalPublish: true },
+  { transactionalPublish: true, leavesOutIgnoredSubjects: true },
 );

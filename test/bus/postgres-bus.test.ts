@@ -19,5 +19,5 @@ busContract(
       },
     };
   },
-  { transactionalPublish: true },
+  { transactionalPublish: true, leavesOutIgnoredSubjects: true },
 );

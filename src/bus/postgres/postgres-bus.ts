@@ -116,7 +116,7 @@ export function createPostgresBus(options: PostgresBusOptions): Bus {
     },
 
     async consume(consumer, handler) {
-      const filterRegex = filterToRegex(consumer.filterSubject);
+      const filterRegex = filterToRegex(consumer.filterSubject, consumer.ignoredSubjects);
       await db.transaction(async (tx) => {
         await lockForConsumerChange(tx);
         const created = await upsertConsumer(tx, {
