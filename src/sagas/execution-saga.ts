@@ -18,9 +18,9 @@ import type { JobRecord } from '../jobs/job.js';
 import {
   anyReadyWorker,
   atWorkerCap,
-  usefulWorkerWaits,
   claimWorkerForJob,
   findWorker,
+  usefulWorkerWaits,
 } from '../workers/worker-sql.js';
 import { isTerminalJobState } from '../jobs/job-state.js';
 import { HodeiError } from '../shared/errors.js';

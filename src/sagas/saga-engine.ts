@@ -15,9 +15,9 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { SagaContext, SagaDefinition, SagaMemo, SagaType, StepInput } from './saga.js';
 import {
   claimExpiredWaits,
-  countNow,
   claimWaitingByKey,
   claimWaitingSaga,
+  countNow,
   findUnfinishedSagas,
   insertSagasStatement,
   type NewSaga,

@@ -136,20 +136,16 @@ export function createSagaProcessor(
       case 'JobAssigned':
         deps.jobWatch.notify(str(p, 'jobId'));
         return;
-      case 'JobStarted': {
-        const jobId = str(p, 'jobId');
-        deps.jobWatch.notify(jobId);
-        const key = jobStartedKey(jobId, int(p, 'attempt'));
-        if ((await engine.wake(key, false)) > 0) rememberStart(key);
-        return;
-      }
+      case 'JobStarted':
       case 'JobSucceeded':
       case 'JobFailed':
       case 'JobTimedOut': {
         const jobId = str(p, 'jobId');
         deps.jobWatch.notify(jobId);
         const key = jobStartedKey(jobId, int(p, 'attempt'));
-        if (!startsWoken.delete(key)) await engine.wake(key, false);
+        if (event.type === 'JobStarted') {
+          if ((await engine.wake(key, false)) > 0) rememberStart(key);
+        } else if (!startsWoken.delete(key)) await engine.wake(key, false);
         return;
       }
       default:

@@ -52,28 +52,32 @@ export async function lockWorkerCapacity(q: Queryable): Promise<void> {
   await q.query('SELECT pg_advisory_xact_lock(7160042002)');
 }
 
+/** How many workers are not TERMINATED (an SQL integer expression). */
+const LIVE_WORKERS = "(SELECT count(*)::int FROM workers WHERE state <> 'TERMINATED')";
+
 /** Returns how many workers are not TERMINATED. */
 export async function countLiveWorkers(q: Queryable): Promise<number> {
-  const result = await q.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM workers WHERE state <> 'TERMINATED'",
-  );
+  const result = await q.query<{ n: number }>(`SELECT ${LIVE_WORKERS} AS n`);
   return result.rows[0]?.n ?? 0;
+}
+
+/** The worker cap as SQL text (it is written into statements, so it must be an integer). */
+function capSql(maxWorkers: number): string {
+  if (!Number.isSafeInteger(maxWorkers))
+    throw new Error(`maxWorkers ${maxWorkers} is not an integer`);
+  return String(maxWorkers);
 }
 
 /** A constant SQL condition: as many workers alive as `maxWorkers` allows, or more. */
 export function atWorkerCap(maxWorkers: number): string {
-  if (!Number.isSafeInteger(maxWorkers))
-    throw new Error(`maxWorkers ${maxWorkers} is not an integer`);
-  return `(SELECT count(*) FROM workers WHERE state <> 'TERMINATED') >= ${maxWorkers}`;
+  return `${LIVE_WORKERS} >= ${capSql(maxWorkers)}`;
 }
 
 /** How many sagas waiting for a worker could be served now: one per READY worker and one per
  * worker that may still be made under the cap (an SQL integer expression). */
 export function usefulWorkerWaits(maxWorkers: number): string {
-  if (!Number.isSafeInteger(maxWorkers))
-    throw new Error(`maxWorkers ${maxWorkers} is not an integer`);
   return `(SELECT count(*) FROM workers WHERE state = 'READY')
-    + GREATEST(0, ${maxWorkers} - (SELECT count(*) FROM workers WHERE state <> 'TERMINATED'))`;
+    + GREATEST(0, ${capSql(maxWorkers)} - ${LIVE_WORKERS})`;
 }
 
 /** Whether any worker is READY now (a saga waiting for one looks once more with this). */
@@ -165,7 +169,7 @@ export async function claimWorkerForJob(
        SELECT * FROM held UNION ALL SELECT * FROM claimed
      )
      SELECT got.*, CASE WHEN got.id IS NULL
-         THEN (SELECT count(*)::int FROM workers WHERE state <> 'TERMINATED') END AS live_workers
+         THEN ${LIVE_WORKERS} END AS live_workers
      FROM (SELECT 1) AS one LEFT JOIN got ON true`,
     [jobId],
   );
