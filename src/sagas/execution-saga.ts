@@ -20,8 +20,10 @@ import {
   atWorkerCap,
   claimWorkerForJob,
   findWorker,
+  readJobClaimingWorker,
   usefulWorkerWaits,
 } from '../workers/worker-sql.js';
+import type { WorkerRecord } from '../workers/worker.js';
 import { isTerminalJobState } from '../jobs/job-state.js';
 import { HodeiError } from '../shared/errors.js';
 import { SagaStepFailure, type SagaDefinition, type SagaMemo, type SagaStep } from './saga.js';
@@ -48,6 +50,9 @@ export interface ExecutionContext extends Record<string, unknown> {
 /** The job as this run last read or wrote it (saga memo): spares the next step a read. */
 interface ExecutionMemo extends SagaMemo {
   job: JobRecord;
+  /** The worker ValidateJobState reserved as it read the job (ReserveWorker's claim, made in the
+   * same statement), or none and how many workers are alive; taken by ReserveWorker. */
+  reservation?: { worker: WorkerRecord | undefined; liveWorkers: number };
 }
 
 type Step = SagaStep<ExecutionContext, ExecutionMemo>;
@@ -87,8 +92,19 @@ function validateJobState(deps: SagaDeps): Step {
   return {
     name: 'ValidateJobState',
     async execute({ context, memo, given, correlationId }) {
-      // A hand-off read the job in the statement that woke the saga (its memo).
-      const job = memo.job ?? (await findJob(deps.db, context.jobId));
+      // A hand-off read the job in the statement that woke the saga (its memo). Otherwise the
+      // job is read with ReserveWorker's claim in one statement: when the job is this attempt's,
+      // PENDING and due, the worker it reserves (or none) is ReserveWorker's to take.
+      let job = memo.job;
+      let reserved: WorkerRecord | undefined;
+      if (!job) {
+        const read = await readJobClaimingWorker(deps.db, context.jobId, context.attempt);
+        job = read.job;
+        if (read.reservation) {
+          memo.reservation = read.reservation;
+          reserved = read.reservation.worker;
+        }
+      }
       if (
         job &&
         (assignedHere(job, context.attempt) ||
@@ -96,7 +112,10 @@ function validateJobState(deps: SagaDeps): Step {
       ) {
         const waitMs = retryWaitMs(job, Date.now());
         if (waitMs > 0) {
-          await giveBack(given, context.jobId, correlationId);
+          // The database's clock found the backoff over, this process's not: the worker that
+          // statement reserved goes back too.
+          await giveBack(given ?? reserved?.id, context.jobId, correlationId);
+          delete memo.reservation;
           // Only its deadline ends this wait: nothing to look at again once parked.
           return {
             kind: 'wait',
@@ -108,7 +127,7 @@ function validateJobState(deps: SagaDeps): Step {
         memo.job = job;
         return { kind: 'next' };
       }
-      await giveBack(given, context.jobId, correlationId);
+      await giveBack(given ?? reserved?.id, context.jobId, correlationId);
       return {
         kind: 'finish',
         output: {
@@ -160,8 +179,11 @@ function reserveWorker(deps: SagaDeps): Step {
       if (!job || job.attempt !== context.attempt || job.state !== 'PENDING') {
         return { kind: 'finish', output: { skipped: `job is ${job?.state ?? 'gone'}` } };
       }
-      // The worker held for the job if an earlier run reserved one, else a READY one.
-      const { worker, liveWorkers } = await claimWorkerForJob(deps.db, context.jobId);
+      // The worker held for the job if an earlier run reserved one, else a READY one: claimed
+      // with the job's read in ValidateJobState when this run read it there.
+      const { worker, liveWorkers } =
+        memo.reservation ?? (await claimWorkerForJob(deps.db, context.jobId));
+      delete memo.reservation;
       if (worker)
         return { kind: 'next', context: { workerId: worker.id }, output: { workerId: worker.id } };
       // No free worker: ask for one while under the cap (the ProvisioningSaga enforces the cap

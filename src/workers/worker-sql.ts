@@ -2,6 +2,8 @@
 import type { Queryable } from '../db/db.js';
 import type { WorkerRecord } from './worker.js';
 import type { WorkerState } from './worker-state.js';
+import type { JobRecord } from '../jobs/job.js';
+import { COLUMNS as JOB_COLUMNS, toJob, type JobRow } from '../jobs/job-row.js';
 
 interface WorkerRow {
   id: string;
@@ -46,6 +48,8 @@ function toWorker(row: WorkerRow): WorkerRecord {
 function first(rows: WorkerRow[]): WorkerRecord | undefined {
   return rows[0] ? toWorker(rows[0]) : undefined;
 }
+
+const JOB_COLUMN_LIST = JOB_COLUMNS.split(',').map((c) => c.trim());
 
 /** Serialises capacity decisions across transactions (and servers). */
 export async function lockWorkerCapacity(q: Queryable): Promise<void> {
@@ -156,28 +160,77 @@ export async function claimWorkerForJob(
   jobId: string,
 ): Promise<{ worker: WorkerRecord | undefined; liveWorkers: number }> {
   const result = await q.query<WorkerRow & { live_workers: number | null }>(
-    `WITH held AS (
-       SELECT ${COLUMNS} FROM workers WHERE state = 'BUSY' AND current_job_id = $1
+    `WITH ${reserveForJob('true')}
+     SELECT got.*, CASE WHEN got.id IS NULL THEN ${LIVE_WORKERS} END AS live_workers
+     FROM (SELECT 1) AS one LEFT JOIN got ON true`,
+    [jobId],
+  );
+  return reservation(result.rows[0]);
+}
+
+/** The CTEs of claimWorkerForJob, ending in `got` (the worker held for job $1 or the one just
+ * claimed for it; none when `allowed`, an SQL condition, is false: then nothing is locked). */
+function reserveForJob(allowed: string): string {
+  return `held AS (
+       SELECT ${COLUMNS} FROM workers WHERE ${allowed} AND state = 'BUSY' AND current_job_id = $1
        ORDER BY created_at LIMIT 1
      ), claimed AS (
        UPDATE workers SET state = 'BUSY', current_job_id = $1, ready_since = NULL
-       WHERE NOT EXISTS (SELECT 1 FROM held)
+       WHERE ${allowed} AND NOT EXISTS (SELECT 1 FROM held)
          AND id = (SELECT id FROM workers WHERE state = 'READY'
                    ORDER BY ready_since LIMIT 1 FOR UPDATE SKIP LOCKED)
        RETURNING ${COLUMNS}
      ), got AS (
        SELECT * FROM held UNION ALL SELECT * FROM claimed
-     )
-     SELECT got.*, CASE WHEN got.id IS NULL
-         THEN ${LIVE_WORKERS} END AS live_workers
-     FROM (SELECT 1) AS one LEFT JOIN got ON true`,
-    [jobId],
-  );
-  const row = result.rows[0];
+     )`;
+}
+
+function reservation(row: (WorkerRow & { live_workers: number | null }) | undefined): {
+  worker: WorkerRecord | undefined;
+  liveWorkers: number;
+} {
   return {
     worker: row?.id ? first([row]) : undefined,
     liveWorkers: row?.live_workers ?? 0,
   };
+}
+
+/** A worker reserved for a job (claimWorkerForJob) as read with the job itself. */
+export interface JobWithReservation {
+  job: JobRecord | undefined;
+  /** Undefined when the job is not this attempt's, PENDING and due (nothing was claimed). */
+  reservation?: { worker: WorkerRecord | undefined; liveWorkers: number };
+}
+
+/**
+ * The job, and when it is at `attempt`, PENDING and due (no retry backoff left by the database's
+ * clock) a worker reserved for it as claimWorkerForJob does, in one statement: a first attempt's
+ * saga reads its job and claims its worker in one round trip instead of two (decision 0026).
+ * The same guarantees as claimWorkerForJob: the job row is only read, and the assignment that
+ * follows is what lets one claim win.
+ */
+export async function readJobClaimingWorker(
+  q: Queryable,
+  jobId: string,
+  attempt: number,
+): Promise<JobWithReservation> {
+  const due = `EXISTS (SELECT 1 FROM job WHERE state = 'PENDING' AND attempt = $2
+                 AND (retry_at IS NULL OR retry_at <= now()))`;
+  const result = await q.query<
+    WorkerRow & { live_workers: number | null; due: boolean } & Record<string, unknown>
+  >(
+    `WITH job AS (SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1), ${reserveForJob(due)}
+     SELECT got.*, ${JOB_COLUMN_LIST.map((c) => `job.${c} AS job_${c}`).join(', ')}, ${due} AS due,
+       CASE WHEN got.id IS NULL AND ${due} THEN ${LIVE_WORKERS} END AS live_workers
+     FROM (SELECT 1) AS one LEFT JOIN job ON true LEFT JOIN got ON true`,
+    [jobId, attempt],
+  );
+  const row = result.rows[0];
+  if (!row || row.job_id === null) return { job: undefined };
+  const job = toJob(
+    Object.fromEntries(JOB_COLUMN_LIST.map((c) => [c, row[`job_${c}`]])) as unknown as JobRow,
+  );
+  return row.due ? { job, reservation: reservation(row) } : { job };
 }
 
 /** BUSY for the job → TERMINATED (a dispatch undone); returns the worker, or undefined when it

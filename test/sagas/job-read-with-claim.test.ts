@@ -1,0 +1,147 @@
+// A first attempt's ExecutionSaga reads its job and claims its worker in one statement
+// (readJobClaimingWorker, decision 0026), on PostgreSQL and PGlite: the claim happens only for a
+// job at that attempt, PENDING and due; a job still in its retry backoff, finished or at another
+// attempt leaves every worker READY, and the saga that read it gives nothing back because it took
+// nothing.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
+import { jobSpec } from '../helpers/job-spec.js';
+import { executionSagaId } from '../../src/shared/ids.js';
+import { readJobClaimingWorker } from '../../src/workers/worker-sql.js';
+import {
+  createDispatchHarness,
+  jobQueued,
+  readyWorker,
+  recordingStream,
+} from './dispatch-harness.js';
+
+let t: AnyTestDatabase;
+
+async function workerState(id: string): Promise<{ state: string; current_job_id: string | null }> {
+  const result = await t.db.query<{ state: string; current_job_id: string | null }>(
+    'SELECT state, current_job_id FROM workers WHERE id = $1',
+    [id],
+  );
+  const row = result.rows[0];
+  if (!row) throw new Error(`worker ${id} not found`);
+  return row;
+}
+
+for (const kind of DB_KINDS) {
+  describe.sequential(kind, () => {
+    beforeAll(async () => {
+      t = await createAnyTestDatabase(kind);
+    });
+    afterAll(async () => {
+      await t.drop();
+    });
+
+    describe(`${kind}: the job read with the worker claim`, () => {
+      it('claims the longest-idle READY worker for a PENDING job at its attempt, and returns the job', async () => {
+        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
+        const { commands } = createDispatchHarness(t.db);
+        const { job } = await commands.queue({
+          spec: jobSpec({ command: 'echo' }),
+          idempotencyKey: null,
+          correlationId: 'read-1',
+        });
+        const newer = await readyWorker(t.db, { idleMs: 10 });
+        const older = await readyWorker(t.db, { idleMs: 5000 });
+        const read = await readJobClaimingWorker(t.db, job.id, 1);
+        expect(read.job).toMatchObject({ id: job.id, command: 'echo', state: 'PENDING' });
+        expect(read.reservation?.worker?.id).toBe(older);
+        expect(await workerState(older)).toEqual({ state: 'BUSY', current_job_id: job.id });
+        expect((await workerState(newer)).state).toBe('READY');
+        // Read again (a re-run after a lost step record): the held worker, no second claim.
+        const again = await readJobClaimingWorker(t.db, job.id, 1);
+        expect(again.reservation?.worker?.id).toBe(older);
+        expect((await workerState(newer)).state).toBe('READY');
+      });
+
+      it('claims nothing for a job in its backoff, at another attempt, finished or gone', async () => {
+        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
+        const { commands } = createDispatchHarness(t.db);
+        const worker = await readyWorker(t.db);
+        const queue = async (correlationId: string) =>
+          (await commands.queue({ spec: jobSpec(), idempotencyKey: null, correlationId })).job;
+        const backoff = await queue('read-2');
+        await t.db.query("UPDATE jobs SET retry_at = now() + interval '1 hour' WHERE id = $1", [
+          backoff.id,
+        ]);
+        const finished = await queue('read-3');
+        await t.db.query("UPDATE jobs SET state = 'CANCELLED' WHERE id = $1", [finished.id]);
+        const later = await queue('read-4');
+
+        const inBackoff = await readJobClaimingWorker(t.db, backoff.id, 1);
+        expect(inBackoff.job?.retryAt).toBeInstanceOf(Date);
+        expect(inBackoff.reservation).toBeUndefined();
+        expect((await readJobClaimingWorker(t.db, finished.id, 1)).reservation).toBeUndefined();
+        expect((await readJobClaimingWorker(t.db, later.id, 2)).reservation).toBeUndefined();
+        expect(
+          await readJobClaimingWorker(t.db, '00000000-0000-4000-8000-000000000000', 1),
+        ).toEqual({ job: undefined });
+        expect(await workerState(worker)).toEqual({ state: 'READY', current_job_id: null });
+
+        // Due now: the claim goes with the read.
+        await t.db.query("UPDATE jobs SET retry_at = now() - interval '1 second' WHERE id = $1", [
+          backoff.id,
+        ]);
+        const due = await readJobClaimingWorker(t.db, backoff.id, 1);
+        expect(due.reservation?.worker?.id).toBe(worker);
+      });
+
+      it('with no READY worker, reports how many workers are alive (for the provisioning decision)', async () => {
+        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
+        const { commands } = createDispatchHarness(t.db);
+        const busy = await readyWorker(t.db);
+        await t.db.query("UPDATE workers SET state = 'BUSY' WHERE id = $1", [busy]);
+        const { job } = await commands.queue({
+          spec: jobSpec(),
+          idempotencyKey: null,
+          correlationId: 'read-5',
+        });
+        const read = await readJobClaimingWorker(t.db, job.id, 1);
+        expect(read.reservation).toEqual({ worker: undefined, liveWorkers: 1 });
+      });
+
+      it('a saga whose job is in its retry backoff waits it out without taking the READY worker', async () => {
+        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
+        await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
+        const h = createDispatchHarness(t.db);
+        const worker = await readyWorker(t.db);
+        const stream = recordingStream(h.sessions, worker);
+        const { job } = await h.commands.queue({
+          spec: jobSpec(),
+          idempotencyKey: null,
+          correlationId: 'read-6',
+        });
+        await t.db.query("UPDATE jobs SET retry_at = now() + interval '1 hour' WHERE id = $1", [
+          job.id,
+        ]);
+        await h.process(jobQueued(job));
+        const saga = await t.db.query<{ state: string; wait_key: string; current_step: number }>(
+          'SELECT state, wait_key, current_step FROM saga_instances WHERE id = $1',
+          [executionSagaId(job.id, 1)],
+        );
+        expect(saga.rows[0]).toEqual({
+          state: 'WAITING',
+          wait_key: `retry-due:${job.id}:1`,
+          current_step: 0,
+        });
+        expect(await workerState(worker)).toEqual({ state: 'READY', current_job_id: null });
+        expect(stream.runs).toEqual([]);
+
+        // The backoff over, its deadline wakes the saga: read, claimed and sent in one run.
+        await t.db.query('UPDATE jobs SET retry_at = now() WHERE id = $1', [job.id]);
+        await t.db.query(
+          "UPDATE saga_instances SET wait_deadline = now() - interval '1 second' WHERE id = $1",
+          [executionSagaId(job.id, 1)],
+        );
+        await h.engine.sweep();
+        await h.engine.stop();
+        expect(stream.runs.map((j) => j.id)).toEqual([job.id]);
+        expect(await workerState(worker)).toEqual({ state: 'BUSY', current_job_id: job.id });
+      });
+    });
+  });
+}
