@@ -1,5 +1,6 @@
 // The saga processor's routing of a run's events to the saga waiting for its start (the end of a
-// run wakes the saga only when its JobStarted did not: decision 0023), and the events of record
+// run wakes the saga only when its JobStarted did not: decision 0023, waiting for a start's wake
+// still under way: decision 0026), and the events of record
 // only, which it does nothing with (the table bus leaves them out: decision 0025).
 import { describe, expect, it } from 'vitest';
 import { RECORD_ONLY_EVENTS, createSagaProcessor } from './saga-processor.js';
@@ -9,7 +10,7 @@ import type { WorkerSessions } from '../workers/worker-sessions.js';
 import { createJobWatch, type JobWatch } from '../jobs/job-watch.js';
 import { jobStartedKey } from './saga-deps.js';
 
-function harness(woken: (key: string) => number) {
+function harness(woken: (key: string) => number | Promise<number>) {
   const wakes: string[] = [];
   const engine = {
     wake: (key: string) => {
@@ -53,6 +54,34 @@ describe('saga processor: the end of a run', () => {
     await send('JobFailed', 'j2');
     await send('JobTimedOut', 'j3', 2);
     expect(wakes).toEqual([jobStartedKey('j2', 1), jobStartedKey('j2', 1), jobStartedKey('j3', 2)]);
+  });
+
+  it("an end handled while its start's wake is under way waits for it, and skips its own when the start woke the saga", async () => {
+    let finishStart: (woke: number) => void = () => undefined;
+    const { wakes, send } = harness((key) =>
+      key === jobStartedKey('j5', 1) && wakes.length === 1
+        ? new Promise<number>((resolve) => (finishStart = resolve))
+        : 0,
+    );
+    const started = send('JobStarted', 'j5');
+    const ended = send('JobSucceeded', 'j5');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(wakes).toEqual([jobStartedKey('j5', 1)]);
+    finishStart(1);
+    await Promise.all([started, ended]);
+    expect(wakes).toEqual([jobStartedKey('j5', 1)]);
+
+    // The start's wake found no saga: the end wakes, once the start's wake is over.
+    const again = harness(() =>
+      again.wakes.length === 1 ? new Promise<number>((resolve) => (finishStart = resolve)) : 0,
+    );
+    const started2 = again.send('JobStarted', 'j6');
+    const ended2 = again.send('JobFailed', 'j6');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(again.wakes).toEqual([jobStartedKey('j6', 1)]);
+    finishStart(0);
+    await Promise.all([started2, ended2]);
+    expect(again.wakes).toEqual([jobStartedKey('j6', 1), jobStartedKey('j6', 1)]);
   });
 
   it('keys by attempt: the end of another attempt still wakes', async () => {

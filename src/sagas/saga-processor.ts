@@ -61,6 +61,9 @@ export function createSagaProcessor(
       if (oldest !== undefined) startsWoken.delete(oldest);
     }
   };
+  // Start wakes under way: a short run's end can be handled while its start's wake is still in
+  // flight (each is handled as it comes), and then waits for it rather than wake on its own.
+  const startWakes = new Map<string, Promise<number>>();
   return async (event) => {
     const p = event.payload;
     switch (event.type) {
@@ -144,8 +147,20 @@ export function createSagaProcessor(
         deps.jobWatch.notify(jobId);
         const key = jobStartedKey(jobId, int(p, 'attempt'));
         if (event.type === 'JobStarted') {
-          if ((await engine.wake(key, false)) > 0) rememberStart(key);
-        } else if (!startsWoken.delete(key)) await engine.wake(key, false);
+          const waking = engine.wake(key, false).then((woke) => {
+            if (woke > 0) rememberStart(key);
+            return woke;
+          });
+          startWakes.set(key, waking);
+          try {
+            await waking;
+          } finally {
+            if (startWakes.get(key) === waking) startWakes.delete(key);
+          }
+          return;
+        }
+        await startWakes.get(key)?.catch(() => 0);
+        if (!startsWoken.delete(key)) await engine.wake(key, false);
         return;
       }
       default:
