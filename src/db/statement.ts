@@ -14,6 +14,13 @@ export interface Statement<T> {
   readonly read: (row: never) => T;
 }
 
+/** An SQL condition with its own parameters, for a statement that embeds it. */
+export interface SqlCondition {
+  readonly params: readonly unknown[];
+  /** The condition's text, given the placeholders its `params` have in the statement. */
+  readonly sql: (placeholders: readonly string[]) => string;
+}
+
 /** Runs the statement; returns its rows, read. */
 export async function runStatement<T>(q: Queryable, statement: Statement<T>): Promise<T[]> {
   const text = statement.ctes ? `WITH ${statement.ctes} ${statement.text}` : statement.text;

@@ -1,7 +1,7 @@
 // SQL for the jobs table: one function per statement. State changes are guarded by the expected
 // state (and attempt), and report whether they changed a row.
 import type { Queryable } from '../db/db.js';
-import type { Statement } from '../db/statement.js';
+import type { SqlCondition, Statement } from '../db/statement.js';
 import type { JobRecord, StoredJobSpec } from './job.js';
 import type { JobState } from './job-state.js';
 import { COLUMNS, columnsOf, toJob, type JobRow } from './job-row.js';
@@ -117,16 +117,16 @@ export async function findJob(q: Queryable, id: string): Promise<JobRecord | und
   return row ? toJob(row) : undefined;
 }
 
-/** The job's state and attempt only (a saga's cheap look), or undefined. */
-export async function findJobState(
-  q: Queryable,
-  id: string,
-): Promise<{ state: JobState; attempt: number } | undefined> {
-  const result = await q.query<{ state: JobState; attempt: number }>(
-    'SELECT state, attempt FROM jobs WHERE id = $1',
-    [id],
-  );
-  return result.rows[0];
+/** A saga's look, in the statement that parks it, whether the job moved past ASSIGNED at
+ * `attempt` (or is gone): the row is locked FOR SHARE, so a change to it committed after that
+ * statement's snapshot waits for the saga's WAITING row (saga.ts, `recheckInPark`). */
+export function jobMovedOn(jobId: string, attempt: number): SqlCondition {
+  return {
+    params: [jobId, attempt],
+    sql: ([id, at]) =>
+      `NOT EXISTS (SELECT 1 FROM jobs WHERE id = ${id}::uuid AND attempt = ${at}::int
+         AND state = 'ASSIGNED' FOR SHARE)`,
+  };
 }
 
 /** Returns the job queued under this idempotency key, or undefined. */

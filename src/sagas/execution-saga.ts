@@ -13,7 +13,7 @@
 // job's secrets are opened just before the RUN (dispatch-secrets.ts): a job whose secrets this
 // server's key cannot open ends FAILED saying so.
 import { event } from '../events/catalog.js';
-import { findJob, findJobState, assignJobStatement, requeueJob } from '../jobs/job-sql.js';
+import { findJob, assignJobStatement, jobMovedOn, requeueJob } from '../jobs/job-sql.js';
 import type { JobRecord } from '../jobs/job.js';
 import {
   anyReadyWorker,
@@ -346,11 +346,10 @@ function sendRunJobCommand(deps: SagaDeps): Step {
         key: jobStartedKey(job.id, job.attempt),
         deadlineMs: deps.settings.dispatchAckTimeoutMs,
         context: { runSent: true },
-        // The acknowledgement may have come before the WAITING row: the job moved on then.
-        recheck: async () => {
-          const now = await findJobState(deps.db, job.id);
-          return !now || now.attempt !== job.attempt || now.state !== 'ASSIGNED';
-        },
+        // The acknowledgement may have come before the WAITING row: the job moved on then. Looked
+        // at in the statement that parks the saga, the job's row locked: every event that wakes
+        // this wait changes that row (decision 0026).
+        recheckInPark: jobMovedOn(job.id, job.attempt),
       };
     },
   };

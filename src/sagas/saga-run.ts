@@ -28,6 +28,7 @@ import {
   updateSaga,
   updateSagaStatement,
   updateSagaWithStepsStatement,
+  parkRecheckingStatement,
   type CompletedStep,
   type SagaRow,
 } from './saga-sql.js';
@@ -238,6 +239,20 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
           waitKey: outcome.key,
           waitDeadline: new Date(clock.now() + outcome.deadlineMs),
         };
+        const inPark = recheckedAt !== index ? outcome.recheckInPark : undefined;
+        if (inPark) {
+          // The look is made by the statement that parks it: found, the saga was not parked.
+          const [stayed] = await runStatement(
+            db,
+            parkRecheckingStatement(waiting, saga.correlation_id, held, inPark),
+          );
+          held = [];
+          if (stayed !== true) return;
+          recheckedAt = index;
+          wake = 'recheck';
+          memo = {};
+          continue;
+        }
         if (held.length > 0) {
           await runStatement(db, updateSagaWithStepsStatement(waiting, saga.correlation_id, held));
           held = [];

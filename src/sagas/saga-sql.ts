@@ -1,6 +1,6 @@
 // SQL for saga_instances and saga_steps.
 import type { Queryable } from '../db/db.js';
-import { runStatement, type Statement } from '../db/statement.js';
+import { runStatement, type SqlCondition, type Statement } from '../db/statement.js';
 import type { SagaContext, SagaState, SagaType } from './saga.js';
 import { COLUMNS as JOB_ROW_COLUMNS, toJob, type JobRow } from '../jobs/job-row.js';
 import type { JobRecord } from '../jobs/job.js';
@@ -223,6 +223,36 @@ export function updateSagaWithStepsStatement(
         })),
       ),
     ],
+  };
+}
+
+/**
+ * updateSagaWithStepsStatement for a saga about to wait, with its step's recheck evaluated in
+ * the same statement: when the condition holds the saga is not parked (it stays IN_PROGRESS, no
+ * wait) and the row says `stayed`; otherwise it waits as `update` says. No row when the saga was
+ * not in `update.from`.
+ */
+export function parkRecheckingStatement(
+  update: SagaUpdate & { state: 'WAITING' },
+  correlationId: string,
+  steps: readonly CompletedStep[],
+  recheck: SqlCondition,
+): Statement<boolean> {
+  const recorded = updateSagaWithStepsStatement(update, correlationId, steps);
+  const n = recorded.params.length;
+  const condition = recheck.sql(recheck.params.map((_, i) => `$${n + i + 1}`));
+  return {
+    ctes: recorded.ctes,
+    text: `UPDATE saga_instances
+       SET state = CASE WHEN r.found THEN 'IN_PROGRESS' ELSE $3 END, current_step = $4,
+         context = $5, wait_key = CASE WHEN r.found THEN NULL ELSE $6 END,
+         wait_deadline = CASE WHEN r.found THEN NULL ELSE $7::timestamptz END, error = $8,
+         updated_at = now(), finished_at = CASE WHEN $9 THEN now() ELSE NULL END
+     FROM (SELECT (${condition}) AS found) AS r
+     WHERE id = $1 AND state = $2
+     RETURNING r.found AS stayed`,
+    params: [...recorded.params, ...recheck.params],
+    read: (row: { stayed: boolean }) => row.stayed,
   };
 }
 

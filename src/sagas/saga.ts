@@ -1,6 +1,6 @@
 // Saga domain: definitions, step outcomes and the pure rules of ordering and compensation.
 import { HodeiError } from '../shared/errors.js';
-import type { Statement } from '../db/statement.js';
+import type { SqlCondition, Statement } from '../db/statement.js';
 import type { SagaRow } from './saga-sql.js';
 
 export const SAGA_TYPES = ['execution', 'provisioning', 'recovery'] as const;
@@ -36,6 +36,13 @@ export type StepOutcome<C extends SagaContext> =
        * it the step always runs once more.
        */
       recheck?: () => Promise<boolean>;
+      /**
+       * The same look as `recheck`, as an SQL condition evaluated in the statement that writes
+       * the WAITING row (one round trip less). Only for a change to rows the condition locks
+       * `FOR SHARE`: a change committed after that statement's snapshot then waits for the
+       * WAITING row to commit, so its wake-up finds it. Used in place of `recheck` when given.
+       */
+      recheckInPark?: SqlCondition;
     }
   /** Nothing left to do (e.g. the job moved on): complete the saga without the later steps. */
   | { kind: 'finish'; context?: Partial<C>; output?: unknown };
