@@ -158,6 +158,14 @@ export async function listJobs(
   return result.rows.map(toJob);
 }
 
+/** The assignment of job $1 at attempt $2 (PENDING → ASSIGNED) to the worker `workerId` (an SQL
+ * expression), without its RETURNING. */
+export function assignJobSql(workerId: string): string {
+  return `UPDATE jobs SET state = 'ASSIGNED', worker_id = ${workerId}, assigned_at = now(),
+       updated_at = now()
+     WHERE id = $1 AND attempt = $2 AND state = 'PENDING'`;
+}
+
 /** PENDING → ASSIGNED for this attempt; returns the job, or no row if it was not PENDING. */
 export function assignJobStatement(
   jobId: string,
@@ -165,9 +173,7 @@ export function assignJobStatement(
   workerId: string,
 ): Statement<JobRecord> {
   return {
-    text: `UPDATE jobs SET state = 'ASSIGNED', worker_id = $3, assigned_at = now(), updated_at = now()
-     WHERE id = $1 AND attempt = $2 AND state = 'PENDING'
-     RETURNING ${COLUMNS}`,
+    text: `${assignJobSql('$3')} RETURNING ${COLUMNS}`,
     params: [jobId, attempt, workerId],
     read: toJob,
   };

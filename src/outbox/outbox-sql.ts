@@ -137,6 +137,56 @@ export async function runWithChosenOutboxRows<T>(
 }
 
 /**
+ * Like runWithOutboxRows, for a change whose one row decides whether the events apply (its boolean
+ * `emit` column) and holds values they carry: each payload gets the keys of `fill` set from the
+ * row's columns they name (a worker the statement chose). Returns the rows and whether the events
+ * were added.
+ */
+export async function runWithFilledOutboxRows<T>(
+  q: Queryable,
+  statement: Statement<T>,
+  rows: readonly OutboxInsert[],
+  fill: Readonly<Record<string, string>>,
+): Promise<{ rows: T[]; emitted: boolean; filled: Record<string, unknown> }> {
+  const read = statement.read as (row: Record<string, unknown>) => T;
+  const keys = Object.entries(fill);
+  const filledPayload = keys.length
+    ? `e.payload || jsonb_build_object(${keys
+        .map(([key, column]) => `'${identifier(key)}', c.${identifier(column)}`)
+        .join(', ')})`
+    : 'e.payload';
+  const result = await runStatement(q, {
+    text: `WITH ${statement.ctes ? `${statement.ctes},` : ''} changed AS (${statement.text}),
+       appended AS (
+         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
+         SELECT e.event_id, e.event_type, e.subject, e.aggregate_type, e.aggregate_id,
+           e.correlation_id, e.traceparent, ${filledPayload}
+         FROM (${selectRows(statement.params.length + 1)}) AS e(${OUTBOX_INSERT_COLUMNS}),
+           (SELECT * FROM changed LIMIT 1) AS c
+         WHERE c.emit)
+       SELECT * FROM changed`,
+    params: [...statement.params, ...rowParams(rows)],
+    read: (row: Record<string, unknown>) => ({
+      value: read(row),
+      emit: row.emit === true,
+      filled: Object.fromEntries(keys.map(([key, column]) => [key, row[column]])),
+    }),
+  });
+  const first = result[0];
+  return {
+    rows: result.map((r) => r.value),
+    emitted: first?.emit ?? false,
+    filled: first?.filled ?? {},
+  };
+}
+
+/** A name written into SQL: letters, digits and underscores only (never from input). */
+function identifier(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not an SQL identifier: ${name}`);
+  return name;
+}
+
+/**
  * Locks up to `limit` rows to send (oldest first; neither published nor dead-lettered, not waiting
  * for a retry; skipping rows other relays hold) and marks them published, in one statement: the
  * mark only shows once the caller's transaction commits, which it does after the publish (a

@@ -17,6 +17,7 @@ import { traceparentFor } from '../telemetry/tracing.js';
 import {
   insertOutboxRows,
   runWithChosenOutboxRows,
+  runWithFilledOutboxRows,
   runWithOutboxRows,
   runWithOutboxRowsPerRow,
   type OutboxInsert,
@@ -54,6 +55,17 @@ export interface OutboxWriter {
     q: Queryable,
     statement: Statement<T>,
     events: readonly NewEvent[],
+  ): Promise<T[]>;
+  /**
+   * Runs a statement whose one row says in its boolean `emit` column whether the events apply and
+   * holds values they carry, and adds them in the same SQL statement with each payload key of
+   * `fill` set from the column it names (a worker the statement itself chose).
+   */
+  changeWithFilledEvents<T>(
+    q: Queryable,
+    statement: Statement<T>,
+    events: readonly NewEvent[],
+    fill: Readonly<Record<string, string>>,
   ): Promise<T[]>;
 }
 
@@ -117,6 +129,20 @@ export function createOutboxWriter(options: {
         rows.filter((r) => ids.has(r.aggregateId)),
       );
       return changed;
+    },
+    async changeWithFilledEvents(q, statement, events, fill) {
+      const rows = events.map(toRow);
+      const changed = await runWithFilledOutboxRows(q, statement, rows, fill);
+      if (changed.emitted) {
+        tell(
+          q,
+          rows.map((row) => ({
+            ...row,
+            payload: { ...(row.payload as Record<string, unknown>), ...changed.filled },
+          })),
+        );
+      }
+      return changed.rows;
     },
     async changeWithChosenEvents(q, statement, events) {
       const rows = events.map(toRow);

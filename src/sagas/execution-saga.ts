@@ -1,6 +1,7 @@
 // ExecutionSaga (DESIGN §5.4): ValidateJobState → ReserveWorker → UpdateJobToAssigned →
 // SendRunJobCommand. The only path from PENDING to a running command. A retried attempt waits out
-// its backoff in ValidateJobState.
+// its backoff in ValidateJobState. With a READY worker, ValidateJobState's one statement reads the
+// job, reserves the worker and assigns the job (decision 0026); the next two steps find it done.
 //
 // A dispatch is never left half done. Any step may run again — its record is written in the
 // background (step-progress.ts) and a crash can lose it, a redelivery or a stale-saga resume can
@@ -20,7 +21,7 @@ import {
   atWorkerCap,
   claimWorkerForJob,
   findWorker,
-  readJobClaimingWorker,
+  readJobAssigningWorker,
   usefulWorkerWaits,
 } from '../workers/worker-sql.js';
 import type { WorkerRecord } from '../workers/worker.js';
@@ -93,14 +94,23 @@ function validateJobState(deps: SagaDeps): Step {
     name: 'ValidateJobState',
     async execute({ context, memo, given, correlationId }) {
       // A hand-off read the job in the statement that woke the saga (its memo). Otherwise the
-      // job is read with ReserveWorker's claim in one statement: when the job is this attempt's,
-      // PENDING and due, the worker it reserves (or none) is ReserveWorker's to take.
+      // job is read, and dispatched as far as it can be, in one statement (decision 0026): when
+      // it is this attempt's, PENDING and due, a worker is reserved for it (ReserveWorker's
+      // claim, left in the memo for that step) and the job assigned to it with its JobAssigned
+      // (UpdateJobToAssigned's change, which that step then finds done).
       let job = memo.job;
       let reserved: WorkerRecord | undefined;
       if (!job) {
-        const read = await readJobClaimingWorker(deps.db, context.jobId, context.attempt);
-        job = read.job;
-        if (read.reservation) {
+        const { jobId, attempt } = context;
+        const [read] = await deps.outbox.changeWithFilledEvents(
+          deps.db,
+          readJobAssigningWorker(jobId, attempt),
+          // Its workerId is filled in by the statement: the worker it reserved.
+          [event('JobAssigned', jobId, correlationId, { jobId, attempt, workerId: '' })],
+          { workerId: 'id' },
+        );
+        job = read?.job;
+        if (read?.reservation) {
           memo.reservation = read.reservation;
           reserved = read.reservation.worker;
         }
@@ -174,7 +184,14 @@ function reserveWorker(deps: SagaDeps): Step {
       const job = known ?? (await findJob(deps.db, context.jobId));
       if (job?.workerId && assignedHere(job, context.attempt)) {
         const workerId = job.workerId;
-        return { kind: 'next', context: { workerId }, output: { workerId, reserved: 'before' } };
+        // Reserved and assigned by ValidateJobState's statement, or by a run before a crash.
+        const now = memo.reservation?.worker?.id === workerId;
+        delete memo.reservation;
+        return {
+          kind: 'next',
+          context: { workerId },
+          output: now ? { workerId, assigned: true } : { workerId, reserved: 'before' },
+        };
       }
       if (!job || job.attempt !== context.attempt || job.state !== 'PENDING') {
         return { kind: 'finish', output: { skipped: `job is ${job?.state ?? 'gone'}` } };
@@ -238,6 +255,10 @@ function updateJobToAssigned(deps: SagaDeps): Step {
     async execute({ context, correlationId, memo }) {
       const { jobId, attempt, workerId } = context;
       if (!workerId) throw new SagaStepFailure('UpdateJobToAssigned', 'no worker reserved');
+      // Assigned to this worker already, as this run read it (by ValidateJobState's statement,
+      // or before a crash): SendRunJobCommand takes it on.
+      if (memo.job && assignedHere(memo.job, attempt) && memo.job.workerId === workerId)
+        return { kind: 'next' };
       // One statement: the job ASSIGNED and its JobAssigned event, or nothing if not PENDING.
       const [assigned] = await deps.outbox.changeWithEvents(
         deps.db,

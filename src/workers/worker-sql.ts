@@ -4,6 +4,8 @@ import type { WorkerRecord } from './worker.js';
 import type { WorkerState } from './worker-state.js';
 import type { JobRecord } from '../jobs/job.js';
 import { COLUMNS as JOB_COLUMNS, toJob, type JobRow } from '../jobs/job-row.js';
+import { assignJobSql } from '../jobs/job-sql.js';
+import type { Statement } from '../db/statement.js';
 
 interface WorkerRow {
   id: string;
@@ -195,42 +197,55 @@ function reservation(row: (WorkerRow & { live_workers: number | null }) | undefi
   };
 }
 
-/** A worker reserved for a job (claimWorkerForJob) as read with the job itself. */
-export interface JobWithReservation {
+/** A job's first look by its saga (readJobAssigningWorker). */
+export interface FirstLook {
   job: JobRecord | undefined;
   /** Undefined when the job is not this attempt's, PENDING and due (nothing was claimed). */
   reservation?: { worker: WorkerRecord | undefined; liveWorkers: number };
+  /** The job was assigned to the reserved worker by this statement (its JobAssigned with it). */
+  assigned: boolean;
 }
 
 /**
- * The job, and when it is at `attempt`, PENDING and due (no retry backoff left by the database's
- * clock) a worker reserved for it as claimWorkerForJob does, in one statement: a first attempt's
- * saga reads its job and claims its worker in one round trip instead of two (decision 0026).
- * The same guarantees as claimWorkerForJob: the job row is only read, and the assignment that
- * follows is what lets one claim win.
+ * A saga's first look at its job, dispatching it when it can, in one statement (decision 0026):
+ * the job; when it is at `attempt`, PENDING and due (no retry backoff left by the database's
+ * clock), a worker reserved for it as claimWorkerForJob does; and when one was, the job ASSIGNED
+ * to it as assignJobStatement does. Run with changeWithFilledEvents: the row's `emit` says
+ * whether the job was assigned and its `id` is the worker (JobAssigned's workerId). The job
+ * returned is as the statement left it. Overlapping runs: as claimWorkerForJob says, both may
+ * reserve a worker, and the assignment's guard lets one of them assign.
  */
-export async function readJobClaimingWorker(
-  q: Queryable,
-  jobId: string,
-  attempt: number,
-): Promise<JobWithReservation> {
+export function readJobAssigningWorker(jobId: string, attempt: number): Statement<FirstLook> {
   const due = `EXISTS (SELECT 1 FROM job WHERE state = 'PENDING' AND attempt = $2
                  AND (retry_at IS NULL OR retry_at <= now()))`;
-  const result = await q.query<
-    WorkerRow & { live_workers: number | null; due: boolean } & Record<string, unknown>
-  >(
-    `WITH job AS (SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1), ${reserveForJob(due)}
-     SELECT got.*, ${JOB_COLUMN_LIST.map((c) => `job.${c} AS job_${c}`).join(', ')}, ${due} AS due,
+  return {
+    ctes: `job AS (SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1), ${reserveForJob(due)},
+       assigned AS (
+         ${assignJobSql('(SELECT id FROM got)')} AND EXISTS (SELECT 1 FROM got)
+         RETURNING ${JOB_COLUMNS}
+       ), now_job AS (
+         SELECT * FROM assigned UNION ALL SELECT * FROM job WHERE NOT EXISTS (SELECT 1 FROM assigned)
+       )`,
+    text: `SELECT got.*, ${JOB_COLUMN_LIST.map((c) => `now_job.${c} AS job_${c}`).join(', ')},
+       ${due} AS due, EXISTS (SELECT 1 FROM assigned) AS emit,
        CASE WHEN got.id IS NULL AND ${due} THEN ${LIVE_WORKERS} END AS live_workers
-     FROM (SELECT 1) AS one LEFT JOIN job ON true LEFT JOIN got ON true`,
-    [jobId, attempt],
-  );
-  const row = result.rows[0];
-  if (!row || row.job_id === null) return { job: undefined };
-  const job = toJob(
-    Object.fromEntries(JOB_COLUMN_LIST.map((c) => [c, row[`job_${c}`]])) as unknown as JobRow,
-  );
-  return row.due ? { job, reservation: reservation(row) } : { job };
+     FROM (SELECT 1) AS one LEFT JOIN now_job ON true LEFT JOIN got ON true`,
+    params: [jobId, attempt],
+    read: (
+      row: WorkerRow & { live_workers: number | null; due: boolean; emit: boolean } & Record<
+          string,
+          unknown
+        >,
+    ): FirstLook => {
+      if (row.job_id === null) return { job: undefined, assigned: false };
+      const job = toJob(
+        Object.fromEntries(JOB_COLUMN_LIST.map((c) => [c, row[`job_${c}`]])) as unknown as JobRow,
+      );
+      return row.due
+        ? { job, reservation: reservation(row), assigned: row.emit }
+        : { job, assigned: false };
+    },
+  };
 }
 
 /** BUSY for the job → TERMINATED (a dispatch undone); returns the worker, or undefined when it
