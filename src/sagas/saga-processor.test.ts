@@ -1,7 +1,7 @@
 // The saga processor's routing of a run's events to the saga waiting for its start (the end of a
 // run wakes the saga only when its JobStarted did not: decision 0023, waiting for a start's wake
-// still under way: decision 0026), and the events of record
-// only, which it does nothing with (the table bus leaves them out: decision 0025).
+// still under way: decision 0026), and the events of record only, which it does nothing with (the
+// table bus leaves them out: decision 0025).
 import { describe, expect, it } from 'vitest';
 import { RECORD_ONLY_EVENTS, createSagaProcessor } from './saga-processor.js';
 import type { SagaEngine } from './saga-engine.js';
