@@ -119,6 +119,43 @@ for (const kind of DB_KINDS) {
       expect(told).toEqual([['JobQueued'], ['JobQueued', 'JobQueued']]);
     });
 
+    it('changeWithFilledEvents adds the events with payload keys from the row when it says emit, and tells of them', async () => {
+      const told: Array<Record<string, unknown>> = [];
+      const writer = createOutboxWriter({
+        subjectPrefix: 'test.events',
+        committed: {
+          db: t.db,
+          events: (events) => told.push(...events.map((e) => e.payload)),
+        },
+      });
+      const id = newId();
+      const chosen = newId();
+      // A statement that picks a value (here a literal) and says whether its events apply.
+      const pick = (emit: boolean) => ({
+        text: `SELECT $1::uuid AS picked, $2::boolean AS emit`,
+        params: [chosen, emit],
+        read: (row: { picked: string }) => row.picked,
+      });
+      const assigned = event('JobAssigned', id, 'c', { jobId: id, attempt: 1, workerId: '' });
+      expect(
+        await writer.changeWithFilledEvents(t.db, pick(false), [assigned], { workerId: 'picked' }),
+      ).toEqual([chosen]);
+      expect(await count('outbox_events', 'aggregate_id', id)).toBe(0);
+      expect(told).toEqual([]);
+      await writer.changeWithFilledEvents(t.db, pick(true), [assigned], { workerId: 'picked' });
+      const stored = await t.db.query<{ payload: Record<string, unknown> }>(
+        'SELECT payload FROM outbox_events WHERE aggregate_id = $1',
+        [id],
+      );
+      const payload = { jobId: id, attempt: 1, workerId: chosen };
+      expect(stored.rows.map((r) => r.payload)).toEqual([payload]);
+      expect(told).toEqual([payload]);
+      // A column name is written into the SQL: anything but a plain name is refused.
+      await expect(
+        writer.changeWithFilledEvents(t.db, pick(true), [assigned], { workerId: 'picked; --' }),
+      ).rejects.toThrow(/not an SQL identifier/);
+    });
+
     it('adding events raises one NOTIFY at commit, none on rollback', async () => {
       const payloads: string[] = [];
       let fenced = (): void => undefined;
