@@ -4,7 +4,12 @@
 // finished or at another attempt leaves every worker READY and writes no event, and the saga that
 // read it gives nothing back because it took nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
+import {
+  DB_KINDS,
+  createAnyTestDatabase,
+  rowById,
+  type AnyTestDatabase,
+} from '../helpers/databases.js';
 import { jobSpec } from '../helpers/job-spec.js';
 import { executionSagaId } from '../../src/shared/ids.js';
 import { readJobAssigningWorker } from '../../src/workers/worker-sql.js';
@@ -42,15 +47,13 @@ async function assignedEvents(jobId: string): Promise<string[]> {
   return result.rows.map((r) => r.worker_id);
 }
 
-async function workerState(id: string): Promise<{ state: string; current_job_id: string | null }> {
-  const result = await t.db.query<{ state: string; current_job_id: string | null }>(
+const workerState = (id: string) =>
+  rowById<{ state: string; current_job_id: string | null }>(
+    t.db,
     'SELECT state, current_job_id FROM workers WHERE id = $1',
-    [id],
+    id,
+    'worker',
   );
-  const row = result.rows[0];
-  if (!row) throw new Error(`worker ${id} not found`);
-  return row;
-}
 
 for (const kind of DB_KINDS) {
   describe.sequential(kind, () => {

@@ -5,7 +5,12 @@
 // then see it (the job's row is locked FOR SHARE), so no acknowledgement falls between the look and
 // the WAITING row.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
+import {
+  DB_KINDS,
+  createAnyTestDatabase,
+  rowById,
+  type AnyTestDatabase,
+} from '../helpers/databases.js';
 import { jobSpec } from '../helpers/job-spec.js';
 import { executionSagaId } from '../../src/shared/ids.js';
 import type { Db } from '../../src/db/db.js';
@@ -35,15 +40,13 @@ function beforeParking(db: Db, before: () => Promise<void>): Db {
   };
 }
 
-async function sagaState(id: string): Promise<{ state: string; wait_key: string | null }> {
-  const result = await t.db.query<{ state: string; wait_key: string | null }>(
+const sagaState = (id: string) =>
+  rowById<{ state: string; wait_key: string | null }>(
+    t.db,
     'SELECT state, wait_key FROM saga_instances WHERE id = $1',
-    [id],
+    id,
+    'saga',
   );
-  const row = result.rows[0];
-  if (!row) throw new Error(`saga ${id} not found`);
-  return row;
-}
 
 for (const kind of DB_KINDS) {
   describe.sequential(kind, () => {
