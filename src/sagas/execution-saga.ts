@@ -329,6 +329,9 @@ function updateJobToAssigned(deps: SagaDeps): Step {
 function sendRunJobCommand(deps: SagaDeps): Step {
   return {
     name: 'SendRunJobCommand',
+    // Its wait on the job's start ends with the start (or the run's end): the saga processor
+    // completes it in one statement (decision 0026), as the execute below would after waking.
+    finishOnEvent: { output: { started: true } },
     async execute({ context, wake, memo }) {
       // Woken by its key after the RUN: the job's JobStarted (or its end, or a retry of it) is
       // written, so it moved past ASSIGNED at this attempt; nothing to read.

@@ -19,6 +19,7 @@ import {
   claimWaitingSaga,
   countNow,
   findUnfinishedSagas,
+  finishWaitingStatement,
   insertSagasStatement,
   type NewSaga,
   type SagaRow,
@@ -61,6 +62,12 @@ export interface SagaEngine {
   wake(key: string, one: boolean): Promise<number>;
   /** Wakes this saga if it waits, whatever for; returns whether it woke. */
   wakeSaga(id: string): Promise<boolean>;
+  /**
+   * An event with `key` came for this saga of `type`: if it waits on that key at the step that
+   * declares `finishOnEvent`, it is completed in one statement (with its SagaCompleted); returns
+   * whether it was. Not waiting there (running, done, elsewhere in its steps): nothing, false.
+   */
+  finishWaiting(type: SagaType, id: string, key: string, correlationId: string): Promise<boolean>;
   /** Wakes sagas whose deadline passed and resumes stale ones. */
   sweep(): Promise<void>;
   /** Resumes every IN_PROGRESS and COMPENSATING saga (at start-up). */
@@ -270,6 +277,23 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
       return true;
     },
     sweep,
+    async finishWaiting(type, id, key, correlationId) {
+      const steps = definition(type).steps;
+      const index = steps.findIndex((step) => step.finishOnEvent !== undefined);
+      const step = steps[index];
+      if (!step?.finishOnEvent || index !== steps.length - 1)
+        throw new Error(`saga type ${type} has no last step that finishes on its event`);
+      const [finished] = await outbox.changeWithEvents(
+        db,
+        finishWaitingStatement(
+          { id, key, correlationId },
+          { index, name: step.name, output: step.finishOnEvent.output },
+        ),
+        [event('SagaCompleted', id, correlationId, { sagaId: id, sagaType: type })],
+      );
+      if (finished) metrics?.sagas.inc({ type, outcome: 'completed' });
+      return finished !== undefined;
+    },
     async resumeAll() {
       const ids = await findUnfinishedSagas(db, 0);
       for (const id of ids) background(() => run(id), 'saga resume');

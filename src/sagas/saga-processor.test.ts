@@ -12,10 +12,12 @@ import { jobStartedKey } from './saga-deps.js';
 
 function harness(woken: (key: string) => number | Promise<number>) {
   const wakes: string[] = [];
+  // What ends the saga waiting for a start: finishWaiting (decision 0026); `woken` says whether
+  // it found the saga waiting (1) or not (0).
   const engine = {
-    wake: (key: string) => {
+    finishWaiting: async (_type: string, _id: string, key: string) => {
       wakes.push(key);
-      return Promise.resolve(woken(key));
+      return (await woken(key)) > 0;
     },
   } as unknown as SagaEngine;
   const processor = createSagaProcessor({

@@ -49,10 +49,10 @@ export function createSagaProcessor(
   deps: SagaProcessorDeps,
 ): (event: DeliveredEvent) => Promise<void> {
   const { engine } = deps;
-  // The keys of job starts whose JobStarted woke the saga waiting for it, here: that saga never
-  // waits on its key again, so the end of the same run (JobSucceeded, …), which wakes it only in
-  // case the JobStarted was lost, has nothing to wake and skips the statement. Not remembered
-  // (another server, a restart, a start not yet parked): the end wakes as before.
+  // The keys of job starts whose JobStarted ended the saga waiting for it, here: that saga never
+  // waits on its key again, so the end of the same run (JobSucceeded, …), which ends it only in
+  // case the JobStarted was lost, has nothing to do and skips the statement. Not remembered
+  // (another server, a restart, a start not yet parked): the end tries as before.
   const startsWoken = new Set<string>();
   const rememberStart = (key: string) => {
     startsWoken.add(key);
@@ -63,7 +63,7 @@ export function createSagaProcessor(
   };
   // Start wakes under way: a short run's end can be handled while its start's wake is still in
   // flight (each is handled as it comes), and then waits for it rather than wake on its own.
-  const startWakes = new Map<string, Promise<number>>();
+  const startWakes = new Map<string, Promise<boolean>>();
   return async (event) => {
     const p = event.payload;
     switch (event.type) {
@@ -144,12 +144,22 @@ export function createSagaProcessor(
       case 'JobFailed':
       case 'JobTimedOut': {
         const jobId = str(p, 'jobId');
+        const attempt = int(p, 'attempt');
         deps.jobWatch.notify(jobId);
-        const key = jobStartedKey(jobId, int(p, 'attempt'));
+        const key = jobStartedKey(jobId, attempt);
+        // The saga waiting for this start ends with it: completed in the statement that would
+        // have woken it (SendRunJobCommand's finishOnEvent, decision 0026).
+        const finish = () =>
+          engine.finishWaiting(
+            'execution',
+            executionSagaId(jobId, attempt),
+            key,
+            event.correlationId,
+          );
         if (event.type === 'JobStarted') {
-          const waking = engine.wake(key, false).then((woke) => {
-            if (woke > 0) rememberStart(key);
-            return woke;
+          const waking = finish().then((finished) => {
+            if (finished) rememberStart(key);
+            return finished;
           });
           startWakes.set(key, waking);
           try {
@@ -159,8 +169,8 @@ export function createSagaProcessor(
           }
           return;
         }
-        await startWakes.get(key)?.catch(() => 0);
-        if (!startsWoken.delete(key)) await engine.wake(key, false);
+        await startWakes.get(key)?.catch(() => false);
+        if (!startsWoken.delete(key)) await finish();
         return;
       }
       default:

@@ -203,9 +203,18 @@ export function updateSagaWithStepsStatement(
   steps: readonly CompletedStep[],
 ): Statement<string> {
   const saga = updateSagaStatement(update);
-  const n = saga.params.length;
+  return withStepsRecorded(saga, correlationId, steps);
+}
+
+/** The statement (whose $1 is the saga's id) with a CTE recording `steps` COMPLETED. */
+function withStepsRecorded<T>(
+  statement: Statement<T>,
+  correlationId: string,
+  steps: readonly CompletedStep[],
+): Statement<T> {
+  const n = statement.params.length;
   return {
-    ...saga,
+    ...statement,
     ctes: `steps_recorded AS (
        INSERT INTO saga_steps (saga_id, step_index, name, state, correlation_id, output, finished_at)
        SELECT $1, r.step_index, r.name, 'COMPLETED', $${n + 1}, r.output, now()
@@ -213,7 +222,7 @@ export function updateSagaWithStepsStatement(
        ON CONFLICT (saga_id, step_index) DO UPDATE
          SET state = 'COMPLETED', output = EXCLUDED.output, error = '', finished_at = now())`,
     params: [
-      ...saga.params,
+      ...statement.params,
       correlationId,
       JSON.stringify(
         steps.map((step) => ({
@@ -224,6 +233,26 @@ export function updateSagaWithStepsStatement(
       ),
     ],
   };
+}
+
+/** WAITING on `key` at `step` → COMPLETED with that step's record, in one statement; returns the
+ * saga's id, or no row when it was not waiting there (SagaStep.finishOnEvent). */
+export function finishWaitingStatement(
+  saga: { id: string; key: string; correlationId: string },
+  step: CompletedStep,
+): Statement<string> {
+  return withStepsRecorded(
+    {
+      text: `UPDATE saga_instances SET state = 'COMPLETED', current_step = $3 + 1,
+         wait_key = NULL, wait_deadline = NULL, updated_at = now(), finished_at = now()
+       WHERE id = $1 AND state = 'WAITING' AND wait_key = $2 AND current_step = $3
+       RETURNING id`,
+      params: [saga.id, saga.key, step.index],
+      read: (row: { id: string }) => row.id,
+    },
+    saga.correlationId,
+    [step],
+  );
 }
 
 /**

@@ -73,6 +73,13 @@ export interface SagaStep<C extends SagaContext, M extends SagaMemo = SagaMemo> 
   readonly name: string;
   execute(input: StepInput<C, M>): Promise<StepOutcome<C>>;
   compensate?(input: StepInput<C, M>): Promise<void>;
+  /**
+   * For a last step whose wait ends the saga whenever an event with its key comes (its execute,
+   * woken by the event, reads nothing and returns `next` with this output): the engine's
+   * `finishWaiting` then completes the waiting saga in the statement that would have woken it
+   * (decision 0026), one statement instead of two.
+   */
+  readonly finishOnEvent?: { readonly output: unknown };
 }
 
 export interface SagaDefinition<
