@@ -203,18 +203,9 @@ export function updateSagaWithStepsStatement(
   steps: readonly CompletedStep[],
 ): Statement<string> {
   const saga = updateSagaStatement(update);
-  return withStepsRecorded(saga, correlationId, steps);
-}
-
-/** The statement (whose $1 is the saga's id) with a CTE recording `steps` COMPLETED. */
-function withStepsRecorded<T>(
-  statement: Statement<T>,
-  correlationId: string,
-  steps: readonly CompletedStep[],
-): Statement<T> {
-  const n = statement.params.length;
+  const n = saga.params.length;
   return {
-    ...statement,
+    ...saga,
     ctes: `steps_recorded AS (
        INSERT INTO saga_steps (saga_id, step_index, name, state, correlation_id, output, finished_at)
        SELECT $1, r.step_index, r.name, 'COMPLETED', $${n + 1}, r.output, now()
@@ -222,7 +213,7 @@ function withStepsRecorded<T>(
        ON CONFLICT (saga_id, step_index) DO UPDATE
          SET state = 'COMPLETED', output = EXCLUDED.output, error = '', finished_at = now())`,
     params: [
-      ...statement.params,
+      ...saga.params,
       correlationId,
       JSON.stringify(
         steps.map((step) => ({
@@ -235,24 +226,37 @@ function withStepsRecorded<T>(
   };
 }
 
-/** WAITING on `key` at `step` → COMPLETED with that step's record, in one statement; returns the
- * saga's id, or no row when it was not waiting there (SagaStep.finishOnEvent). */
+/** WAITING on `key` at `step` → COMPLETED with that step's record, in one statement (the record
+ * only when the saga changed); returns the saga's id, or no row when it was not waiting there
+ * (SagaStep.finishOnEvent). */
 export function finishWaitingStatement(
   saga: { id: string; key: string; correlationId: string },
   step: CompletedStep,
 ): Statement<string> {
-  return withStepsRecorded(
-    {
-      text: `UPDATE saga_instances SET state = 'COMPLETED', current_step = $3 + 1,
-         wait_key = NULL, wait_deadline = NULL, updated_at = now(), finished_at = now()
-       WHERE id = $1 AND state = 'WAITING' AND wait_key = $2 AND current_step = $3
-       RETURNING id`,
-      params: [saga.id, saga.key, step.index],
-      read: (row: { id: string }) => row.id,
-    },
-    saga.correlationId,
-    [step],
-  );
+  return {
+    ctes: `finished AS (
+         UPDATE saga_instances SET state = 'COMPLETED', current_step = $3 + 1,
+           wait_key = NULL, wait_deadline = NULL, updated_at = now(), finished_at = now()
+         WHERE id = $1 AND state = 'WAITING' AND wait_key = $2 AND current_step = $3
+         RETURNING id
+       ), finished_step AS (
+         INSERT INTO saga_steps (saga_id, step_index, name, state, correlation_id, output,
+           finished_at)
+         SELECT f.id, $3, $4, 'COMPLETED', $5, $6::jsonb, now() FROM finished f
+         ON CONFLICT (saga_id, step_index) DO UPDATE
+           SET state = 'COMPLETED', output = EXCLUDED.output, error = '', finished_at = now()
+       )`,
+    text: 'SELECT id FROM finished',
+    params: [
+      saga.id,
+      saga.key,
+      step.index,
+      step.name,
+      saga.correlationId,
+      JSON.stringify(step.output ?? null),
+    ],
+    read: (row: { id: string }) => row.id,
+  };
 }
 
 /**

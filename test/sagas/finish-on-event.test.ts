@@ -1,7 +1,7 @@
 // The ExecutionSaga's wait for its RUN's acknowledgement ends in the statement that would have
 // woken it (SagaStep.finishOnEvent, engine.finishWaiting, decision 0026), on PostgreSQL and
 // PGlite: a JobStarted completes the waiting saga with its last step's record and one
-// SagaCompleted; a redelivery, or a saga not waiting there, changes nothing.
+// SagaCompleted; a redelivery, or a saga not waiting there, changes nothing (no record either).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DB_KINDS,
@@ -121,6 +121,12 @@ for (const kind of DB_KINDS) {
         await h.engine.stop();
         expect(await sagaState(sagaId)).toMatchObject({ state: 'WAITING', current_step: 1 });
         expect(await completedEvents(sagaId)).toBe(0);
+        // Nor is a record of the step it never reached written.
+        const steps = await t.db.query<{ step_index: number }>(
+          'SELECT step_index FROM saga_steps WHERE saga_id = $1 AND step_index >= 1',
+          [sagaId],
+        );
+        expect(steps.rows).toEqual([]);
       });
     });
   });
