@@ -252,8 +252,10 @@ export async function orphanedWorkerProcess(
   });
   let out = '';
   shell.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await new Promise((resolve) => shell.once('exit', resolve));
+  // 'close', not 'exit': the shell can be seen to exit before its output is read.
+  await new Promise((resolve) => shell.once('close', resolve));
   const pid = Number(out.trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`the shell printed no pid: "${out}"`);
   await waitFor('the orphan to run', () => (isAlive(pid) ? true : undefined));
   return pid;
 }
