@@ -185,12 +185,12 @@ function reserveWorker(deps: SagaDeps): Step {
       if (job?.workerId && assignedHere(job, context.attempt)) {
         const workerId = job.workerId;
         // Reserved and assigned by ValidateJobState's statement, or by a run before a crash.
-        const now = memo.reservation?.worker?.id === workerId;
+        const claimedHere = memo.reservation?.worker?.id === workerId;
         delete memo.reservation;
         return {
           kind: 'next',
           context: { workerId },
-          output: now ? { workerId, assigned: true } : { workerId, reserved: 'before' },
+          output: claimedHere ? { workerId, assigned: true } : { workerId, reserved: 'before' },
         };
       }
       if (!job || job.attempt !== context.attempt || job.state !== 'PENDING') {

@@ -103,75 +103,86 @@ for (const kind of DB_KINDS) {
           wait_key: `job-started:${job.id}:1`,
         });
       });
-
-      it.runIf(kind === 'postgres')(
-        'an acknowledgement uncommitted when the park starts is waited for, then seen; one rolled back is not',
-        async () => {
-          for (const outcome of ['commit', 'rollback'] as const) {
-            const h = createDispatchHarness(t.db);
-            const { job } = await h.commands.queue({
-              spec: jobSpec(),
-              idempotencyKey: null,
-              correlationId: `park-3-${outcome}`,
-            });
-            const worker = await readyWorker(t.db);
-            await t.db.query(
-              "UPDATE jobs SET state = 'ASSIGNED', worker_id = $2, assigned_at = now() WHERE id = $1",
-              [job.id, worker],
-            );
-            const sagaId = executionSagaId(job.id, 1);
-            await t.db.query(
-              `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context, current_step)
-               VALUES ($1, 'execution', 'IN_PROGRESS', 'c', '{}', 3)`,
-              [sagaId],
-            );
-            let release: () => void = () => undefined;
-            let updated: () => void = () => undefined;
-            const holding = new Promise<void>((resolve) => (updated = resolve));
-            const ack = t.db
-              .transaction(async (tx) => {
-                await tx.query("UPDATE jobs SET state = 'RUNNING' WHERE id = $1", [job.id]);
-                updated();
-                await new Promise<void>((resolve) => (release = resolve));
-                if (outcome === 'rollback') throw new Error('rolled back');
-              })
-              .catch(() => undefined);
-            await holding;
-            let parkedAt = 0;
-            const park = runStatement(
-              t.db,
-              parkRecheckingStatement(
-                {
-                  id: sagaId,
-                  from: 'IN_PROGRESS',
-                  state: 'WAITING',
-                  currentStep: 3,
-                  context: {},
-                  waitKey: `job-started:${job.id}:1`,
-                  waitDeadline: new Date(Date.now() + 60_000),
-                },
-                'c',
-                [],
-                jobMovedOn(job.id, 1),
-              ),
-            ).then((rows) => {
-              parkedAt = Date.now();
-              return rows;
-            });
-            await new Promise((resolve) => setTimeout(resolve, 200));
-            expect(parkedAt).toBe(0); // blocked on the job's row
-            const releasedAt = Date.now();
-            release();
-            await ack;
-            const stayed = await park;
-            expect(parkedAt).toBeGreaterThanOrEqual(releasedAt);
-            expect(stayed).toEqual([outcome === 'commit']);
-            expect((await sagaState(sagaId)).state).toBe(
-              outcome === 'commit' ? 'IN_PROGRESS' : 'WAITING',
-            );
-          }
-        },
-      );
     });
   });
 }
+
+// An acknowledgement in flight while the park runs needs two connections: PostgreSQL only (PGlite
+// is one connection, so nothing is ever uncommitted while another statement runs).
+describe.sequential(
+  'postgres: the recheck in the park statement, against a concurrent change',
+  () => {
+    beforeAll(async () => {
+      t = await createAnyTestDatabase('postgres');
+    });
+    afterAll(async () => {
+      await t.drop();
+    });
+
+    it('an acknowledgement uncommitted when the park starts is waited for, then seen; one rolled back is not', async () => {
+      for (const outcome of ['commit', 'rollback'] as const) {
+        const h = createDispatchHarness(t.db);
+        const { job } = await h.commands.queue({
+          spec: jobSpec(),
+          idempotencyKey: null,
+          correlationId: `park-3-${outcome}`,
+        });
+        const worker = await readyWorker(t.db);
+        await t.db.query(
+          "UPDATE jobs SET state = 'ASSIGNED', worker_id = $2, assigned_at = now() WHERE id = $1",
+          [job.id, worker],
+        );
+        const sagaId = executionSagaId(job.id, 1);
+        await t.db.query(
+          `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context, current_step)
+               VALUES ($1, 'execution', 'IN_PROGRESS', 'c', '{}', 3)`,
+          [sagaId],
+        );
+        let release: () => void = () => undefined;
+        let updated: () => void = () => undefined;
+        const holding = new Promise<void>((resolve) => (updated = resolve));
+        const ack = t.db
+          .transaction(async (tx) => {
+            await tx.query("UPDATE jobs SET state = 'RUNNING' WHERE id = $1", [job.id]);
+            updated();
+            await new Promise<void>((resolve) => (release = resolve));
+            if (outcome === 'rollback') throw new Error('rolled back');
+          })
+          .catch(() => undefined);
+        await holding;
+        let parkedAt = 0;
+        const park = runStatement(
+          t.db,
+          parkRecheckingStatement(
+            {
+              id: sagaId,
+              from: 'IN_PROGRESS',
+              state: 'WAITING',
+              currentStep: 3,
+              context: {},
+              waitKey: `job-started:${job.id}:1`,
+              waitDeadline: new Date(Date.now() + 60_000),
+            },
+            'c',
+            [],
+            jobMovedOn(job.id, 1),
+          ),
+        ).then((rows) => {
+          parkedAt = Date.now();
+          return rows;
+        });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(parkedAt).toBe(0); // blocked on the job's row
+        const releasedAt = Date.now();
+        release();
+        await ack;
+        const stayed = await park;
+        expect(parkedAt).toBeGreaterThanOrEqual(releasedAt);
+        expect(stayed).toEqual([outcome === 'commit']);
+        expect((await sagaState(sagaId)).state).toBe(
+          outcome === 'commit' ? 'IN_PROGRESS' : 'WAITING',
+        );
+      }
+    });
+  },
+);
