@@ -180,6 +180,73 @@ export async function runWithFilledOutboxRows<T>(
   };
 }
 
+/** An outbox row that belongs to one row of a change (RowOutboxRows). */
+export interface RowOutboxInsert extends OutboxInsert {
+  /** The `id` of the change's row it belongs to. */
+  row: string;
+  /** Payload keys set from that row's columns (payload key → column name). */
+  fill?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Like runWithOutboxRows, for a change returning several rows, each with its `id` and, in its
+ * `emit` column (text[]), the types of the events that apply to it: each outbox row is added when
+ * the changed row it belongs to lists its type, with its `fill` keys set from that row's columns
+ * (sagas started together, each dispatching its own job), in the order given. Returns the rows
+ * and the outbox rows added, filled.
+ */
+export async function runWithRowOutboxRows<T>(
+  q: Queryable,
+  statement: Statement<T>,
+  rows: readonly RowOutboxInsert[],
+): Promise<{ rows: T[]; added: OutboxInsert[] }> {
+  for (const row of rows) for (const column of Object.values(row.fill ?? {})) identifier(column);
+  const read = statement.read as (row: Record<string, unknown>) => T;
+  const first = statement.params.length + 1;
+  const types = ['uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb'];
+  const result = await runStatement(q, {
+    text: `WITH ${statement.ctes ? `${statement.ctes},` : ''} changed AS (${statement.text}),
+       appended AS (
+         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
+         SELECT e.event_id, e.event_type, e.subject, e.aggregate_type, e.aggregate_id,
+           e.correlation_id, e.traceparent,
+           e.payload || COALESCE((SELECT jsonb_object_agg(f.key, to_jsonb(c) -> f.value)
+                                  FROM jsonb_each_text(e.fill) AS f), '{}'::jsonb)
+         FROM unnest(${types.map((t, i) => `$${first + i}::${t}[]`).join(', ')}) WITH ORDINALITY
+                AS e(${OUTBOX_INSERT_COLUMNS}, row_key, fill, ord)
+           JOIN changed c ON c.id::text = e.row_key
+         WHERE e.event_type = ANY (c.emit)
+         ORDER BY e.ord)
+       SELECT * FROM changed`,
+    params: [
+      ...statement.params,
+      ...rowParams(rows),
+      rows.map((r) => r.row),
+      rows.map((r) => JSON.stringify(r.fill ?? {})),
+    ],
+    read: (row: Record<string, unknown>) => ({ value: read(row), raw: row }),
+  });
+  const byId = new Map(result.map((r) => [String(r.raw.id), r.raw]));
+  const added: OutboxInsert[] = [];
+  for (const { row: key, fill, ...insert } of rows) {
+    const changed = byId.get(key);
+    if (!changed || !(changed.emit as string[]).includes(insert.eventType)) continue;
+    const filled = Object.entries(fill ?? {}).map(([k, column]) => [k, changed[column]]);
+    added.push(
+      filled.length
+        ? {
+            ...insert,
+            payload: {
+              ...(insert.payload as Record<string, unknown>),
+              ...Object.fromEntries(filled),
+            },
+          }
+        : insert,
+    );
+  }
+  return { rows: result.map((r) => r.value), added };
+}
+
 /** A name written into SQL: letters, digits and underscores only (never from input). */
 function identifier(name: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not an SQL identifier: ${name}`);

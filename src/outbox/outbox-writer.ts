@@ -20,6 +20,7 @@ import {
   runWithFilledOutboxRows,
   runWithOutboxRows,
   runWithOutboxRowsPerRow,
+  runWithRowOutboxRows,
   type OutboxInsert,
 } from './outbox-sql.js';
 
@@ -66,6 +67,17 @@ export interface OutboxWriter {
     statement: Statement<T>,
     events: readonly NewEvent[],
     fill: Readonly<Record<string, string>>,
+  ): Promise<T[]>;
+  /**
+   * Runs a statement changing several rows, each returned with its `id` and, in its `emit`
+   * column (text[]), the types of the events that apply to it, and adds in the same SQL statement
+   * each event whose `row` lists its type, with the payload keys of its `fill` set from that
+   * row's columns (sagas started together, each dispatching its job).
+   */
+  changeWithRowEvents<T>(
+    q: Queryable,
+    statement: Statement<T>,
+    events: ReadonlyArray<NewEvent & { row: string; fill?: Readonly<Record<string, string>> }>,
   ): Promise<T[]>;
 }
 
@@ -142,6 +154,15 @@ export function createOutboxWriter(options: {
           })),
         );
       }
+      return changed.rows;
+    },
+    async changeWithRowEvents(q, statement, events) {
+      const changed = await runWithRowOutboxRows(
+        q,
+        statement,
+        events.map((e) => ({ ...toRow(e), row: e.row, fill: e.fill })),
+      );
+      tell(q, changed.added);
       return changed.rows;
     },
     async changeWithChosenEvents(q, statement, events) {

@@ -21,6 +21,7 @@ import {
   atWorkerCap,
   claimWorkerForJob,
   findWorker,
+  insertSagasDispatchingStatement,
   readJobAssigningWorker,
   usefulWorkerWaits,
 } from '../workers/worker-sql.js';
@@ -93,13 +94,14 @@ function validateJobState(deps: SagaDeps): Step {
   return {
     name: 'ValidateJobState',
     async execute({ context, memo, given, correlationId }) {
-      // A hand-off read the job in the statement that woke the saga (its memo). Otherwise the
-      // job is read, and dispatched as far as it can be, in one statement (decision 0026): when
-      // it is this attempt's, PENDING and due, a worker is reserved for it (ReserveWorker's
-      // claim, left in the memo for that step) and the job assigned to it with its JobAssigned
+      // A hand-off read the job in the statement that woke the saga, or the statement that
+      // created it took this look (decision 0027): its memo. Otherwise the job is read, and
+      // dispatched as far as it can be, in one statement (decision 0026): when it is this
+      // attempt's, PENDING and due, a worker is reserved for it (ReserveWorker's claim, left in
+      // the memo for that step) and the job assigned to it with its JobAssigned
       // (UpdateJobToAssigned's change, which that step then finds done).
       let job = memo.job;
-      let reserved: WorkerRecord | undefined;
+      let reserved = memo.reservation?.worker;
       if (!job) {
         const { jobId, attempt } = context;
         const [read] = await deps.outbox.changeWithFilledEvents(
@@ -393,6 +395,22 @@ export function executionSaga(deps: SagaDeps): SagaDefinition<ExecutionContext, 
     },
     // Its steps between two rests take milliseconds (decision 0020).
     recordStepsAtRest: true,
+    // Created IN_PROGRESS, it reads its job and dispatches it to a READY worker in the statement
+    // that creates it (decision 0027): ValidateJobState finds the job in its memo, ReserveWorker
+    // and UpdateJobToAssigned the work done.
+    startLook: {
+      statement: insertSagasDispatchingStatement,
+      events: (saga) => {
+        const { jobId, attempt } = saga.context as ExecutionContext;
+        // Its workerId is filled in by the statement: the worker it reserved.
+        return [
+          {
+            ...event('JobAssigned', jobId, saga.correlationId, { jobId, attempt, workerId: '' }),
+            fill: { workerId: 'worker_id' },
+          },
+        ];
+      },
+    },
     // A WorkerReady reserves the worker for the oldest waiting saga as it wakes it.
     handOff: {
       key: WORKER_READY_KEY,

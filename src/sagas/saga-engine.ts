@@ -101,7 +101,7 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     id: string,
     wake?: StepInput<SagaContext>['wake'],
     loaded?: SagaRow,
-    handed?: { given: string; memo?: SagaMemo },
+    handed?: { given?: string; memo?: SagaMemo },
   ): Promise<void> {
     if (active.has(id)) {
       // Running here already: run again when that run ends, so this wake-up is not lost. (What
@@ -143,8 +143,12 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   // starting; those parked at birth share one re-check, read after all of them were written
   // (decision 0020).
   interface Starter {
-    /** Each saga with the trace its SagaStarted belongs to. */
-    insert: Batcher<NewSaga & { traceparent: string }, SagaRow | undefined>;
+    /** Each saga with the trace its SagaStarted belongs to; the row inserted (none when it
+     * existed) and what its first look found (SagaDefinition.startLook). */
+    insert: Batcher<
+      NewSaga & { traceparent: string },
+      { row: SagaRow; memo?: SagaMemo } | undefined
+    >;
     /** Looks whether what parked sagas wait for is there; if so, wakes the oldest waiter. */
     recheck: () => Promise<void>;
   }
@@ -153,23 +157,50 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
     const key = `${type}:${parked}`;
     const known = starters.get(key);
     if (known) return known;
-    const park = parked ? definition(type).parkBehind : undefined;
+    const def = definition(type);
+    const park = parked ? def.parkBehind : undefined;
     const where = park && { key: park.key, deadlineMs: park.deadlineMs, onlyWhen: park.onlyWhen };
+    const started = (saga: NewSaga & { traceparent: string }) => ({
+      ...event('SagaStarted', saga.id, saga.correlationId, { sagaId: saga.id, sagaType: type }),
+      traceparent: saga.traceparent,
+    });
+    const inserted = async (
+      starts: ReadonlyArray<NewSaga & { traceparent: string }>,
+    ): Promise<Array<{ row: SagaRow; memo?: SagaMemo }>> => {
+      // The same saga started twice at once (a redelivery): inserted, with its events, once.
+      const sagas = [...new Map(starts.map((saga) => [saga.id, saga])).values()];
+      const look = def.startLook;
+      if (!look)
+        return (
+          await outbox.changeWithEventsPerRow(
+            db,
+            insertSagasStatement(sagas, where),
+            sagas.map(started),
+          )
+        ).map((row) => ({ row }));
+      return (
+        await outbox.changeWithRowEvents(
+          db,
+          look.statement(sagas, where),
+          sagas.flatMap((saga) => [
+            { ...started(saga), row: saga.id },
+            ...look
+              .events(saga)
+              .map((e) => ({ ...e, traceparent: saga.traceparent, row: saga.id })),
+          ]),
+        )
+      ).map(({ saga, memo }) => ({ row: saga, memo }));
+    };
     const insert = async (sagas: ReadonlyArray<NewSaga & { traceparent: string }>) => {
-      const rows = await outbox.changeWithEventsPerRow(
-        db,
-        insertSagasStatement(sagas, where),
-        sagas.map((saga) => ({
-          ...event('SagaStarted', saga.id, saga.correlationId, { sagaId: saga.id, sagaType: type }),
-          traceparent: saga.traceparent,
-        })),
-      );
+      const rows = await inserted(sagas);
       // The same saga started twice at once (a redelivery): the first start made it.
-      const byId = new Map<string, SagaRow | undefined>(rows.map((row) => [row.id, row]));
+      const byId = new Map<string, { row: SagaRow; memo?: SagaMemo } | undefined>(
+        rows.map((made) => [made.row.id, made]),
+      );
       return sagas.map((saga) => {
-        const row = byId.get(saga.id);
+        const made = byId.get(saga.id);
         byId.set(saga.id, undefined);
-        return row;
+        return made;
       });
     };
     // As a WorkerReady would: the oldest waiter goes (not every saga that just parked, which
@@ -259,13 +290,14 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
         traceparent: traceparentFor(correlationId),
       });
       if (inserted) metrics?.sagas.inc({ type, outcome: 'started' });
-      if (inserted?.state === 'WAITING') {
+      if (inserted?.row.state === 'WAITING') {
         // Parked at birth behind others: one look whether what they wait for is there now (it
         // may have come before the row), as after any wait.
         await start.recheck();
         return 'started';
       }
-      if (inserted || !active.has(id)) await run(id, undefined, inserted);
+      if (inserted || !active.has(id))
+        await run(id, undefined, inserted?.row, inserted?.memo && { memo: inserted.memo });
       return inserted ? 'started' : 'exists';
     },
     run: (id, wake) => run(id, wake),

@@ -52,7 +52,7 @@ export interface SagaRunner {
     wake: StepInput<SagaContext>['wake'],
     loaded: SagaRow | undefined,
     /** What a hand-off gave it and the rows that statement read (the first step's memo). */
-    handed?: { given: string; memo?: SagaMemo },
+    handed?: { given?: string; memo?: SagaMemo },
   ): Promise<void>;
 }
 
@@ -143,7 +143,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
   async function advance(
     saga: SagaRow,
     firstWake: StepInput<SagaContext>['wake'],
-    handed: { given: string; memo?: SagaMemo } | undefined,
+    handed: { given?: string; memo?: SagaMemo } | undefined,
   ): Promise<void> {
     const def = definition(saga.saga_type);
     const log = logger.child({
@@ -295,7 +295,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
     id: string,
     wake: StepInput<SagaContext>['wake'],
     loaded: SagaRow | undefined,
-    handed?: { given: string; memo?: SagaMemo },
+    handed?: { given?: string; memo?: SagaMemo },
   ): Promise<void> {
     const saga = loaded ?? (await findSaga(db, id));
     if (!saga) return;

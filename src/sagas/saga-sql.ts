@@ -36,22 +36,33 @@ export interface NewSaga {
  */
 export function insertSagasStatement(
   sagas: readonly NewSaga[],
-  parkBehind?: { key: string; deadlineMs: number; onlyWhen?: string },
+  parkBehind?: SagaParking,
 ): Statement<SagaRow> {
-  const rows = sagas.map((saga, ord) => ({
-    ord,
-    id: saga.id,
-    saga_type: saga.type,
-    correlation_id: saga.correlationId,
-    context: saga.context,
-    priority: saga.priority ?? 0,
-  }));
+  return {
+    text: insertSagasSql(parkBehind, COLUMNS),
+    params: insertSagasParams(sagas, parkBehind),
+    read: (row: SagaRow) => row,
+  };
+}
+
+/** How sagas started behind others are parked (insertSagasStatement). */
+export interface SagaParking {
+  key: string;
+  deadlineMs: number;
+  onlyWhen?: string;
+}
+
+/** The saga row's columns (SagaRow), for statements that return sagas with more. */
+export const SAGA_COLUMNS = COLUMNS;
+
+/** insertSagasStatement's INSERT (parameters `$1…$3`, insertSagasParams), returning `returning`:
+ * for a statement that embeds it as a CTE. */
+export function insertSagasSql(parkBehind: SagaParking | undefined, returning: string): string {
   const waiting = parkBehind
     ? `EXISTS (SELECT 1 FROM saga_instances WHERE state = 'WAITING' AND wait_key = $2)
          AND (${parkBehind.onlyWhen ?? 'true'})`
     : 'false';
-  return {
-    text: `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context, priority,
+  return `INSERT INTO saga_instances (id, saga_type, state, correlation_id, context, priority,
          wait_key, wait_deadline, created_at)
        SELECT r.id, r.saga_type, CASE WHEN w.waiting THEN 'WAITING' ELSE 'IN_PROGRESS' END,
          r.correlation_id, r.context, r.priority, CASE WHEN w.waiting THEN $2 END,
@@ -62,10 +73,23 @@ export function insertSagasStatement(
             (SELECT ${waiting} AS waiting) AS w
        ORDER BY r.ord
        ON CONFLICT (id) DO NOTHING
-       RETURNING ${COLUMNS}`,
-    params: [JSON.stringify(rows), parkBehind?.key ?? null, parkBehind?.deadlineMs ?? 0],
-    read: (row: SagaRow) => row,
-  };
+       RETURNING ${returning}`;
+}
+
+/** The parameters of insertSagasSql. */
+export function insertSagasParams(
+  sagas: readonly NewSaga[],
+  parkBehind: SagaParking | undefined,
+): unknown[] {
+  const rows = sagas.map((saga, ord) => ({
+    ord,
+    id: saga.id,
+    saga_type: saga.type,
+    correlation_id: saga.correlationId,
+    context: saga.context,
+    priority: saga.priority ?? 0,
+  }));
+  return [JSON.stringify(rows), parkBehind?.key ?? null, parkBehind?.deadlineMs ?? 0];
 }
 
 /** Returns the saga, or undefined. */

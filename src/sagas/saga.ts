@@ -1,7 +1,8 @@
 // Saga domain: definitions, step outcomes and the pure rules of ordering and compensation.
 import { HodeiError } from '../shared/errors.js';
 import type { SqlCondition, Statement } from '../db/statement.js';
-import type { SagaRow } from './saga-sql.js';
+import type { NewSaga, SagaParking, SagaRow } from './saga-sql.js';
+import type { NewEvent } from '../events/catalog.js';
 
 export const SAGA_TYPES = ['execution', 'provisioning', 'recovery'] as const;
 export type SagaType = (typeof SAGA_TYPES)[number];
@@ -108,6 +109,21 @@ export interface SagaDefinition<
     recheck: () => Promise<boolean>;
     /** A further SQL condition (a constant boolean expression) for parking at birth. */
     onlyWhen?: string;
+  };
+  /**
+   * Sagas of this type created IN_PROGRESS take their first look in the statement that creates
+   * them (decision 0027): `statement` inserts the sagas as insertSagasStatement does (with the
+   * same parking) and returns each inserted saga with what it read and did for its first steps
+   * (its memo), its `id` and, in `emit`, the events that apply to it — `SagaStarted` always, and
+   * those of `events(saga)` it made happen, their `fill` keys set from its row. One statement
+   * where the insert and the first look were two, on the path from a job's queueing to its run.
+   */
+  readonly startLook?: {
+    statement: (
+      sagas: readonly NewSaga[],
+      parking: SagaParking | undefined,
+    ) => Statement<{ saga: SagaRow; memo?: Partial<M> }>;
+    events: (saga: NewSaga) => Array<NewEvent & { fill?: Readonly<Record<string, string>> }>;
   };
   /**
    * Waking sagas that wait on `key` hands each what it waits for, in the statement that wakes

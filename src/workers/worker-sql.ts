@@ -6,6 +6,14 @@ import type { JobRecord } from '../jobs/job.js';
 import { COLUMNS as JOB_COLUMNS, toJob, type JobRow } from '../jobs/job-row.js';
 import { assignJobSql } from '../jobs/job-sql.js';
 import type { Statement } from '../db/statement.js';
+import {
+  SAGA_COLUMNS,
+  insertSagasParams,
+  insertSagasSql,
+  type NewSaga,
+  type SagaParking,
+  type SagaRow,
+} from '../sagas/saga-sql.js';
 
 interface WorkerRow {
   id: string;
@@ -244,6 +252,111 @@ export function readJobAssigningWorker(jobId: string, attempt: number): Statemen
       return row.due
         ? { job, reservation: reservation(row), assigned: row.emit }
         : { job, assigned: false };
+    },
+  };
+}
+
+/** What an ExecutionSaga started with its first look found (insertSagasDispatchingStatement). */
+export interface StartedExecution {
+  saga: SagaRow;
+  /** Its job as the statement left it (none when the saga was parked, or the job is gone), and
+   * when the job was this attempt's, PENDING and due with no worker held for it: the worker
+   * reserved (and the job assigned to it, if that held) or none and how many are alive. */
+  memo?: {
+    job: JobRecord;
+    reservation?: { worker: WorkerRecord | undefined; liveWorkers: number };
+  };
+}
+
+/**
+ * ExecutionSagas inserted as insertSagasStatement does, each created IN_PROGRESS taking its first
+ * look in the same statement (decision 0027), as readJobAssigningWorker does for one: its job
+ * read and, when it is at the saga's attempt, PENDING and due, a READY worker reserved for it —
+ * the due jobs in the order of their sagas paired with the longest-idle READY workers — and the
+ * job ASSIGNED to it (the same guard: PENDING at that attempt). A job some worker is BUSY for
+ * already is left to the saga's steps (they find that worker, as claimWorkerForJob does); a new
+ * saga has had no run that could have reserved one, so this is a guard, not a path. Each row: the
+ * saga, `emit` (SagaStarted, and JobAssigned when its job was assigned here) and `worker_id`
+ * (JobAssigned's workerId).
+ */
+export function insertSagasDispatchingStatement(
+  sagas: readonly NewSaga[],
+  parking: SagaParking | undefined,
+): Statement<StartedExecution> {
+  const workerCols = COLUMNS.split(',').map((c) => c.trim());
+  const sagaCols = SAGA_COLUMNS.split(',').map((c) => c.trim());
+  return {
+    ctes: `inserted AS (${insertSagasSql(parking, SAGA_COLUMNS)}),
+       look AS (
+         SELECT i.id AS saga_id, r.ord, j.id AS job_id,
+           (i.context->>'attempt')::int AS attempt,
+           j.attempt = (i.context->>'attempt')::int AND j.state = 'PENDING'
+             AND (j.retry_at IS NULL OR j.retry_at <= now())
+             AND NOT EXISTS (SELECT 1 FROM workers h WHERE h.state = 'BUSY'
+                             AND h.current_job_id = j.id) AS due
+         FROM inserted i JOIN jobs j ON j.id = (i.context->>'jobId')::uuid
+           JOIN (SELECT DISTINCT ON (id) id, ord
+                 FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid) ORDER BY id, ord) AS r
+             ON r.id = i.id
+         WHERE i.state = 'IN_PROGRESS'
+       ), wanted AS (
+         SELECT saga_id, job_id, row_number() OVER (ORDER BY ord) AS n
+         FROM look WHERE due
+       ), ready AS (
+         SELECT id, row_number() OVER (ORDER BY ready_since, id) AS n
+         FROM (SELECT id, ready_since FROM workers WHERE state = 'READY'
+               ORDER BY ready_since LIMIT (SELECT count(*) FROM wanted)
+               FOR UPDATE SKIP LOCKED) AS w
+       ), reserved AS (
+         UPDATE workers SET state = 'BUSY', current_job_id = wanted.job_id, ready_since = NULL
+         FROM wanted JOIN ready USING (n)
+         WHERE workers.id = ready.id
+         RETURNING wanted.saga_id, ${workerCols.map((c) => `workers.${c} AS worker_${c}`).join(', ')}
+       ), assigned AS (
+         UPDATE jobs SET state = 'ASSIGNED', worker_id = reserved.worker_id, assigned_at = now(),
+           updated_at = now()
+         FROM reserved JOIN look USING (saga_id)
+         WHERE jobs.id = look.job_id AND jobs.attempt = look.attempt AND jobs.state = 'PENDING'
+         RETURNING reserved.saga_id, ${JOB_COLUMN_LIST.map((c) => `jobs.${c}`).join(', ')}
+       )`,
+    text: `SELECT ${sagaCols.map((c) => `i.${c}`).join(', ')},
+       ${JOB_COLUMN_LIST.map((c) => `now_job.${c} AS job_${c}`).join(', ')},
+       r.*, l.due, CASE WHEN l.due AND r.saga_id IS NULL THEN ${LIVE_WORKERS} END AS live_workers,
+       CASE WHEN a.saga_id IS NULL THEN ARRAY['SagaStarted']
+            ELSE ARRAY['SagaStarted', 'JobAssigned'] END AS emit
+     FROM inserted i
+       LEFT JOIN look l ON l.saga_id = i.id
+       LEFT JOIN reserved r ON r.saga_id = i.id
+       LEFT JOIN assigned a ON a.saga_id = i.id
+       LEFT JOIN LATERAL (
+         SELECT ${JOB_COLUMNS} FROM assigned WHERE assigned.saga_id = i.id
+         UNION ALL
+         SELECT ${JOB_COLUMNS} FROM jobs
+         WHERE jobs.id = l.job_id AND NOT EXISTS (SELECT 1 FROM assigned WHERE assigned.saga_id = i.id)
+       ) AS now_job ON true`,
+    params: insertSagasParams(sagas, parking),
+    read: (row: Record<string, unknown>): StartedExecution => {
+      const saga = Object.fromEntries(sagaCols.map((c) => [c, row[c]])) as unknown as SagaRow;
+      if (row.job_id === null || row.job_id === undefined) return { saga };
+      const job = toJob(
+        Object.fromEntries(JOB_COLUMN_LIST.map((c) => [c, row[`job_${c}`]])) as unknown as JobRow,
+      );
+      if (row.due !== true) return { saga, memo: { job } };
+      const worker =
+        row.worker_id === null || row.worker_id === undefined
+          ? undefined
+          : toWorker(
+              Object.fromEntries(
+                workerCols.map((c) => [c, row[`worker_${c}`]]),
+              ) as unknown as WorkerRow,
+            );
+      return {
+        saga,
+        memo: {
+          job,
+          reservation: { worker, liveWorkers: (row.live_workers as number | null) ?? 0 },
+        },
+      };
     },
   };
 }

@@ -156,6 +156,62 @@ for (const kind of DB_KINDS) {
       ).rejects.toThrow(/not an SQL identifier/);
     });
 
+    it('changeWithRowEvents adds the events of each row of the types it lists, filled from that row, and tells of them', async () => {
+      const told: Array<{ type: string; payload: Record<string, unknown> }> = [];
+      const writer = createOutboxWriter({
+        subjectPrefix: 'test.events',
+        committed: {
+          db: t.db,
+          events: (events) =>
+            told.push(...events.map((e) => ({ type: e.type, payload: e.payload }))),
+        },
+      });
+      const [a, b, gone] = [newId(), newId(), newId()];
+      const [workerA, workerB] = [newId(), newId()];
+      // Two rows (a third event's row is not returned): `a` lists both types, `b` only one.
+      const rows = {
+        text: `SELECT * FROM (VALUES ($1::uuid, $2::uuid, ARRAY['SagaStarted', 'JobAssigned']),
+                                     ($3::uuid, $4::uuid, ARRAY['SagaStarted'])) AS v(id, picked, emit)`,
+        params: [a, workerA, b, workerB],
+        read: (row: { id: string }) => row.id,
+      };
+      const forRow = (row: string) => [
+        { ...event('SagaStarted', row, 'c', { sagaId: row, sagaType: 'execution' }), row },
+        {
+          ...event('JobAssigned', row, 'c', { jobId: row, attempt: 1, workerId: '' }),
+          row,
+          fill: { workerId: 'picked' },
+        },
+      ];
+      expect(
+        await writer.changeWithRowEvents(t.db, rows, [...forRow(a), ...forRow(b), ...forRow(gone)]),
+      ).toEqual([a, b]);
+      const stored = await t.db.query<{
+        event_type: string;
+        aggregate_id: string;
+        payload: Record<string, unknown>;
+      }>(
+        `SELECT event_type, aggregate_id, payload FROM outbox_events
+         WHERE aggregate_id = ANY ($1::text[]) ORDER BY seq`,
+        [[a, b, gone]],
+      );
+      const expected = [
+        { type: 'SagaStarted', payload: { sagaId: a, sagaType: 'execution' } },
+        { type: 'JobAssigned', payload: { jobId: a, attempt: 1, workerId: workerA } },
+        { type: 'SagaStarted', payload: { sagaId: b, sagaType: 'execution' } },
+      ];
+      expect(stored.rows.map((r) => ({ type: r.event_type, payload: r.payload }))).toEqual(
+        expected,
+      );
+      expect(told).toEqual(expected);
+      // A column name is written into the SQL: anything but a plain name is refused.
+      await expect(
+        writer.changeWithRowEvents(t.db, rows, [
+          { ...forRow(a)[1]!, fill: { workerId: 'picked; --' } },
+        ]),
+      ).rejects.toThrow(/not an SQL identifier/);
+    });
+
     it('adding events raises one NOTIFY at commit, none on rollback', async () => {
       const payloads: string[] = [];
       let fenced = (): void => undefined;
