@@ -41,8 +41,8 @@ export const RECORD_ONLY_EVENTS: readonly EventType[] = [
 /** The priority of a requeued attempt's ExecutionSaga among sagas waiting for a worker. */
 export const REQUEUED_PRIORITY = 1;
 
-/** How many job starts `startsWoken` remembers (beyond: the oldest is forgotten, and the end of
- * its run wakes as before). */
+/** How many job starts `startsThatEnded` remembers (beyond: the oldest is forgotten, and the end
+ * of its run tries to end the saga as before). */
 const STARTS_REMEMBERED = 10_000;
 
 export function createSagaProcessor(
@@ -53,17 +53,17 @@ export function createSagaProcessor(
   // waits on its key again, so the end of the same run (JobSucceeded, …), which ends it only in
   // case the JobStarted was lost, has nothing to do and skips the statement. Not remembered
   // (another server, a restart, a start not yet parked): the end tries as before.
-  const startsWoken = new Set<string>();
+  const startsThatEnded = new Set<string>();
   const rememberStart = (key: string) => {
-    startsWoken.add(key);
-    if (startsWoken.size > STARTS_REMEMBERED) {
-      const oldest = startsWoken.values().next().value;
-      if (oldest !== undefined) startsWoken.delete(oldest);
+    startsThatEnded.add(key);
+    if (startsThatEnded.size > STARTS_REMEMBERED) {
+      const oldest = startsThatEnded.values().next().value;
+      if (oldest !== undefined) startsThatEnded.delete(oldest);
     }
   };
-  // Start wakes under way: a short run's end can be handled while its start's wake is still in
-  // flight (each is handled as it comes), and then waits for it rather than wake on its own.
-  const startWakes = new Map<string, Promise<boolean>>();
+  // Starts under way: a short run's end can be handled while its start's finishWaiting is still
+  // in flight (each is handled as it comes), and then waits for it rather than try on its own.
+  const startsInFlight = new Map<string, Promise<boolean>>();
   return async (event) => {
     const p = event.payload;
     switch (event.type) {
@@ -157,20 +157,20 @@ export function createSagaProcessor(
             event.correlationId,
           );
         if (event.type === 'JobStarted') {
-          const waking = finish().then((finished) => {
+          const ending = finish().then((finished) => {
             if (finished) rememberStart(key);
             return finished;
           });
-          startWakes.set(key, waking);
+          startsInFlight.set(key, ending);
           try {
-            await waking;
+            await ending;
           } finally {
-            if (startWakes.get(key) === waking) startWakes.delete(key);
+            if (startsInFlight.get(key) === ending) startsInFlight.delete(key);
           }
           return;
         }
-        await startWakes.get(key)?.catch(() => false);
-        if (!startsWoken.delete(key)) await finish();
+        await startsInFlight.get(key)?.catch(() => false);
+        if (!startsThatEnded.delete(key)) await finish();
         return;
       }
       default:
