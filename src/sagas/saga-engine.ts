@@ -96,7 +96,8 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   }
 
   /** `loaded` is the saga's row when the caller has just read or written it (one read less);
-   * `handed`, what a hand-off gave it (StepInput.given) and the rows it read (its memo). */
+   * `handed`, what a hand-off gave it (StepInput.given) and the rows it read, or what the first
+   * look of the statement that created it found (its memo). */
   async function run(
     id: string,
     wake?: StepInput<SagaContext>['wake'],
