@@ -22,6 +22,7 @@ import type { Provider } from '../../src/providers/provider.js';
 import type { JobRecord } from '../../src/jobs/job.js';
 import type { Db } from '../../src/db/db.js';
 import { testSecretBox } from '../helpers/secret-box.js';
+import { rowById } from '../helpers/databases.js';
 
 export interface DispatchHarness {
   deps: SagaDeps;
@@ -127,6 +128,14 @@ export async function readyWorker(
     [id, options.externalId ?? '', options.idleMs ?? 0],
   );
   return id;
+}
+
+/** A worker's state and the job it is BUSY for. */
+export function workerState(
+  db: Db,
+  id: string,
+): Promise<{ state: string; current_job_id: string | null }> {
+  return rowById(db, 'SELECT state, current_job_id FROM workers WHERE id = $1', id, 'worker');
 }
 
 /** An open stream for the worker in this harness's process; records the RUN commands it carries

@@ -4,12 +4,7 @@
 // finished or at another attempt leaves every worker READY and writes no event, and the saga that
 // read it gives nothing back because it took nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DB_KINDS,
-  createAnyTestDatabase,
-  rowById,
-  type AnyTestDatabase,
-} from '../helpers/databases.js';
+import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { jobSpec } from '../helpers/job-spec.js';
 import { executionSagaId } from '../../src/shared/ids.js';
 import { readJobAssigningWorker } from '../../src/workers/worker-sql.js';
@@ -20,6 +15,7 @@ import {
   jobQueued,
   readyWorker,
   recordingStream,
+  workerState as stateOfWorker,
 } from './dispatch-harness.js';
 
 let t: AnyTestDatabase;
@@ -47,13 +43,7 @@ async function assignedEvents(jobId: string): Promise<string[]> {
   return result.rows.map((r) => r.worker_id);
 }
 
-const workerState = (id: string) =>
-  rowById<{ state: string; current_job_id: string | null }>(
-    t.db,
-    'SELECT state, current_job_id FROM workers WHERE id = $1',
-    id,
-    'worker',
-  );
+const workerState = (id: string) => stateOfWorker(t.db, id);
 
 for (const kind of DB_KINDS) {
   describe.sequential(kind, () => {

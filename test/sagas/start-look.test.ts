@@ -5,12 +5,7 @@
 // saga parked at birth looks at nothing; a saga that exists already (a redelivery) is not
 // inserted and changes nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DB_KINDS,
-  createAnyTestDatabase,
-  rowById,
-  type AnyTestDatabase,
-} from '../helpers/databases.js';
+import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { jobSpec } from '../helpers/job-spec.js';
 import { executionSagaId } from '../../src/shared/ids.js';
 import { insertSagasDispatchingStatement } from '../../src/workers/worker-sql.js';
@@ -23,6 +18,7 @@ import {
   jobQueued,
   readyWorker,
   recordingStream,
+  workerState as stateOfWorker,
 } from './dispatch-harness.js';
 
 let t: AnyTestDatabase;
@@ -70,13 +66,7 @@ async function events(ids: string[]): Promise<string[]> {
   return result.rows.map((r) => (r.worker_id ? `${r.event_type}:${r.worker_id}` : r.event_type));
 }
 
-const workerState = (id: string) =>
-  rowById<{ state: string; current_job_id: string | null }>(
-    t.db,
-    'SELECT state, current_job_id FROM workers WHERE id = $1',
-    id,
-    'worker',
-  );
+const workerState = (id: string) => stateOfWorker(t.db, id);
 
 for (const kind of DB_KINDS) {
   describe.sequential(kind, () => {
