@@ -41,6 +41,22 @@ export const COLUMNS = `id, name, command, args, env, working_dir, timeout_ms, m
   assigned_at, started_at, finished_at, retries, retry_backoff_ms, retry_max_backoff_ms, retries_used,
   retry_at, output_deleted_at, queued_by, cancelled_by, secret_names, secrets_digest`;
 
+const COLUMN_LIST = COLUMNS.split(',').map((c) => c.trim());
+
+/** The job's columns of `alias` named `job_<column>`, for a statement returning a job beside
+ * other rows' columns; read back with jobFromPrefixed. */
+export function jobColumnsPrefixed(alias: string): string {
+  return COLUMN_LIST.map((c) => `${alias}.${c} AS job_${c}`).join(', ');
+}
+
+/** The job of a row returned with jobColumnsPrefixed, or undefined when it had none. */
+export function jobFromPrefixed(row: Record<string, unknown>): JobRecord | undefined {
+  if (row.job_id === null || row.job_id === undefined) return undefined;
+  return toJob(
+    Object.fromEntries(COLUMN_LIST.map((c) => [c, row[`job_${c}`]])) as unknown as JobRow,
+  );
+}
+
 export function toJob(row: JobRow): JobRecord {
   return {
     id: row.id,

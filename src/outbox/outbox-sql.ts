@@ -136,70 +136,29 @@ export async function runWithChosenOutboxRows<T>(
   return { rows: result.map((r) => r.value), emitted: result[0]?.emit ?? [] };
 }
 
-/**
- * Like runWithOutboxRows, for a change whose one row decides whether the events apply (its boolean
- * `emit` column) and holds values they carry: each payload gets the keys of `fill` set from the
- * row's columns they name (a worker the statement chose). Returns the rows and whether the events
- * were added.
- */
-export async function runWithFilledOutboxRows<T>(
-  q: Queryable,
-  statement: Statement<T>,
-  rows: readonly OutboxInsert[],
-  fill: Readonly<Record<string, string>>,
-): Promise<{ rows: T[]; emitted: boolean; filled: Record<string, unknown> }> {
-  const read = statement.read as (row: Record<string, unknown>) => T;
-  const keys = Object.entries(fill);
-  const filledPayload = keys.length
-    ? `e.payload || jsonb_build_object(${keys
-        .map(([key, column]) => `'${identifier(key)}', c.${identifier(column)}`)
-        .join(', ')})`
-    : 'e.payload';
-  const result = await runStatement(q, {
-    text: `WITH ${statement.ctes ? `${statement.ctes},` : ''} changed AS (${statement.text}),
-       appended AS (
-         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
-         SELECT e.event_id, e.event_type, e.subject, e.aggregate_type, e.aggregate_id,
-           e.correlation_id, e.traceparent, ${filledPayload}
-         FROM (${selectRows(statement.params.length + 1)}) AS e(${OUTBOX_INSERT_COLUMNS}),
-           (SELECT * FROM changed LIMIT 1) AS c
-         WHERE c.emit)
-       SELECT * FROM changed`,
-    params: [...statement.params, ...rowParams(rows)],
-    read: (row: Record<string, unknown>) => ({
-      value: read(row),
-      emit: row.emit === true,
-      filled: Object.fromEntries(keys.map(([key, column]) => [key, row[column]])),
-    }),
-  });
-  const first = result[0];
-  return {
-    rows: result.map((r) => r.value),
-    emitted: first?.emit ?? false,
-    filled: first?.filled ?? {},
-  };
-}
-
 /** An outbox row that belongs to one row of a change (RowOutboxRows). */
 export interface RowOutboxInsert extends OutboxInsert {
-  /** The `id` of the change's row it belongs to. */
+  /** The key of the change's row it belongs to. */
   row: string;
   /** Payload keys set from that row's columns (payload key → column name). */
   fill?: Readonly<Record<string, string>>;
 }
 
 /**
- * Like runWithOutboxRows, for a change returning several rows, each with its `id` and, in its
- * `emit` column (text[]), the types of the events that apply to it: each outbox row is added when
- * the changed row it belongs to lists its type, with its `fill` keys set from that row's columns
- * (sagas started together, each dispatching its own job), in the order given. Returns the rows
- * and the outbox rows added, filled.
+ * Like runWithOutboxRows, for a change returning rows, each with its key (the column `key`, `id`
+ * by default) and, in its `emit` column (text[]), the types of the events that apply to it: each
+ * outbox row is added when the changed row it belongs to lists its type, with its `fill` keys set
+ * from that row's columns (sagas started together, each dispatching its own job; a job assigned
+ * to the worker the statement chose), in the order given. Returns the rows and the outbox rows
+ * added, filled.
  */
 export async function runWithRowOutboxRows<T>(
   q: Queryable,
   statement: Statement<T>,
   rows: readonly RowOutboxInsert[],
+  key = 'id',
 ): Promise<{ rows: T[]; added: OutboxInsert[] }> {
+  identifier(key);
   for (const row of rows) for (const column of Object.values(row.fill ?? {})) identifier(column);
   const read = statement.read as (row: Record<string, unknown>) => T;
   const first = statement.params.length + 1;
@@ -214,7 +173,7 @@ export async function runWithRowOutboxRows<T>(
                                   FROM jsonb_each_text(e.fill) AS f), '{}'::jsonb)
          FROM unnest(${types.map((t, i) => `$${first + i}::${t}[]`).join(', ')}) WITH ORDINALITY
                 AS e(${OUTBOX_INSERT_COLUMNS}, row_key, fill, ord)
-           JOIN changed c ON c.id::text = e.row_key
+           JOIN changed c ON c.${key}::text = e.row_key
          WHERE e.event_type = ANY (c.emit)
          ORDER BY e.ord)
        SELECT * FROM changed`,
@@ -226,10 +185,10 @@ export async function runWithRowOutboxRows<T>(
     ],
     read: (row: Record<string, unknown>) => ({ value: read(row), raw: row }),
   });
-  const byId = new Map(result.map((r) => [String(r.raw.id), r.raw]));
+  const byKey = new Map(result.map((r) => [String(r.raw[key]), r.raw]));
   const added: OutboxInsert[] = [];
-  for (const { row: key, fill, ...insert } of rows) {
-    const changed = byId.get(key);
+  for (const { row, fill, ...insert } of rows) {
+    const changed = byKey.get(row);
     if (!changed || !(changed.emit as string[]).includes(insert.eventType)) continue;
     const filled = Object.entries(fill ?? {}).map(([k, column]) => [k, changed[column]]);
     added.push(

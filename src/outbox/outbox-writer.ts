@@ -17,7 +17,6 @@ import { traceparentFor } from '../telemetry/tracing.js';
 import {
   insertOutboxRows,
   runWithChosenOutboxRows,
-  runWithFilledOutboxRows,
   runWithOutboxRows,
   runWithOutboxRowsPerRow,
   runWithRowOutboxRows,
@@ -58,26 +57,17 @@ export interface OutboxWriter {
     events: readonly NewEvent[],
   ): Promise<T[]>;
   /**
-   * Runs a statement whose one row says in its boolean `emit` column whether the events apply and
-   * holds values they carry, and adds them in the same SQL statement with each payload key of
-   * `fill` set from the column it names (a worker the statement itself chose).
-   */
-  changeWithFilledEvents<T>(
-    q: Queryable,
-    statement: Statement<T>,
-    events: readonly NewEvent[],
-    fill: Readonly<Record<string, string>>,
-  ): Promise<T[]>;
-  /**
-   * Runs a statement changing several rows, each returned with its `id` and, in its `emit`
-   * column (text[]), the types of the events that apply to it, and adds in the same SQL statement
-   * each event whose `row` lists its type, with the payload keys of its `fill` set from that
-   * row's columns (sagas started together, each dispatching its job).
+   * Runs a statement changing rows, each returned with its key (the column `key`, `id` by
+   * default) and, in its `emit` column (text[]), the types of the events that apply to it, and
+   * adds in the same SQL statement each event whose `row` lists its type, with the payload keys
+   * of its `fill` set from that row's columns (sagas started together, each dispatching its job;
+   * a job assigned to the worker the statement itself chose).
    */
   changeWithRowEvents<T>(
     q: Queryable,
     statement: Statement<T>,
     events: ReadonlyArray<NewEvent & { row: string; fill?: Readonly<Record<string, string>> }>,
+    key?: string,
   ): Promise<T[]>;
 }
 
@@ -142,25 +132,12 @@ export function createOutboxWriter(options: {
       );
       return changed;
     },
-    async changeWithFilledEvents(q, statement, events, fill) {
-      const rows = events.map(toRow);
-      const changed = await runWithFilledOutboxRows(q, statement, rows, fill);
-      if (changed.emitted) {
-        tell(
-          q,
-          rows.map((row) => ({
-            ...row,
-            payload: { ...(row.payload as Record<string, unknown>), ...changed.filled },
-          })),
-        );
-      }
-      return changed.rows;
-    },
-    async changeWithRowEvents(q, statement, events) {
+    async changeWithRowEvents(q, statement, events, key) {
       const changed = await runWithRowOutboxRows(
         q,
         statement,
         events.map((e) => ({ ...toRow(e), row: e.row, fill: e.fill })),
+        key,
       );
       tell(q, changed.added);
       return changed.rows;

@@ -104,12 +104,18 @@ function validateJobState(deps: SagaDeps): Step {
       let reserved = memo.reservation?.worker;
       if (!job) {
         const { jobId, attempt } = context;
-        const [read] = await deps.outbox.changeWithFilledEvents(
+        const [read] = await deps.outbox.changeWithRowEvents(
           deps.db,
           readJobAssigningWorker(jobId, attempt),
           // Its workerId is filled in by the statement: the worker it reserved.
-          [event('JobAssigned', jobId, correlationId, { jobId, attempt, workerId: '' })],
-          { workerId: 'id' },
+          [
+            {
+              ...event('JobAssigned', jobId, correlationId, { jobId, attempt, workerId: '' }),
+              row: jobId,
+              fill: { workerId: 'id' },
+            },
+          ],
+          'job_id',
         );
         job = read?.job;
         if (read?.reservation) {

@@ -2,7 +2,7 @@
 import type { Queryable } from '../db/db.js';
 import { runStatement, type SqlCondition, type Statement } from '../db/statement.js';
 import type { SagaContext, SagaState, SagaType } from './saga.js';
-import { COLUMNS as JOB_ROW_COLUMNS, toJob, type JobRow } from '../jobs/job-row.js';
+import { jobColumnsPrefixed, jobFromPrefixed } from '../jobs/job-row.js';
 import type { JobRecord } from '../jobs/job.js';
 
 export interface SagaRow {
@@ -338,9 +338,6 @@ export async function claimWaitingByKey(
   return result.rows;
 }
 
-/** The job's columns under a `job_` prefix (the saga's share their names). */
-const JOB_COLUMNS = JOB_ROW_COLUMNS.split(',').map((c) => c.trim());
-
 /**
  * The execution saga's hand-off (decision 0020): the oldest sagas waiting on `key` (priority
  * first) paired with the READY workers that have waited longest, at most `limit` pairs; each
@@ -375,7 +372,7 @@ export function handOffReadyWorkersStatement(
        RETURNING ${COLUMNS.split(', ')
          .map((c) => `s.${c}`)
          .join(', ')}, reserved.worker_id AS given,
-         ${JOB_COLUMNS.map((c) => `j.${c} AS job_${c}`).join(', ')}`,
+         ${jobColumnsPrefixed('j')}`,
     params: [key, limit],
     read: (row: SagaRow & { given: string } & Record<string, unknown>) => {
       const saga: SagaRow = {
@@ -388,8 +385,9 @@ export function handOffReadyWorkersStatement(
         wait_key: row.wait_key,
         error: row.error,
       };
-      const job = Object.fromEntries(JOB_COLUMNS.map((c) => [c, row[`job_${c}`]]));
-      return { saga, given: row.given, memo: { job: toJob(job as unknown as JobRow) } };
+      // The join on jobs makes the job always there.
+      const job = jobFromPrefixed(row) as JobRecord;
+      return { saga, given: row.given, memo: { job } };
     },
   };
 }

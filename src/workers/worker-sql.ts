@@ -3,7 +3,7 @@ import type { Queryable } from '../db/db.js';
 import type { WorkerRecord } from './worker.js';
 import type { WorkerState } from './worker-state.js';
 import type { JobRecord } from '../jobs/job.js';
-import { COLUMNS as JOB_COLUMNS, toJob, type JobRow } from '../jobs/job-row.js';
+import { COLUMNS as JOB_COLUMNS, jobColumnsPrefixed, jobFromPrefixed } from '../jobs/job-row.js';
 import { assignJobSql } from '../jobs/job-sql.js';
 import type { Statement } from '../db/statement.js';
 import {
@@ -58,8 +58,6 @@ function toWorker(row: WorkerRow): WorkerRecord {
 function first(rows: WorkerRow[]): WorkerRecord | undefined {
   return rows[0] ? toWorker(rows[0]) : undefined;
 }
-
-const JOB_COLUMN_LIST = JOB_COLUMNS.split(',').map((c) => c.trim());
 
 /** Serialises capacity decisions across transactions (and servers). */
 export async function lockWorkerCapacity(q: Queryable): Promise<void> {
@@ -218,8 +216,9 @@ export interface FirstLook {
  * A saga's first look at its job, dispatching it when it can, in one statement (decision 0026):
  * the job; when it is at `attempt`, PENDING and due (no retry backoff left by the database's
  * clock), a worker reserved for it as claimWorkerForJob does; and when one was, the job ASSIGNED
- * to it as assignJobStatement does. Run with changeWithFilledEvents: the row's `emit` says
- * whether the job was assigned and its `id` is the worker (JobAssigned's workerId). The job
+ * to it as assignJobStatement does. Run with changeWithRowEvents keyed by `job_id`: the row's
+ * `emit` lists JobAssigned when the job was assigned, and its `id` is the worker (JobAssigned's
+ * workerId). The job
  * returned is as the statement left it. Overlapping runs: as claimWorkerForJob says, both may
  * reserve a worker, and the assignment's guard lets one of them assign.
  */
@@ -234,23 +233,22 @@ export function readJobAssigningWorker(jobId: string, attempt: number): Statemen
        ), now_job AS (
          SELECT * FROM assigned UNION ALL SELECT * FROM job WHERE NOT EXISTS (SELECT 1 FROM assigned)
        )`,
-    text: `SELECT got.*, ${JOB_COLUMN_LIST.map((c) => `now_job.${c} AS job_${c}`).join(', ')},
-       ${due} AS due, EXISTS (SELECT 1 FROM assigned) AS emit,
+    text: `SELECT got.*, ${jobColumnsPrefixed('now_job')},
+       ${due} AS due,
+       CASE WHEN EXISTS (SELECT 1 FROM assigned) THEN ARRAY['JobAssigned'] ELSE '{}' END AS emit,
        CASE WHEN got.id IS NULL AND ${due} THEN ${LIVE_WORKERS} END AS live_workers
      FROM (SELECT 1) AS one LEFT JOIN now_job ON true LEFT JOIN got ON true`,
     params: [jobId, attempt],
     read: (
-      row: WorkerRow & { live_workers: number | null; due: boolean; emit: boolean } & Record<
+      row: WorkerRow & { live_workers: number | null; due: boolean; emit: string[] } & Record<
           string,
           unknown
         >,
     ): FirstLook => {
-      if (row.job_id === null) return { job: undefined, assigned: false };
-      const job = toJob(
-        Object.fromEntries(JOB_COLUMN_LIST.map((c) => [c, row[`job_${c}`]])) as unknown as JobRow,
-      );
+      const job = jobFromPrefixed(row);
+      if (!job) return { job: undefined, assigned: false };
       return row.due
-        ? { job, reservation: reservation(row), assigned: row.emit }
+        ? { job, reservation: reservation(row), assigned: row.emit.length > 0 }
         : { job, assigned: false };
     },
   };
@@ -317,11 +315,11 @@ export function insertSagasDispatchingStatement(
            updated_at = now()
          FROM reserved JOIN look USING (saga_id)
          WHERE jobs.id = look.job_id AND jobs.attempt = look.attempt AND jobs.state = 'PENDING'
-         RETURNING reserved.saga_id, ${JOB_COLUMN_LIST.map((c) => `jobs.${c}`).join(', ')}
+         RETURNING reserved.saga_id, jobs.*
        )`,
     text: `SELECT ${sagaCols.map((c) => `i.${c}`).join(', ')},
-       ${JOB_COLUMN_LIST.map((c) => `now_job.${c} AS job_${c}`).join(', ')},
-       r.*, l.due, CASE WHEN l.due AND r.saga_id IS NULL THEN ${LIVE_WORKERS} END AS live_workers,
+       ${jobColumnsPrefixed('now_job')}, r.*, l.due,
+       CASE WHEN l.due AND r.saga_id IS NULL THEN ${LIVE_WORKERS} END AS live_workers,
        CASE WHEN a.saga_id IS NULL THEN ARRAY['SagaStarted']
             ELSE ARRAY['SagaStarted', 'JobAssigned'] END AS emit
      FROM inserted i
@@ -337,10 +335,8 @@ export function insertSagasDispatchingStatement(
     params: insertSagasParams(sagas, parking),
     read: (row: Record<string, unknown>): StartedExecution => {
       const saga = Object.fromEntries(sagaCols.map((c) => [c, row[c]])) as unknown as SagaRow;
-      if (row.job_id === null || row.job_id === undefined) return { saga };
-      const job = toJob(
-        Object.fromEntries(JOB_COLUMN_LIST.map((c) => [c, row[`job_${c}`]])) as unknown as JobRow,
-      );
+      const job = jobFromPrefixed(row);
+      if (!job) return { saga };
       if (row.due !== true) return { saga, memo: { job } };
       const worker =
         row.worker_id === null || row.worker_id === undefined

@@ -119,7 +119,7 @@ for (const kind of DB_KINDS) {
       expect(told).toEqual([['JobQueued'], ['JobQueued', 'JobQueued']]);
     });
 
-    it('changeWithFilledEvents adds the events with payload keys from the row when it says emit, and tells of them', async () => {
+    it('changeWithRowEvents keyed by another column: the events of the one row, when it lists them, filled from it', async () => {
       const told: Array<Record<string, unknown>> = [];
       const writer = createOutboxWriter({
         subjectPrefix: 'test.events',
@@ -130,19 +130,22 @@ for (const kind of DB_KINDS) {
       });
       const id = newId();
       const chosen = newId();
-      // A statement that picks a value (here a literal) and says whether its events apply.
-      const pick = (emit: boolean) => ({
-        text: `SELECT $1::uuid AS picked, $2::boolean AS emit`,
-        params: [chosen, emit],
-        read: (row: { picked: string }) => row.picked,
+      // A statement that picks a value (here a literal) and lists the events that apply; its
+      // `id` is what it picked, its key the job the events are about.
+      const pick = (emit: string[]) => ({
+        text: `SELECT $1::uuid AS id, $2::uuid AS job, $3::text[] AS emit`,
+        params: [chosen, id, emit],
+        read: (row: { id: string }) => row.id,
       });
-      const assigned = event('JobAssigned', id, 'c', { jobId: id, attempt: 1, workerId: '' });
-      expect(
-        await writer.changeWithFilledEvents(t.db, pick(false), [assigned], { workerId: 'picked' }),
-      ).toEqual([chosen]);
+      const assigned = {
+        ...event('JobAssigned', id, 'c', { jobId: id, attempt: 1, workerId: '' }),
+        row: id,
+        fill: { workerId: 'id' },
+      };
+      expect(await writer.changeWithRowEvents(t.db, pick([]), [assigned], 'job')).toEqual([chosen]);
       expect(await count('outbox_events', 'aggregate_id', id)).toBe(0);
       expect(told).toEqual([]);
-      await writer.changeWithFilledEvents(t.db, pick(true), [assigned], { workerId: 'picked' });
+      await writer.changeWithRowEvents(t.db, pick(['JobAssigned']), [assigned], 'job');
       const stored = await t.db.query<{ payload: Record<string, unknown> }>(
         'SELECT payload FROM outbox_events WHERE aggregate_id = $1',
         [id],
@@ -150,9 +153,9 @@ for (const kind of DB_KINDS) {
       const payload = { jobId: id, attempt: 1, workerId: chosen };
       expect(stored.rows.map((r) => r.payload)).toEqual([payload]);
       expect(told).toEqual([payload]);
-      // A column name is written into the SQL: anything but a plain name is refused.
+      // The key's name is written into the SQL: anything but a plain name is refused.
       await expect(
-        writer.changeWithFilledEvents(t.db, pick(true), [assigned], { workerId: 'picked; --' }),
+        writer.changeWithRowEvents(t.db, pick(['JobAssigned']), [assigned], 'job; --'),
       ).rejects.toThrow(/not an SQL identifier/);
     });
 

@@ -23,11 +23,17 @@ let t: AnyTestDatabase;
 /** The saga's first look, as ValidateJobState runs it. */
 async function readJobClaimingWorker(jobId: string, attempt: number) {
   const outbox = createOutboxWriter({ subjectPrefix: 'hodei.events' });
-  const [look] = await outbox.changeWithFilledEvents(
+  const [look] = await outbox.changeWithRowEvents(
     t.db,
     readJobAssigningWorker(jobId, attempt),
-    [event('JobAssigned', jobId, 'c', { jobId, attempt, workerId: '' })],
-    { workerId: 'id' },
+    [
+      {
+        ...event('JobAssigned', jobId, 'c', { jobId, attempt, workerId: '' }),
+        row: jobId,
+        fill: { workerId: 'id' },
+      },
+    ],
+    'job_id',
   );
   if (!look) throw new Error('the first look returned no row');
   return look;
