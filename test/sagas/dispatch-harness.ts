@@ -138,6 +138,19 @@ export function workerState(
   return rowById(db, 'SELECT state, current_job_id FROM workers WHERE id = $1', id, 'worker');
 }
 
+/** A saga's state, step and what it waits on. */
+export function sagaState(
+  db: Db,
+  id: string,
+): Promise<{ state: string; current_step: number; wait_key: string | null }> {
+  return rowById(
+    db,
+    'SELECT state, current_step, wait_key FROM saga_instances WHERE id = $1',
+    id,
+    'saga',
+  );
+}
+
 /** An open stream for the worker in this harness's process; records the RUN commands it carries
  * and why it was closed. */
 export function recordingStream(

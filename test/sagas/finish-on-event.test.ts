@@ -3,12 +3,7 @@
 // PGlite: a JobStarted completes the waiting saga with its last step's record and one
 // SagaCompleted; a redelivery, or a saga not waiting there, changes nothing (no record either).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DB_KINDS,
-  createAnyTestDatabase,
-  rowById,
-  type AnyTestDatabase,
-} from '../helpers/databases.js';
+import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { jobSpec } from '../helpers/job-spec.js';
 import { executionSagaId, newId } from '../../src/shared/ids.js';
 import { jobStartedKey } from '../../src/sagas/saga-deps.js';
@@ -17,17 +12,12 @@ import {
   jobQueued,
   readyWorker,
   recordingStream,
+  sagaState as stateOfSaga,
 } from './dispatch-harness.js';
 
 let t: AnyTestDatabase;
 
-const sagaState = (id: string) =>
-  rowById<{ state: string; current_step: number; wait_key: string | null }>(
-    t.db,
-    'SELECT state, current_step, wait_key FROM saga_instances WHERE id = $1',
-    id,
-    'saga',
-  );
+const sagaState = (id: string) => stateOfSaga(t.db, id);
 
 async function completedEvents(sagaId: string): Promise<number> {
   const result = await t.db.query<{ n: number }>(

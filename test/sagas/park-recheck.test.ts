@@ -5,12 +5,7 @@
 // then see it (the job's row is locked FOR SHARE), so no acknowledgement falls between the look and
 // the WAITING row.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DB_KINDS,
-  createAnyTestDatabase,
-  rowById,
-  type AnyTestDatabase,
-} from '../helpers/databases.js';
+import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { jobSpec } from '../helpers/job-spec.js';
 import { executionSagaId } from '../../src/shared/ids.js';
 import type { Db } from '../../src/db/db.js';
@@ -22,6 +17,7 @@ import {
   jobQueued,
   readyWorker,
   recordingStream,
+  sagaState as stateOfSaga,
 } from './dispatch-harness.js';
 
 let t: AnyTestDatabase;
@@ -40,13 +36,7 @@ function beforeParking(db: Db, before: () => Promise<void>): Db {
   };
 }
 
-const sagaState = (id: string) =>
-  rowById<{ state: string; wait_key: string | null }>(
-    t.db,
-    'SELECT state, wait_key FROM saga_instances WHERE id = $1',
-    id,
-    'saga',
-  );
+const sagaState = (id: string) => stateOfSaga(t.db, id);
 
 for (const kind of DB_KINDS) {
   describe.sequential(kind, () => {
@@ -80,7 +70,7 @@ for (const kind of DB_KINDS) {
         await h.process(jobQueued(job));
         await h.engine.stop();
         expect(stream.runs.map((j) => j.id)).toEqual([job.id]);
-        expect(await sagaState(executionSagaId(job.id, 1))).toEqual({
+        expect(await sagaState(executionSagaId(job.id, 1))).toMatchObject({
           state: 'COMPLETED',
           wait_key: null,
         });
@@ -100,6 +90,7 @@ for (const kind of DB_KINDS) {
         await h.engine.stop();
         expect(await sagaState(executionSagaId(job.id, 1))).toEqual({
           state: 'WAITING',
+          current_step: 3,
           wait_key: `job-started:${job.id}:1`,
         });
       });
