@@ -206,6 +206,82 @@ export async function runWithRowOutboxRows<T>(
   return { rows: result.map((r) => r.value), added };
 }
 
+/** An outbox row a change builds for some of the rows it returns (runWithBuiltOutboxRows). */
+export interface BuiltOutboxRow {
+  eventType: string;
+  subject: string;
+  aggregateType: string;
+  /** The column of the changed row holding the aggregate id. */
+  aggregate: string;
+  /** Payload key → the column of the changed row holding its value (ids and numbers only: the
+   * payload is not bounded in SQL). */
+  payload: Readonly<Record<string, string>>;
+}
+
+/** The `traceparent` of an event in the trace of the correlation id in `column` (the trace id
+ * traceIdFor derives, a random span id), in SQL. */
+function traceparentSql(column: string): string {
+  return `'00-' || left(encode(sha256(convert_to(${column}, 'UTF8')), 'hex'), 32) || '-'
+    || left(replace(gen_random_uuid()::text, '-', ''), 16) || '-01'`;
+}
+
+/**
+ * Like runWithRowOutboxRows, for events whose rows are not known before the change (a hand-off
+ * picks the sagas it wakes): each row the statement returns that lists `built.eventType` in its
+ * `emit` column (text[]) gets one outbox row, built in the same SQL statement from its columns —
+ * a new event id, its `correlation_id` and a traceparent in that correlation's trace, its
+ * aggregate and payload from the columns `built` names. Returns the rows and the outbox rows
+ * added.
+ */
+export async function runWithBuiltOutboxRows<T>(
+  q: Queryable,
+  statement: Statement<T>,
+  built: BuiltOutboxRow,
+): Promise<{ rows: T[]; added: OutboxInsert[] }> {
+  const aggregate = identifier(built.aggregate);
+  const keys = Object.keys(built.payload);
+  const payload = keys
+    .map(
+      (k, i) =>
+        `$${statement.params.length + 4 + i}::text, c.${identifier(built.payload[k] ?? '')}`,
+    )
+    .join(', ');
+  const type = `$${statement.params.length + 1}::text`;
+  const read = statement.read as (row: Record<string, unknown>) => T;
+  const result = await runStatement(q, {
+    text: `WITH ${statement.ctes ? `${statement.ctes},` : ''} changed AS (${statement.text}),
+       appended AS (
+         INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
+         SELECT gen_random_uuid(), ${type}, $${statement.params.length + 2}::text,
+           $${statement.params.length + 3}::text, c.${aggregate}::text, c.correlation_id,
+           ${traceparentSql('c.correlation_id')}, jsonb_build_object(${payload})
+         FROM changed c WHERE ${type} = ANY (c.emit)
+         RETURNING event_id, aggregate_id, traceparent, payload
+       )
+       SELECT c.*, a.event_id AS built_event_id, a.traceparent AS built_traceparent,
+         a.payload AS built_payload
+       FROM changed c
+         LEFT JOIN appended a ON ${type} = ANY (c.emit) AND a.aggregate_id = c.${aggregate}::text`,
+    params: [...statement.params, built.eventType, built.subject, built.aggregateType, ...keys],
+    read: (row: Record<string, unknown>) => ({ value: read(row), raw: row }),
+  });
+  // Keyed by event id: two changed rows of one aggregate would each be joined with both events.
+  const added = new Map<string, OutboxInsert>();
+  for (const { raw } of result)
+    if (raw.built_event_id)
+      added.set(raw.built_event_id as string, {
+        eventId: raw.built_event_id as string,
+        eventType: built.eventType,
+        subject: built.subject,
+        aggregateType: built.aggregateType,
+        aggregateId: String(raw[aggregate]),
+        correlationId: raw.correlation_id as string,
+        traceparent: raw.built_traceparent as string,
+        payload: raw.built_payload,
+      });
+  return { rows: result.map((r) => r.value), added: [...added.values()] };
+}
+
 /** A name written into SQL: letters, digits and underscores only (never from input). */
 function identifier(name: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not an SQL identifier: ${name}`);

@@ -16,6 +16,7 @@ import { newId } from '../shared/ids.js';
 import { traceparentFor } from '../telemetry/tracing.js';
 import {
   insertOutboxRows,
+  runWithBuiltOutboxRows,
   runWithChosenOutboxRows,
   runWithOutboxRows,
   runWithOutboxRowsPerRow,
@@ -69,6 +70,23 @@ export interface OutboxWriter {
     events: ReadonlyArray<NewEvent & { row: string; fill?: Readonly<Record<string, string>> }>,
     key?: string,
   ): Promise<T[]>;
+  /**
+   * Runs a statement that picks the rows it changes itself (a hand-off), each returned with its
+   * `correlation_id` and, in its `emit` column (text[]), the types of the events that apply to
+   * it, and adds in the same SQL statement the event `built` describes for each row that lists
+   * its type, built from that row's columns: its aggregate id and payload keys (ids and numbers
+   * only, as they are not bounded) from the columns named, a trace of its correlation id.
+   */
+  changeWithBuiltEvents<T>(q: Queryable, statement: Statement<T>, built: BuiltEvent): Promise<T[]>;
+}
+
+/** An event a statement builds for rows it picks (OutboxWriter.changeWithBuiltEvents). */
+export interface BuiltEvent {
+  type: EventType;
+  /** The column holding the aggregate id. */
+  aggregate: string;
+  /** Payload key → the column holding its value. */
+  payload: Readonly<Record<string, string>>;
 }
 
 /** The events with the span active now as theirs: for events written later, in a batch with
@@ -139,6 +157,17 @@ export function createOutboxWriter(options: {
         events.map((e) => ({ ...toRow(e), row: e.row, fill: e.fill })),
         key,
       );
+      tell(q, changed.added);
+      return changed.rows;
+    },
+    async changeWithBuiltEvents(q, statement, built) {
+      const changed = await runWithBuiltOutboxRows(q, statement, {
+        eventType: built.type,
+        subject: subjectFor(options.subjectPrefix, built.type),
+        aggregateType: EVENT_AGGREGATES[built.type],
+        aggregate: built.aggregate,
+        payload: built.payload,
+      });
       tell(q, changed.added);
       return changed.rows;
     },

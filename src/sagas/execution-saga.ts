@@ -1,7 +1,9 @@
 // ExecutionSaga (DESIGN §5.4): ValidateJobState → ReserveWorker → UpdateJobToAssigned →
 // SendRunJobCommand. The only path from PENDING to a running command. A retried attempt waits out
 // its backoff in ValidateJobState. With a READY worker, ValidateJobState's one statement reads the
-// job, reserves the worker and assigns the job (decision 0026); the next two steps find it done.
+// job, reserves the worker and assigns the job (decision 0026; for a new saga, the statement that
+// creates it, decision 0027; for a saga woken by a WorkerReady, the hand-off that wakes it,
+// decision 0028); the next two steps find it done.
 //
 // A dispatch is never left half done. Any step may run again — its record is written in the
 // background (step-progress.ts) and a crash can lose it, a redelivery or a stale-saga resume can
@@ -21,6 +23,7 @@ import {
   atWorkerCap,
   claimWorkerForJob,
   findWorker,
+  handOffReadyWorkersStatement,
   insertSagasDispatchingStatement,
   readJobAssigningWorker,
   usefulWorkerWaits,
@@ -36,7 +39,6 @@ import {
   terminateDispatchWorker,
 } from './dispatch-worker.js';
 import { secretsForRun } from './dispatch-secrets.js';
-import { handOffReadyWorkersStatement } from './saga-sql.js';
 
 export interface ExecutionContext extends Record<string, unknown> {
   jobId: string;
@@ -169,13 +171,20 @@ function reserveWorker(deps: SagaDeps): Step {
   return {
     name: 'ReserveWorker',
     async execute({ context, correlationId, wake, memo, given }) {
-      // Woken by a hand-off: the worker is reserved for this job already (BUSY for it). The job
-      // is not read for it: UpdateJobToAssigned assigns it only if it is still this attempt's
+      // Woken by a hand-off: the worker is reserved for this job already (BUSY for it), and the
+      // job assigned to it when it waited for one (decision 0028). Without the job in the memo
+      // it is not read for it: UpdateJobToAssigned assigns it only if it is still this attempt's
       // and PENDING, and otherwise compensation gives the worker back. When this run has read
-      // the job already and it is not waiting for a worker (assigned before a crash), the
+      // the job already and it is not waiting for this worker (assigned before a crash), the
       // worker goes back at once.
       const known = memo.job;
       if (given) {
+        if (known && assignedHere(known, context.attempt) && known.workerId === given)
+          return {
+            kind: 'next',
+            context: { workerId: given },
+            output: { workerId: given, handedOff: true, assigned: true },
+          };
         if (!known || (known.state === 'PENDING' && known.attempt === context.attempt))
           return {
             kind: 'next',
@@ -417,10 +426,17 @@ export function executionSaga(deps: SagaDeps): SagaDefinition<ExecutionContext, 
         ];
       },
     },
-    // A WorkerReady reserves the worker for the oldest waiting saga as it wakes it.
+    // A WorkerReady reserves the worker for the oldest waiting saga as it wakes it, and assigns
+    // it its job when the job waits for one (decision 0028): ReserveWorker and
+    // UpdateJobToAssigned then find the work done.
     handOff: {
       key: WORKER_READY_KEY,
       claim: (limit) => handOffReadyWorkersStatement(WORKER_READY_KEY, limit),
+      event: {
+        type: 'JobAssigned',
+        aggregate: 'job_id',
+        payload: { jobId: 'job_id', attempt: 'job_attempt', workerId: 'given' },
+      },
     },
     // A passed deadline of a wait for a worker lets the saga claim a READY worker the hand-off
     // missed, or ask for one under the cap: only as many as there are READY workers and room

@@ -240,7 +240,10 @@ export function createSagaEngine(options: SagaEngineOptions): SagaEngine {
   async function wake(key: string, one: boolean): Promise<number> {
     const handOff = handOffs.get(key);
     if (handOff) {
-      const handed = await runStatement(db, handOff.claim(HAND_OFF_LIMIT));
+      const claim = handOff.claim(HAND_OFF_LIMIT);
+      const handed = handOff.event
+        ? await outbox.changeWithBuiltEvents(db, claim, handOff.event)
+        : await runStatement(db, claim);
       await Promise.all(
         handed.map(({ saga, given, memo }) => run(saga.id, 'event', saga, { given, memo })),
       );

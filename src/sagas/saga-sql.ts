@@ -2,8 +2,6 @@
 import type { Queryable } from '../db/db.js';
 import { runStatement, type SqlCondition, type Statement } from '../db/statement.js';
 import type { SagaContext, SagaState, SagaType } from './saga.js';
-import { jobColumnsPrefixed, jobFromPrefixed } from '../jobs/job-row.js';
-import type { JobRecord } from '../jobs/job.js';
 
 export interface SagaRow {
   id: string;
@@ -336,60 +334,6 @@ export async function claimWaitingByKey(
     [key, limit],
   );
   return result.rows;
-}
-
-/**
- * The execution saga's hand-off (decision 0020): the oldest sagas waiting on `key` (priority
- * first) paired with the READY workers that have waited longest, at most `limit` pairs; each
- * worker BUSY for its saga's job, each saga WAITING → IN_PROGRESS, in one statement. Returns
- * the sagas with the worker each was given and its job as the statement read it (the saga's
- * memo: its first step need not read it again); none when no worker or no saga is free.
- */
-export function handOffReadyWorkersStatement(
-  key: string,
-  limit: number,
-): Statement<{ saga: SagaRow; given: string; memo: { job: JobRecord } }> {
-  return {
-    text: `WITH waiting AS (
-         SELECT id, context, row_number() OVER (ORDER BY priority DESC, created_at) AS n
-         FROM (SELECT id, context, priority, created_at FROM saga_instances
-               WHERE state = 'WAITING' AND wait_key = $1
-               ORDER BY priority DESC, created_at LIMIT $2 FOR UPDATE SKIP LOCKED) AS s
-       ), ready AS (
-         SELECT id, row_number() OVER (ORDER BY ready_since) AS n
-         FROM (SELECT id, ready_since FROM workers WHERE state = 'READY'
-               ORDER BY ready_since LIMIT $2 FOR UPDATE SKIP LOCKED) AS w
-       ), reserved AS (
-         UPDATE workers SET state = 'BUSY', current_job_id = (waiting.context->>'jobId')::uuid,
-           ready_since = NULL
-         FROM waiting JOIN ready USING (n)
-         WHERE workers.id = ready.id
-         RETURNING workers.id AS worker_id, waiting.id AS saga_id, workers.current_job_id AS job_id
-       )
-       UPDATE saga_instances s SET state = 'IN_PROGRESS', updated_at = now()
-       FROM reserved JOIN jobs j ON j.id = reserved.job_id
-       WHERE s.id = reserved.saga_id
-       RETURNING ${COLUMNS.split(', ')
-         .map((c) => `s.${c}`)
-         .join(', ')}, reserved.worker_id AS given,
-         ${jobColumnsPrefixed('j')}`,
-    params: [key, limit],
-    read: (row: SagaRow & { given: string } & Record<string, unknown>) => {
-      const saga: SagaRow = {
-        id: row.id,
-        saga_type: row.saga_type,
-        state: row.state,
-        correlation_id: row.correlation_id,
-        context: row.context,
-        current_step: row.current_step,
-        wait_key: row.wait_key,
-        error: row.error,
-      };
-      // The join on jobs makes the job always there.
-      const job = jobFromPrefixed(row) as JobRecord;
-      return { saga, given: row.given, memo: { job } };
-    },
-  };
 }
 
 /** WAITING → IN_PROGRESS for this saga if it still waits; returns whether it did. */

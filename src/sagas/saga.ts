@@ -3,6 +3,7 @@ import { HodeiError } from '../shared/errors.js';
 import type { SqlCondition, Statement } from '../db/statement.js';
 import type { NewSaga, SagaParking, SagaRow } from './saga-sql.js';
 import type { NewEvent } from '../events/catalog.js';
+import type { BuiltEvent } from '../outbox/outbox-writer.js';
 
 export const SAGA_TYPES = ['execution', 'provisioning', 'recovery'] as const;
 export type SagaType = (typeof SAGA_TYPES)[number];
@@ -136,6 +137,10 @@ export interface SagaDefinition<
     key: string;
     /** Each saga with what it was given, and rows the statement read for its steps (memo). */
     claim: (limit: number) => Statement<{ saga: SagaRow; given: string; memo?: SagaMemo }>;
+    /** An event the claim makes happen for some of the sagas it wakes (decision 0028): its rows
+     * list it in their `emit` column, and it is built from their columns in the same statement
+     * (OutboxWriter.changeWithBuiltEvents). */
+    event?: BuiltEvent;
   };
   /**
    * Waits on `key` whose deadline has passed are woken only as many as `useful` (an SQL integer

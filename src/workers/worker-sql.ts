@@ -357,6 +357,85 @@ export function insertSagasDispatchingStatement(
   };
 }
 
+/** What a hand-off gave one ExecutionSaga (handOffReadyWorkersStatement). */
+export interface HandedExecution {
+  saga: SagaRow;
+  /** The worker reserved for its job. */
+  given: string;
+  /** Its job as the statement left it (ASSIGNED to `given` when the statement assigned it);
+   * none when the job is gone. */
+  memo?: { job: JobRecord };
+}
+
+/**
+ * The ExecutionSaga's hand-off (decisions 0020 and 0028): the oldest sagas waiting on `key`
+ * (priority first) paired with the READY workers that have waited longest, at most `limit`
+ * pairs; each worker BUSY for its saga's job, each saga WAITING → IN_PROGRESS, and each job that
+ * is at its saga's attempt, PENDING and due (no retry backoff left by the database's clock)
+ * ASSIGNED to its worker — the guard of assignJobStatement and of the saga's first look — in one
+ * statement. Run with OutboxWriter.changeWithBuiltEvents: a row's `emit` lists JobAssigned when
+ * its job was assigned here, and its `job_id`, `job_attempt` and `given` are that event's
+ * payload. Returns the sagas with the worker each was given and its job as the statement left it
+ * (the saga's memo: its steps find the dispatch done, or give the worker back when the job is no
+ * longer waiting for one); none when no worker or no saga is free.
+ */
+export function handOffReadyWorkersStatement(
+  key: string,
+  limit: number,
+): Statement<HandedExecution> {
+  const sagaCols = SAGA_COLUMNS.split(',').map((c) => c.trim());
+  return {
+    ctes: `waiting AS (
+         SELECT id, context, row_number() OVER (ORDER BY priority DESC, created_at) AS n
+         FROM (SELECT id, context, priority, created_at FROM saga_instances
+               WHERE state = 'WAITING' AND wait_key = $1
+               ORDER BY priority DESC, created_at LIMIT $2 FOR UPDATE SKIP LOCKED) AS s
+       ), ready AS (
+         SELECT id, row_number() OVER (ORDER BY ready_since) AS n
+         FROM (SELECT id, ready_since FROM workers WHERE state = 'READY'
+               ORDER BY ready_since LIMIT $2 FOR UPDATE SKIP LOCKED) AS w
+       ), reserved AS (
+         UPDATE workers SET state = 'BUSY', current_job_id = (waiting.context->>'jobId')::uuid,
+           ready_since = NULL
+         FROM waiting JOIN ready USING (n)
+         WHERE workers.id = ready.id
+         RETURNING workers.id AS worker_id, waiting.id AS saga_id, workers.current_job_id AS job_id,
+           (waiting.context->>'attempt')::int AS attempt
+       ), assigned AS (
+         UPDATE jobs SET state = 'ASSIGNED', worker_id = reserved.worker_id, assigned_at = now(),
+           updated_at = now()
+         FROM reserved
+         WHERE jobs.id = reserved.job_id AND jobs.attempt = reserved.attempt
+           AND jobs.state = 'PENDING' AND (jobs.retry_at IS NULL OR jobs.retry_at <= now())
+         RETURNING reserved.saga_id, jobs.*
+       ), woken AS (
+         UPDATE saga_instances s SET state = 'IN_PROGRESS', updated_at = now()
+         FROM reserved
+         WHERE s.id = reserved.saga_id
+         RETURNING ${sagaCols.map((c) => `s.${c}`).join(', ')}, reserved.worker_id AS given,
+           reserved.job_id AS reserved_job_id
+       )`,
+    text: `SELECT ${sagaCols.map((c) => `w.${c}`).join(', ')}, w.given,
+       ${jobColumnsPrefixed('now_job')},
+       CASE WHEN EXISTS (SELECT 1 FROM assigned a WHERE a.saga_id = w.id)
+            THEN ARRAY['JobAssigned'] ELSE '{}'::text[] END AS emit
+     FROM woken w
+       LEFT JOIN LATERAL (
+         SELECT ${JOB_COLUMNS} FROM assigned WHERE assigned.saga_id = w.id
+         UNION ALL
+         SELECT ${JOB_COLUMNS} FROM jobs
+         WHERE jobs.id = w.reserved_job_id
+           AND NOT EXISTS (SELECT 1 FROM assigned WHERE assigned.saga_id = w.id)
+       ) AS now_job ON true`,
+    params: [key, limit],
+    read: (row: Record<string, unknown>): HandedExecution => {
+      const saga = Object.fromEntries(sagaCols.map((c) => [c, row[c]])) as unknown as SagaRow;
+      const job = jobFromPrefixed(row);
+      return { saga, given: row.given as string, ...(job ? { memo: { job } } : {}) };
+    },
+  };
+}
+
 /** BUSY for the job → TERMINATED (a dispatch undone); returns the worker, or undefined when it
  * is not BUSY for that job any more (released, terminated, or reserved for another job). */
 export async function terminateReservedWorker(

@@ -9,6 +9,7 @@ import { OUTBOX_CHANNEL } from '../../src/db/db.js';
 import { newId } from '../../src/shared/ids.js';
 import { event } from '../../src/events/catalog.js';
 import { jobSpec } from '../helpers/job-spec.js';
+import { traceIdFor } from '../../src/telemetry/tracing.js';
 
 const spec = jobSpec();
 const outbox = createOutboxWriter({ subjectPrefix: 'test.events' });
@@ -212,6 +213,72 @@ for (const kind of DB_KINDS) {
         writer.changeWithRowEvents(t.db, rows, [
           { ...forRow(a)[1]!, fill: { workerId: 'picked; --' } },
         ]),
+      ).rejects.toThrow(/not an SQL identifier/);
+    });
+
+    it('changeWithBuiltEvents builds the event of each row that lists it, from its columns, in its trace, and tells of them', async () => {
+      const told: Array<{ type: string; eventId: string; payload: Record<string, unknown> }> = [];
+      const writer = createOutboxWriter({
+        subjectPrefix: 'test.events',
+        committed: {
+          db: t.db,
+          events: (events) =>
+            told.push(
+              ...events.map((e) => ({ type: e.type, eventId: e.eventId, payload: e.payload })),
+            ),
+        },
+      });
+      const [a, b] = [newId(), newId()];
+      const [workerA, workerB] = [newId(), newId()];
+      // Two rows a statement picked: `a` lists JobAssigned, `b` nothing.
+      const rows = {
+        text: `SELECT * FROM (VALUES ($1::uuid, 2, $2::uuid, 'corr-a', ARRAY['JobAssigned']),
+                 ($3::uuid, 1, $4::uuid, 'corr-b', '{}'::text[]))
+               AS v(job, attempt, picked, correlation_id, emit)`,
+        params: [a, workerA, b, workerB],
+        read: (row: { job: string }) => row.job,
+      };
+      const built = {
+        type: 'JobAssigned' as const,
+        aggregate: 'job',
+        payload: { jobId: 'job', attempt: 'attempt', workerId: 'picked' },
+      };
+      expect(await writer.changeWithBuiltEvents(t.db, rows, built)).toEqual([a, b]);
+      const stored = await t.db.query<{
+        event_id: string;
+        event_type: string;
+        subject: string;
+        aggregate_type: string;
+        aggregate_id: string;
+        correlation_id: string;
+        traceparent: string;
+        payload: Record<string, unknown>;
+      }>('SELECT * FROM outbox_events WHERE aggregate_id = ANY ($1::text[]) ORDER BY seq', [
+        [a, b],
+      ]);
+      const payload = { jobId: a, attempt: 2, workerId: workerA };
+      expect(stored.rows).toHaveLength(1);
+      const [row] = stored.rows;
+      expect(row).toMatchObject({
+        event_type: 'JobAssigned',
+        subject: 'test.events.job.JobAssigned',
+        aggregate_type: 'job',
+        aggregate_id: a,
+        correlation_id: 'corr-a',
+        payload,
+      });
+      // The trace id is the one every other event of that correlation id gets.
+      expect(row?.traceparent).toMatch(new RegExp(`^00-${traceIdFor('corr-a')}-[0-9a-f]{16}-01$`));
+      expect(told).toEqual([{ type: 'JobAssigned', eventId: row?.event_id, payload }]);
+      // Column names are written into the SQL: anything but a plain name is refused.
+      await expect(
+        writer.changeWithBuiltEvents(t.db, rows, { ...built, aggregate: 'job; --' }),
+      ).rejects.toThrow(/not an SQL identifier/);
+      await expect(
+        writer.changeWithBuiltEvents(t.db, rows, {
+          ...built,
+          payload: { jobId: 'job) --' },
+        }),
       ).rejects.toThrow(/not an SQL identifier/);
     });
 

@@ -7,6 +7,7 @@ import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helper
 import { newId, executionSagaId } from '../../src/shared/ids.js';
 import { jobSpec } from '../helpers/job-spec.js';
 import type { JobRecord } from '../../src/jobs/job.js';
+import { traceIdFor } from '../../src/telemetry/tracing.js';
 import {
   createDispatchHarness,
   readyWorker,
@@ -214,7 +215,27 @@ for (const kind of DB_KINDS) {
           "SELECT output FROM saga_steps WHERE saga_id = $1 AND name = 'ReserveWorker'",
           [executionSagaId(jobs[0]?.id ?? '', 1)],
         );
-        expect(steps.rows[0]?.output).toEqual({ workerId: older, handedOff: true });
+        // The hand-off assigned each job with its JobAssigned (decision 0028), in the trace of
+        // the job's correlation id: once, naming its worker.
+        expect(steps.rows[0]?.output).toEqual({ workerId: older, handedOff: true, assigned: true });
+        const assigned = await t.db.query<{
+          aggregate_id: string;
+          correlation_id: string;
+          traceparent: string;
+          payload: { jobId: string; attempt: number; workerId: string };
+        }>(
+          `SELECT aggregate_id, correlation_id, traceparent, payload FROM outbox_events
+           WHERE event_type = 'JobAssigned' AND aggregate_id = ANY ($1::text[]) ORDER BY seq`,
+          [jobs.map((j) => j.id)],
+        );
+        expect(assigned.rows.map((r) => [r.aggregate_id, r.correlation_id, r.payload])).toEqual([
+          [jobs[0]?.id, 'hand-1', { jobId: jobs[0]?.id, attempt: 1, workerId: older }],
+          [jobs[1]?.id, 'hand-2', { jobId: jobs[1]?.id, attempt: 1, workerId: newer }],
+        ]);
+        for (const row of assigned.rows)
+          expect(row.traceparent).toMatch(
+            new RegExp(`^00-${traceIdFor(row.correlation_id)}-[0-9a-f]{16}-01$`),
+          );
         // No worker free: the next WorkerReady wakes no one.
         expect(await engine.wake('worker-ready', true)).toBe(0);
         expect(await waiting()).toBe(1);
