@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
-import { runWithOutboxRows } from '../../src/outbox/outbox-sql.js';
+import { runWithOutboxRows, type OutboxRow } from '../../src/outbox/outbox-sql.js';
 import { assignJobStatement, insertJobStatement } from '../../src/jobs/job-sql.js';
 import { OUTBOX_CHANNEL } from '../../src/db/db.js';
 import { newId } from '../../src/shared/ids.js';
@@ -244,18 +244,10 @@ for (const kind of DB_KINDS) {
         payload: { jobId: 'job', attempt: 'attempt', workerId: 'picked' },
       };
       expect(await writer.changeWithBuiltEvents(t.db, rows, built)).toEqual([a, b]);
-      const stored = await t.db.query<{
-        event_id: string;
-        event_type: string;
-        subject: string;
-        aggregate_type: string;
-        aggregate_id: string;
-        correlation_id: string;
-        traceparent: string;
-        payload: Record<string, unknown>;
-      }>('SELECT * FROM outbox_events WHERE aggregate_id = ANY ($1::text[]) ORDER BY seq', [
-        [a, b],
-      ]);
+      const stored = await t.db.query<OutboxRow>(
+        'SELECT * FROM outbox_events WHERE aggregate_id = ANY ($1::text[]) ORDER BY seq',
+        [[a, b]],
+      );
       const payload = { jobId: a, attempt: 2, workerId: workerA };
       expect(stored.rows).toHaveLength(1);
       const [row] = stored.rows;

@@ -23,6 +23,7 @@ import type { JobRecord } from '../../src/jobs/job.js';
 import type { Db } from '../../src/db/db.js';
 import { testSecretBox } from '../helpers/secret-box.js';
 import { rowById } from '../helpers/databases.js';
+import { jobSpec } from '../helpers/job-spec.js';
 
 export interface DispatchHarness {
   deps: SagaDeps;
@@ -176,4 +177,14 @@ export function jobQueued(job: JobRecord): DeliveredEvent {
     correlationId: job.correlationId,
     payload: { jobId: job.id, attempt: job.attempt },
   };
+}
+
+/** A job of `echo` queued through the commands (its JobQueued written, not delivered). */
+export async function queueEcho(db: Db, correlationId: string): Promise<JobRecord> {
+  const { job } = await createDispatchHarness(db).commands.queue({
+    spec: jobSpec({ command: 'echo' }),
+    idempotencyKey: null,
+    correlationId,
+  });
+  return job;
 }

@@ -5,7 +5,6 @@
 // statement; a job in backoff, cancelled, at another attempt or gone is only read.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
-import { jobSpec } from '../helpers/job-spec.js';
 import { executionSagaId, newId } from '../../src/shared/ids.js';
 import { handOffReadyWorkersStatement } from '../../src/workers/worker-sql.js';
 import { insertSagasStatement } from '../../src/sagas/saga-sql.js';
@@ -14,7 +13,7 @@ import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
 import type { DeliveredEvent } from '../../src/events/catalog.js';
 import type { JobRecord } from '../../src/jobs/job.js';
 import { WORKER_READY_KEY } from '../../src/sagas/saga-deps.js';
-import { createDispatchHarness, readyWorker, workerState } from './dispatch-harness.js';
+import { queueEcho, readyWorker, workerState } from './dispatch-harness.js';
 
 let t: AnyTestDatabase;
 
@@ -28,14 +27,7 @@ for (const kind of DB_KINDS) {
     });
 
     describe(`${kind}: the hand-off of READY workers to waiting sagas`, () => {
-      const queue = async (correlationId: string) =>
-        (
-          await createDispatchHarness(t.db).commands.queue({
-            spec: jobSpec({ command: 'echo' }),
-            idempotencyKey: null,
-            correlationId,
-          })
-        ).job;
+      const queue = (correlationId: string) => queueEcho(t.db, correlationId);
 
       /** An ExecutionSaga of the job at `attempt` (of job id `jobId` when given), waiting for a
        * worker; each one waits longer than the next. */

@@ -15,6 +15,7 @@ import type { NewSaga, SagaParking } from '../../src/sagas/saga-sql.js';
 import type { JobRecord } from '../../src/jobs/job.js';
 import {
   createDispatchHarness,
+  queueEcho,
   jobQueued,
   readyWorker,
   recordingStream,
@@ -78,14 +79,7 @@ for (const kind of DB_KINDS) {
     });
 
     describe(`${kind}: the first look at a saga's start`, () => {
-      const queue = async (correlationId: string) =>
-        (
-          await createDispatchHarness(t.db).commands.queue({
-            spec: jobSpec({ command: 'echo' }),
-            idempotencyKey: null,
-            correlationId,
-          })
-        ).job;
+      const queue = (correlationId: string) => queueEcho(t.db, correlationId);
 
       it('pairs the sagas started together, in order, with the longest-idle READY workers', async () => {
         await t.db.query("UPDATE workers SET state = 'TERMINATED'");
