@@ -216,22 +216,28 @@ export interface BuiltOutboxRow {
   /** Payload key → the column of the changed row holding its value (ids and numbers only: the
    * payload is not bounded in SQL). */
   payload: Readonly<Record<string, string>>;
+  /** The traceparent of the span writing the rows: theirs when they belong to its trace. */
+  traceparent?: string;
 }
 
-/** The `traceparent` of an event in the trace of the correlation id in `column` (the trace id
- * traceIdFor derives, a random span id), in SQL. */
-function traceparentSql(column: string): string {
-  return `'00-' || left(encode(sha256(convert_to(${column}, 'UTF8')), 'hex'), 32) || '-'
-    || left(replace(gen_random_uuid()::text, '-', ''), 16) || '-01'`;
+/** The `traceparent` of an event of the correlation id in `column`, in SQL: `active` (an SQL
+ * text expression: the span writing it, or '') when that span is in the correlation id's trace
+ * (the trace id traceIdFor derives), else one in that trace with a new span id — as
+ * traceparentFor gives an event written outside its trace's spans. */
+function traceparentSql(column: string, active: string): string {
+  const traceId = `left(encode(sha256(convert_to(${column}, 'UTF8')), 'hex'), 32)`;
+  return `CASE WHEN substr(${active}, 4, 32) = ${traceId} THEN ${active}
+    ELSE '00-' || ${traceId} || '-' || left(replace(gen_random_uuid()::text, '-', ''), 16) || '-01'
+    END`;
 }
 
 /**
  * Like runWithRowOutboxRows, for events whose rows are not known before the change (a hand-off
  * picks the sagas it wakes): each row the statement returns that lists `built.eventType` in its
  * `emit` column (text[]) gets one outbox row, built in the same SQL statement from its columns —
- * a new event id, its `correlation_id` and a traceparent in that correlation's trace, its
- * aggregate and payload from the columns `built` names. Returns the rows and the outbox rows
- * added.
+ * a new event id, its `correlation_id` and a traceparent in that correlation's trace (the
+ * writing span's when it is in that trace), its aggregate and payload from the columns `built`
+ * names. Returns the rows and the outbox rows added.
  */
 export async function runWithBuiltOutboxRows<T>(
   q: Queryable,
@@ -243,7 +249,7 @@ export async function runWithBuiltOutboxRows<T>(
   const payload = keys
     .map(
       (k, i) =>
-        `$${statement.params.length + 4 + i}::text, c.${identifier(built.payload[k] ?? '')}`,
+        `$${statement.params.length + 5 + i}::text, c.${identifier(built.payload[k] ?? '')}`,
     )
     .join(', ');
   const type = `$${statement.params.length + 1}::text`;
@@ -254,7 +260,8 @@ export async function runWithBuiltOutboxRows<T>(
          INSERT INTO outbox_events (${OUTBOX_INSERT_COLUMNS})
          SELECT gen_random_uuid(), ${type}, $${statement.params.length + 2}::text,
            $${statement.params.length + 3}::text, c.${aggregate}::text, c.correlation_id,
-           ${traceparentSql('c.correlation_id')}, jsonb_build_object(${payload})
+           ${traceparentSql('c.correlation_id', `$${statement.params.length + 4}::text`)},
+           jsonb_build_object(${payload})
          FROM changed c WHERE ${type} = ANY (c.emit)
          RETURNING event_id, aggregate_id, traceparent, payload
        )
@@ -262,7 +269,14 @@ export async function runWithBuiltOutboxRows<T>(
          a.payload AS built_payload
        FROM changed c
          LEFT JOIN appended a ON ${type} = ANY (c.emit) AND a.aggregate_id = c.${aggregate}::text`,
-    params: [...statement.params, built.eventType, built.subject, built.aggregateType, ...keys],
+    params: [
+      ...statement.params,
+      built.eventType,
+      built.subject,
+      built.aggregateType,
+      built.traceparent ?? '',
+      ...keys,
+    ],
     read: (row: Record<string, unknown>) => ({ value: read(row), raw: row }),
   });
   // Keyed by event id: two changed rows of one aggregate would each be joined with both events.

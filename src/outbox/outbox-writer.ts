@@ -13,7 +13,7 @@ import {
 } from '../events/catalog.js';
 import { EVENT_LIMITS, boundEventPayload, type EventLimits } from '../events/event-bounds.js';
 import { newId } from '../shared/ids.js';
-import { traceparentFor } from '../telemetry/tracing.js';
+import { activeTraceparent, traceparentFor } from '../telemetry/tracing.js';
 import {
   insertOutboxRows,
   runWithBuiltOutboxRows,
@@ -75,7 +75,8 @@ export interface OutboxWriter {
    * `correlation_id` and, in its `emit` column (text[]), the types of the events that apply to
    * it, and adds in the same SQL statement the event `built` describes for each row that lists
    * its type, built from that row's columns: its aggregate id and payload keys (ids and numbers
-   * only, as they are not bounded) from the columns named, a trace of its correlation id.
+   * only, as they are not bounded) from the columns named, in its correlation id's trace (under
+   * the active span when that span is in the same trace).
    */
   changeWithBuiltEvents<T>(q: Queryable, statement: Statement<T>, built: BuiltEvent): Promise<T[]>;
 }
@@ -167,6 +168,7 @@ export function createOutboxWriter(options: {
         aggregateType: EVENT_AGGREGATES[built.type],
         aggregate: built.aggregate,
         payload: built.payload,
+        traceparent: activeTraceparent(),
       });
       tell(q, changed.added);
       return changed.rows;

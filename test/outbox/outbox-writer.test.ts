@@ -3,7 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, createAnyTestDatabase, type AnyTestDatabase } from '../helpers/databases.js';
 import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
-import { runWithOutboxRows, type OutboxRow } from '../../src/outbox/outbox-sql.js';
+import {
+  runWithBuiltOutboxRows,
+  runWithOutboxRows,
+  type OutboxRow,
+} from '../../src/outbox/outbox-sql.js';
 import { assignJobStatement, insertJobStatement } from '../../src/jobs/job-sql.js';
 import { OUTBOX_CHANNEL } from '../../src/db/db.js';
 import { newId } from '../../src/shared/ids.js';
@@ -272,6 +276,37 @@ for (const kind of DB_KINDS) {
           payload: { jobId: 'job) --' },
         }),
       ).rejects.toThrow(/not an SQL identifier/);
+    });
+
+    it('a built event is under the writing span when that span is in its trace, else in its own trace', async () => {
+      const [a, b] = [newId(), newId()];
+      const rows = {
+        text: `SELECT * FROM (VALUES ($1::uuid, 'corr-a', ARRAY['JobAssigned']),
+                 ($2::uuid, 'corr-b', ARRAY['JobAssigned'])) AS v(job, correlation_id, emit)`,
+        params: [a, b],
+        read: (row: { job: string }) => row.job,
+      };
+      // A span of corr-a's trace writes both rows.
+      const writing = `00-${traceIdFor('corr-a')}-00f067aa0ba902b7-01`;
+      const { added } = await runWithBuiltOutboxRows(t.db, rows, {
+        eventType: 'JobAssigned',
+        subject: 'test.events.job.JobAssigned',
+        aggregateType: 'job',
+        aggregate: 'job',
+        payload: { jobId: 'job' },
+        traceparent: writing,
+      });
+      const stored = await t.db.query<{ aggregate_id: string; traceparent: string }>(
+        'SELECT aggregate_id, traceparent FROM outbox_events WHERE aggregate_id = ANY ($1::text[])',
+        [[a, b]],
+      );
+      const byJob = new Map(stored.rows.map((r) => [r.aggregate_id, r.traceparent]));
+      expect(byJob.get(a)).toBe(writing);
+      expect(byJob.get(b)).toMatch(new RegExp(`^00-${traceIdFor('corr-b')}-[0-9a-f]{16}-01$`));
+      expect(added.map((e) => [e.aggregateId, e.traceparent])).toEqual([
+        [a, byJob.get(a)],
+        [b, byJob.get(b)],
+      ]);
     });
 
     it('adding events raises one NOTIFY at commit, none on rollback', async () => {
