@@ -117,6 +117,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
           `${saga.saga_type} compensate ${step.name}`,
           {
             correlationId: saga.correlation_id,
+            ownTrace: true,
             attributes: { ...stepAttributes(saga, step.name, index), 'hodei.compensation': true },
           },
           () => compensateStep(input),
@@ -189,6 +190,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
           `${saga.saga_type} ${step.name}`,
           {
             correlationId: saga.correlation_id,
+            ownTrace: true,
             attributes: stepAttributes(saga, step.name, index),
           },
           () => step.execute(input),

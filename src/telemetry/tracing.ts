@@ -8,11 +8,13 @@ import { createHash, randomFillSync } from 'node:crypto';
 import {
   context,
   trace,
+  ROOT_CONTEXT,
   SpanStatusCode,
   TraceFlags,
   type Attributes,
   type Context,
   type Span,
+  type SpanContext,
   type SpanKind,
 } from '@opentelemetry/api';
 import { errorMessage } from '../shared/errors.js';
@@ -98,15 +100,27 @@ export interface SpanOptions {
   parent?: Context;
   /** Without a parent span, start the job's trace (its id derived from this). */
   correlationId?: string;
+  /** With `correlationId`: keep the span in that correlation id's trace. Under a parent of
+   * another trace (a saga of one job woken by another job's event), it starts in its own trace
+   * instead, linked to that parent. */
+  ownTrace?: boolean;
 }
 
 /** Starts a span (not made active); end it yourself. */
 export function startSpan(name: string, options: SpanOptions = {}): Span {
-  const parent = options.parent ?? context.active();
+  let parent = options.parent ?? context.active();
+  let links: Array<{ context: SpanContext }> | undefined;
+  const from = trace.getSpanContext(parent);
+  if (options.ownTrace && options.correlationId && from) {
+    if (from.traceId !== traceIdFor(options.correlationId)) {
+      parent = ROOT_CONTEXT;
+      links = [{ context: from }];
+    }
+  }
   const start = () =>
     trace
       .getTracer(TRACER)
-      .startSpan(name, { kind: options.kind, attributes: options.attributes }, parent);
+      .startSpan(name, { kind: options.kind, attributes: options.attributes, links }, parent);
   const orphan = !trace.getSpanContext(parent);
   return orphan && options.correlationId
     ? pendingTraceId.run(traceIdFor(options.correlationId), start)

@@ -51,6 +51,8 @@ beforeAll(async () => {
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       OTEL_BSP_SCHEDULE_DELAY: '100',
       OTEL_SERVICE_NAME: 'hodei-test',
+      // One worker: a second job waits for the first one's to be freed.
+      HODEI_MAX_WORKERS: '1',
     },
   });
 });
@@ -108,5 +110,56 @@ describe('OpenTelemetry traces', () => {
       s?.attributes?.find((a) => a.key === key)?.value;
     expect(attribute(run, 'hodei.job_id')).toEqual({ stringValue: job?.id });
     expect(attribute(root, 'hodei.correlation_id')).toEqual({ stringValue: correlationId });
+  });
+
+  it("a job woken by another job's end keeps its own trace, linked to what woke it", async () => {
+    // One worker: the second job's saga waits, and the WorkerReady of the first job's end (in the
+    // first job's trace) hands it the worker (decision 0028).
+    const stamp = Date.now();
+    const queue = async (correlationId: string, script: string) =>
+      (
+        await server.jobs.queueJob({
+          spec: { command: 'sh', args: ['-c', script] },
+          correlationId,
+        })
+      ).job?.id ?? '';
+    const first = await queue(`otel-first-${stamp}`, 'sleep 0.5');
+    // Queued once the first one runs: it waits for that job's worker.
+    await waitFor('the first job to run', async () => {
+      const { job } = await server.jobs.getJob({ id: first });
+      return job?.state === JobState.RUNNING || undefined;
+    });
+    const second = await queue(`otel-second-${stamp}`, 'echo second');
+    const inTrace = (correlationId: string) =>
+      spans.filter((s) => s.traceId === traceIdFor(correlationId));
+    const jobOf = (s: OtlpSpan) => s.attributes?.find((a) => a.key === 'hodei.job_id')?.value;
+    await waitFor('the second job to succeed', async () => {
+      const { job } = await server.jobs.getJob({ id: second });
+      return job?.state === JobState.SUCCEEDED || undefined;
+    });
+    await waitFor(
+      "the second job's result span",
+      () => inTrace(`otel-second-${stamp}`).some((s) => s.name === 'result') || undefined,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the last batch
+    const mine = inTrace(`otel-second-${stamp}`);
+    const theirs = inTrace(`otel-first-${stamp}`);
+    // Its dispatch, run and result are in its own trace, none of it in the first job's.
+    const named = (name: string) => mine.find((s) => s.name === name);
+    expect(named('execution SendRunJobCommand')).toBeDefined();
+    const run = mine.find((s) => s.name === 'run');
+    expect(run && jobOf(run)).toEqual({ stringValue: second });
+    expect(mine.find((s) => s.spanId === run?.parentSpanId)?.name).toBe(
+      'execution SendRunJobCommand',
+    );
+    expect(theirs.filter((s) => s.name === 'run').map(jobOf)).toEqual([{ stringValue: first }]);
+    expect(
+      theirs
+        .filter((s) => s.name.startsWith('execution '))
+        .every((s) => {
+          const saga = s.attributes?.find((a) => a.key === 'hodei.correlation_id')?.value;
+          return saga === undefined || JSON.stringify(saga).includes('otel-first');
+        }),
+    ).toBe(true);
   });
 });
