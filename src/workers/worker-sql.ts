@@ -254,6 +254,19 @@ export function readJobAssigningWorker(jobId: string, attempt: number): Statemen
   };
 }
 
+/** `LEFT JOIN` of `now_job`: the job of saga `sagaId` (an SQL expression) as the statement left
+ * it — its row from the `assigned` CTE (saga_id, the job's columns) when the statement assigned
+ * it, else job `jobId` as it was read. */
+function jobAsLeft(sagaId: string, jobId: string): string {
+  return `LEFT JOIN LATERAL (
+         SELECT ${JOB_COLUMNS} FROM assigned WHERE assigned.saga_id = ${sagaId}
+         UNION ALL
+         SELECT ${JOB_COLUMNS} FROM jobs
+         WHERE jobs.id = ${jobId}
+           AND NOT EXISTS (SELECT 1 FROM assigned WHERE assigned.saga_id = ${sagaId})
+       ) AS now_job ON true`;
+}
+
 /** What an ExecutionSaga started with its first look found (insertSagasDispatchingStatement). */
 export interface StartedExecution {
   saga: SagaRow;
@@ -326,12 +339,7 @@ export function insertSagasDispatchingStatement(
        LEFT JOIN look l ON l.saga_id = i.id
        LEFT JOIN reserved r ON r.saga_id = i.id
        LEFT JOIN assigned a ON a.saga_id = i.id
-       LEFT JOIN LATERAL (
-         SELECT ${JOB_COLUMNS} FROM assigned WHERE assigned.saga_id = i.id
-         UNION ALL
-         SELECT ${JOB_COLUMNS} FROM jobs
-         WHERE jobs.id = l.job_id AND NOT EXISTS (SELECT 1 FROM assigned WHERE assigned.saga_id = i.id)
-       ) AS now_job ON true`,
+       ${jobAsLeft('i.id', 'l.job_id')}`,
     params: insertSagasParams(sagas, parking),
     read: (row: Record<string, unknown>): StartedExecution => {
       const saga = Object.fromEntries(sagaCols.map((c) => [c, row[c]])) as unknown as SagaRow;
@@ -420,13 +428,7 @@ export function handOffReadyWorkersStatement(
        CASE WHEN EXISTS (SELECT 1 FROM assigned a WHERE a.saga_id = w.id)
             THEN ARRAY['JobAssigned'] ELSE '{}'::text[] END AS emit
      FROM woken w
-       LEFT JOIN LATERAL (
-         SELECT ${JOB_COLUMNS} FROM assigned WHERE assigned.saga_id = w.id
-         UNION ALL
-         SELECT ${JOB_COLUMNS} FROM jobs
-         WHERE jobs.id = w.reserved_job_id
-           AND NOT EXISTS (SELECT 1 FROM assigned WHERE assigned.saga_id = w.id)
-       ) AS now_job ON true`,
+       ${jobAsLeft('w.id', 'w.reserved_job_id')}`,
     params: [key, limit],
     read: (row: Record<string, unknown>): HandedExecution => {
       const saga = Object.fromEntries(sagaCols.map((c) => [c, row[c]])) as unknown as SagaRow;

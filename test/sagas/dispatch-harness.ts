@@ -188,3 +188,14 @@ export async function queueEcho(db: Db, correlationId: string): Promise<JobRecor
   });
   return job;
 }
+
+/** No worker alive and no saga waiting (earlier tests' sagas and workers are done with). */
+export async function noWorkersNorWaiters(db: Db): Promise<void> {
+  await db.query("UPDATE workers SET state = 'TERMINATED'");
+  await db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
+}
+
+/** The job waits out a retry backoff of an hour. */
+export async function inRetryBackoff(db: Db, jobId: string): Promise<void> {
+  await db.query("UPDATE jobs SET retry_at = now() + interval '1 hour' WHERE id = $1", [jobId]);
+}

@@ -9,6 +9,7 @@ import { jobSpec } from '../helpers/job-spec.js';
 import type { JobRecord } from '../../src/jobs/job.js';
 import { traceIdFor } from '../../src/telemetry/tracing.js';
 import {
+  noWorkersNorWaiters,
   createDispatchHarness,
   readyWorker,
   recordingStream,
@@ -19,12 +20,6 @@ const spec = jobSpec();
 
 // One database per adapter, in turn.
 let t: AnyTestDatabase;
-
-/** No worker alive and no saga waiting in the test database (earlier tests' sagas are done). */
-async function noWorkersNorWaiters(): Promise<void> {
-  await t.db.query("UPDATE workers SET state = 'TERMINATED'");
-  await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
-}
 
 /** Queues a job and hands its JobQueued to the harness's saga processor, as the bus would. */
 async function queueJob(h: DispatchHarness, correlationId: string) {
@@ -114,7 +109,7 @@ for (const kind of DB_KINDS) {
       it('behind waiting jobs, a new job still asks for a worker under the cap, and at the cap is parked at birth', async () => {
         const harness = createDispatchHarness(t.db);
         const { engine } = harness;
-        await noWorkersNorWaiters();
+        await noWorkersNorWaiters(t.db);
         const queued = async (correlationId: string) => (await queueJob(harness, correlationId)).id;
         const saga = async (jobId: string) =>
           (
@@ -152,7 +147,7 @@ for (const kind of DB_KINDS) {
       it('a job cancelled while it waits for a worker ends its saga at once; the next WorkerReady goes to the job behind it', async () => {
         const harness = createDispatchHarness(t.db);
         const { process, commands, engine, sessions } = harness;
-        await noWorkersNorWaiters();
+        await noWorkersNorWaiters(t.db);
         const queued = (correlationId: string) => queueJob(harness, correlationId);
         const first = await queued('cancel-1');
         const second = await queued('cancel-2');
@@ -187,7 +182,7 @@ for (const kind of DB_KINDS) {
       it('a WorkerReady hands every READY worker to the oldest waiting jobs as it wakes them, and wakes none when no worker is free', async () => {
         const harness = createDispatchHarness(t.db);
         const { process, engine, sessions } = harness;
-        await noWorkersNorWaiters();
+        await noWorkersNorWaiters(t.db);
         const jobs: JobRecord[] = [];
         for (const c of ['hand-1', 'hand-2', 'hand-3']) jobs.push(await queueJob(harness, c));
         const waiting = async () =>
@@ -245,7 +240,7 @@ for (const kind of DB_KINDS) {
       it('a worker handed to the saga of a job cancelled meanwhile is given back, and the next waiter gets it', async () => {
         const harness = createDispatchHarness(t.db);
         const { process, commands, engine, sessions } = harness;
-        await noWorkersNorWaiters();
+        await noWorkersNorWaiters(t.db);
         // At the cap, all busy: the first job waits in ReserveWorker, the next two are parked at
         // birth (in ValidateJobState).
         const first = await queueJob(harness, 'give-1');

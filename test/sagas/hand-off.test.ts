@@ -13,7 +13,13 @@ import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
 import type { DeliveredEvent } from '../../src/events/catalog.js';
 import type { JobRecord } from '../../src/jobs/job.js';
 import { WORKER_READY_KEY } from '../../src/sagas/saga-deps.js';
-import { queueEcho, readyWorker, workerState } from './dispatch-harness.js';
+import {
+  inRetryBackoff,
+  noWorkersNorWaiters,
+  queueEcho,
+  readyWorker,
+  workerState,
+} from './dispatch-harness.js';
 
 let t: AnyTestDatabase;
 
@@ -64,13 +70,10 @@ for (const kind of DB_KINDS) {
         });
 
       it('assigns each job that waits for a worker, with its JobAssigned, and only reads the others', async () => {
-        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
-        await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
+        await noWorkersNorWaiters(t.db);
         const due = await queue('hand-due');
         const backoff = await queue('hand-backoff');
-        await t.db.query("UPDATE jobs SET retry_at = now() + interval '1 hour' WHERE id = $1", [
-          backoff.id,
-        ]);
+        await inRetryBackoff(t.db, backoff.id);
         const cancelled = await queue('hand-cancelled');
         await t.db.query("UPDATE jobs SET state = 'CANCELLED' WHERE id = $1", [cancelled.id]);
         const other = await queue('hand-other-attempt');

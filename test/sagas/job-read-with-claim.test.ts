@@ -11,6 +11,8 @@ import { readJobAssigningWorker } from '../../src/workers/worker-sql.js';
 import { createOutboxWriter } from '../../src/outbox/outbox-writer.js';
 import { event } from '../../src/events/catalog.js';
 import {
+  inRetryBackoff,
+  noWorkersNorWaiters,
   createDispatchHarness,
   jobQueued,
   readyWorker,
@@ -109,9 +111,7 @@ for (const kind of DB_KINDS) {
         const queue = async (correlationId: string) =>
           (await commands.queue({ spec: jobSpec(), idempotencyKey: null, correlationId })).job;
         const backoff = await queue('read-2');
-        await t.db.query("UPDATE jobs SET retry_at = now() + interval '1 hour' WHERE id = $1", [
-          backoff.id,
-        ]);
+        await inRetryBackoff(t.db, backoff.id);
         const finished = await queue('read-3');
         await t.db.query("UPDATE jobs SET state = 'CANCELLED' WHERE id = $1", [finished.id]);
         const later = await queue('read-4');
@@ -156,8 +156,7 @@ for (const kind of DB_KINDS) {
       });
 
       it('a saga whose job is in its retry backoff waits it out without taking the READY worker', async () => {
-        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
-        await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
+        await noWorkersNorWaiters(t.db);
         const h = createDispatchHarness(t.db);
         const worker = await readyWorker(t.db);
         const stream = recordingStream(h.sessions, worker);
@@ -166,9 +165,7 @@ for (const kind of DB_KINDS) {
           idempotencyKey: null,
           correlationId: 'read-6',
         });
-        await t.db.query("UPDATE jobs SET retry_at = now() + interval '1 hour' WHERE id = $1", [
-          job.id,
-        ]);
+        await inRetryBackoff(t.db, job.id);
         await h.process(jobQueued(job));
         const saga = await t.db.query<{ state: string; wait_key: string; current_step: number }>(
           'SELECT state, wait_key, current_step FROM saga_instances WHERE id = $1',

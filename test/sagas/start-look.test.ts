@@ -14,6 +14,8 @@ import { event } from '../../src/events/catalog.js';
 import type { NewSaga, SagaParking } from '../../src/sagas/saga-sql.js';
 import type { JobRecord } from '../../src/jobs/job.js';
 import {
+  inRetryBackoff,
+  noWorkersNorWaiters,
   createDispatchHarness,
   queueEcho,
   jobQueued,
@@ -121,9 +123,7 @@ for (const kind of DB_KINDS) {
         await t.db.query("UPDATE workers SET state = 'TERMINATED'");
         const worker = await readyWorker(t.db);
         const backoff = await queue('start-4');
-        await t.db.query("UPDATE jobs SET retry_at = now() + interval '1 hour' WHERE id = $1", [
-          backoff.id,
-        ]);
+        await inRetryBackoff(t.db, backoff.id);
         const cancelled = await queue('start-5');
         await t.db.query("UPDATE jobs SET state = 'CANCELLED' WHERE id = $1", [cancelled.id]);
         const later = await queue('start-6');
@@ -158,8 +158,7 @@ for (const kind of DB_KINDS) {
       });
 
       it('a saga parked at birth looks at nothing', async () => {
-        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
-        await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
+        await noWorkersNorWaiters(t.db);
         const worker = await readyWorker(t.db);
         const waiting = await queue('start-8');
         const parking = { key: 'worker-ready', deadlineMs: 60_000 };
@@ -181,8 +180,7 @@ for (const kind of DB_KINDS) {
       });
 
       it('through the saga processor: one JobAssigned, the RUN sent, the steps find the work done', async () => {
-        await t.db.query("UPDATE workers SET state = 'TERMINATED'");
-        await t.db.query("UPDATE saga_instances SET state = 'COMPLETED' WHERE state = 'WAITING'");
+        await noWorkersNorWaiters(t.db);
         const h = createDispatchHarness(t.db);
         const worker = await readyWorker(t.db);
         const stream = recordingStream(h.sessions, worker);
